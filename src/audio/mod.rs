@@ -1,0 +1,13 @@
+//! Audio in and out: decoding library files, resampling, and writing WAV.
+
+mod decode;
+mod resample;
+mod wav;
+
+pub use decode::{decode_file, decode_file_streaming, probe_tags, DecodeError, DecodeInfo, Tags};
+pub use resample::StreamResampler;
+pub use wav::{read_wav_mono, write_wav_mono};
+
+/// The one internal sample rate: everything downstream of decoding runs at it.
+/// 16 kHz keeps melody harmonics up to 8 kHz, plenty for pitch, and halves DSP cost vs 32 kHz.
+pub const SAMPLE_RATE: u32 = 16_000;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    earworm::cli::main()
+}
