@@ -1,0 +1,419 @@
+//! The baseline search: match a hum's pitch contour against every song's melody contour,
+//! invariant to key, tempo (0.7–1.4x) and small timing errors.
+//!
+//! Key invariance without searching offsets: each voiced frame becomes a unit vector at angle
+//! 2π·midi/12 (pitch class on a circle). For a candidate alignment the best transposition is
+//! the direction of Σ q·conj(s), and the match quality is its length divided by the number of
+//! query frames — a mean cosine of pitch-class differences, 1 for a perfect match. Octave errors
+//! (common in both hums and melody extraction) cost nothing.
+//!
+//! Stage 1 slides the query over each song at a grid of tempo factors at 12.5 fps. Stage 2
+//! refines the best songs with subsequence DTW at 25 fps, which absorbs rubato and skipped
+//! notes and yields the alignment path (the app's overlay) and the matched start and end.
+
+use crate::audio::SAMPLE_RATE;
+use crate::dsp::PitchTracker;
+use crate::melody::{contour_from_pitch, Contour, CONTOUR_FPS};
+
+/// Tempo factors tried in stage 1 (hum tempo / song tempo), geometric from 0.7 to 1.43.
+const TEMPO_STEPS: usize = 13;
+const TEMPO_MIN: f32 = 0.7;
+const TEMPO_MAX: f32 = 1.43;
+/// Queries with fewer voiced frames (at 25 fps) than this carry too little melody to search.
+const MIN_VOICED_FRAMES: usize = 25;
+/// DTW local cost where the song has no melody, and where the hum is silent (neutral).
+const UNVOICED_SONG_COST: f32 = 1.0;
+const UNVOICED_QUERY_COST: f32 = 0.5;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SearchError {
+    #[error("no melody found in the query: it needs at least {needed:.1} s of voiced sound (humming, singing or whistling), found {found:.1} s")]
+    NotEnoughMelody { found: f32, needed: f32 },
+    #[error("the library is empty: index some music first")]
+    EmptyLibrary,
+}
+
+/// How the hum lines up with the song: what the app draws and summarises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alignment {
+    /// Semitones from the song's melody up to the hum, folded into (-6, 6].
+    pub key_shift: f32,
+    /// Hum tempo relative to the song (1.1 = hummed 10% faster).
+    pub tempo: f32,
+    /// Matched frame pairs (query frame, song frame) at [`CONTOUR_FPS`].
+    pub path: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub song_id: i64,
+    /// Higher is better; 1.0 is a perfect match.
+    pub score: f32,
+    pub start_s: f32,
+    pub end_s: f32,
+    pub alignment: Alignment,
+}
+
+/// The pitch contour of a hum (mono samples at [`SAMPLE_RATE`]).
+pub fn hum_contour(samples: &[f32]) -> Contour {
+    let frames = PitchTracker::new(SAMPLE_RATE).track(samples);
+    contour_from_pitch(&frames, samples.len() as f32 / SAMPLE_RATE as f32)
+}
+
+#[derive(Clone, Copy, Default)]
+struct C {
+    re: f32,
+    im: f32,
+}
+
+impl C {
+    fn from_midi(m: f32) -> C {
+        if m.is_nan() {
+            return C::default();
+        }
+        let a = m * (std::f32::consts::TAU / 12.0);
+        C { re: a.cos(), im: a.sin() }
+    }
+    /// self · conj(o)
+    #[inline]
+    fn mul_conj(self, o: C) -> C {
+        C { re: self.re * o.re + self.im * o.im, im: self.im * o.re - self.re * o.im }
+    }
+    fn norm(self) -> f32 {
+        (self.re * self.re + self.im * self.im).sqrt()
+    }
+}
+
+struct PreparedSong {
+    id: i64,
+    coarse: Vec<C>,
+    fine: Vec<C>,
+}
+
+/// Song melodies prepared for searching; build once, query many times.
+pub struct MelodySearcher {
+    songs: Vec<PreparedSong>,
+}
+
+struct Coarse {
+    score: f32,
+    start: usize,
+    tempo: f32,
+    rotation: C,
+}
+
+impl MelodySearcher {
+    pub fn new(melodies: impl IntoIterator<Item = (i64, Contour)>) -> Self {
+        let songs = melodies
+            .into_iter()
+            .map(|(id, contour)| {
+                let fine: Vec<C> = resample_contour(&contour, CONTOUR_FPS).midi.iter().map(|&m| C::from_midi(m)).collect();
+                let coarse = contour_fps_half(&contour).midi.iter().map(|&m| C::from_midi(m)).collect();
+                PreparedSong { id, coarse, fine }
+            })
+            .collect();
+        Self { songs }
+    }
+
+    pub fn len(&self) -> usize {
+        self.songs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.songs.is_empty()
+    }
+
+    /// Ranked matches for a hum's contour, best first, at most `top`.
+    pub fn search(&self, query: &Contour, top: usize) -> Result<Vec<Match>, SearchError> {
+        if self.songs.is_empty() {
+            return Err(SearchError::EmptyLibrary);
+        }
+        let query = trim_unvoiced(&resample_contour(query, CONTOUR_FPS));
+        let voiced = query.midi.iter().filter(|m| !m.is_nan()).count();
+        if voiced < MIN_VOICED_FRAMES {
+            return Err(SearchError::NotEnoughMelody {
+                found: voiced as f32 / CONTOUR_FPS,
+                needed: MIN_VOICED_FRAMES as f32 / CONTOUR_FPS,
+            });
+        }
+        let coarse_q: Vec<(usize, C)> = contour_fps_half(&query)
+            .midi
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_nan())
+            .map(|(i, &m)| (i, C::from_midi(m)))
+            .collect();
+        let coarse_len = query.len().div_ceil(2);
+        let tempi: Vec<f32> = (0..TEMPO_STEPS)
+            .map(|k| TEMPO_MIN * (TEMPO_MAX / TEMPO_MIN).powf(k as f32 / (TEMPO_STEPS - 1) as f32))
+            .collect();
+
+        // Stage 1 over all songs, split across threads.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(self.songs.len()).max(1);
+        let chunk = self.songs.len().div_ceil(threads);
+        let mut coarse: Vec<(usize, Coarse)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .songs
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, songs)| {
+                    let (q, tempi) = (&coarse_q, &tempi);
+                    scope.spawn(move || {
+                        songs
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| (c * chunk + i, coarse_match(q, coarse_len, &s.coarse, tempi)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("search worker panicked")).collect()
+        });
+        coarse.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+
+        // Stage 2: DTW refinement of the best candidates.
+        let refine = (top * 2).max(20).min(coarse.len());
+        let query_c: Vec<Option<C>> = query.midi.iter().map(|&m| (!m.is_nan()).then(|| C::from_midi(m))).collect();
+        let mut matches: Vec<Match> = coarse[..refine]
+            .iter()
+            .map(|(idx, c)| refine_match(&query_c, &self.songs[*idx], c))
+            .collect();
+        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+        matches.truncate(top);
+        Ok(matches)
+    }
+}
+
+/// Contour at half the frame rate (median pooling of pairs).
+fn contour_fps_half(c: &Contour) -> Contour {
+    c.downsample(2)
+}
+
+/// Re-grids a contour to `fps` (nearest frame); identity when the rate already matches.
+fn resample_contour(c: &Contour, fps: f32) -> Contour {
+    if (c.fps - fps).abs() < 1e-3 {
+        return c.clone();
+    }
+    let n = (c.len() as f32 * fps / c.fps).round() as usize;
+    let midi = (0..n).map(|i| c.midi[((i as f32 * c.fps / fps) as usize).min(c.len() - 1)]).collect();
+    Contour::new(fps, midi)
+}
+
+fn trim_unvoiced(c: &Contour) -> Contour {
+    let first = c.midi.iter().position(|m| !m.is_nan()).unwrap_or(0);
+    let last = c.midi.iter().rposition(|m| !m.is_nan()).map_or(0, |i| i + 1);
+    Contour::new(c.fps, c.midi[first..last.max(first)].to_vec())
+}
+
+/// Best (start, tempo) of the query in one song, by mean resultant of pitch-class differences.
+fn coarse_match(query: &[(usize, C)], query_len: usize, song: &[C], tempi: &[f32]) -> Coarse {
+    let mut best = Coarse { score: 0.0, start: 0, tempo: 1.0, rotation: C { re: 1.0, im: 0.0 } };
+    let n = query.len() as f32;
+    let mut offsets = Vec::with_capacity(query.len());
+    for &tempo in tempi {
+        offsets.clear();
+        offsets.extend(query.iter().map(|&(i, _)| (i as f32 * tempo).round() as usize));
+        let span = (query_len as f32 * tempo).round() as usize;
+        // Allow the hum to run a little past either end of the song.
+        let slack = span / 5;
+        let last_start = (song.len() + slack).saturating_sub(span);
+        for start in 0..=last_start {
+            let mut acc = C::default();
+            for (&(_, q), &off) in query.iter().zip(&offsets) {
+                if let Some(&s) = song.get(start + off) {
+                    let z = q.mul_conj(s);
+                    acc.re += z.re;
+                    acc.im += z.im;
+                }
+            }
+            let score = acc.norm() / n;
+            if score > best.score {
+                let norm = acc.norm().max(1e-9);
+                best = Coarse { score, start, tempo, rotation: C { re: acc.re / norm, im: acc.im / norm } };
+            }
+        }
+    }
+    best
+}
+
+/// Subsequence DTW of the query against the song around the coarse match.
+fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Match {
+    let q_len = query.len();
+    let span = (q_len as f32 * coarse.tempo) as usize;
+    let centre = coarse.start * 2;
+    let lo = centre.saturating_sub(span / 3 + 5);
+    let hi = (centre + span + span / 3 + 5).min(song.fine.len());
+    let region = &song.fine[lo..hi.max(lo)];
+    let width = region.len();
+    if width == 0 || q_len == 0 {
+        return Match {
+            song_id: song.id,
+            score: 0.0,
+            start_s: 0.0,
+            end_s: 0.0,
+            alignment: Alignment { key_shift: 0.0, tempo: 1.0, path: Vec::new() },
+        };
+    }
+    let rot = coarse.rotation;
+    let cost = |k: usize, j: usize| -> f32 {
+        match query[k] {
+            None => UNVOICED_QUERY_COST,
+            Some(q) => {
+                let s = region[j];
+                if s.re == 0.0 && s.im == 0.0 {
+                    UNVOICED_SONG_COST
+                } else {
+                    1.0 - q.mul_conj(s).mul_conj(rot).re
+                }
+            }
+        }
+    };
+    // D[k][j]: cost of the best path ending at (k, j); steps (1,1), (1,2), (2,1).
+    let inf = f32::INFINITY;
+    let mut d = vec![inf; q_len * width];
+    let mut back = vec![0u8; q_len * width];
+    for j in 0..width {
+        d[j] = cost(0, j);
+    }
+    for k in 1..q_len {
+        for j in 1..width {
+            let c = cost(k, j);
+            let mut best = d[(k - 1) * width + j - 1];
+            let mut step = 0u8;
+            if j >= 2 {
+                let v = d[(k - 1) * width + j - 2];
+                if v < best {
+                    best = v;
+                    step = 1;
+                }
+            }
+            if k >= 2 {
+                // Skipping a query frame pays for it, so the path cannot dodge bad frames for free.
+                let v = d[(k - 2) * width + j - 1] + cost(k - 1, j);
+                if v < best {
+                    best = v;
+                    step = 2;
+                }
+            }
+            d[k * width + j] = best + c;
+            back[k * width + j] = step;
+        }
+    }
+    let (end_j, total) = (0..width)
+        .map(|j| (j, d[(q_len - 1) * width + j]))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("width > 0");
+    // Trace back the path.
+    let mut path = Vec::with_capacity(q_len);
+    let (mut k, mut j) = (q_len - 1, end_j);
+    loop {
+        path.push((k as u32, (j + lo) as u32));
+        if k == 0 || j == 0 {
+            break;
+        }
+        match back[k * width + j] {
+            0 => {
+                k -= 1;
+                j -= 1;
+            }
+            1 => {
+                k -= 1;
+                j -= 2;
+            }
+            _ => {
+                path.push(((k - 1) as u32, (j + lo) as u32));
+                k -= 2;
+                j -= 1;
+            }
+        }
+    }
+    path.reverse();
+    let mean_cost = if total.is_finite() { total / q_len as f32 } else { 2.0 };
+    let dtw_similarity = (1.0 - mean_cost / 2.0).clamp(0.0, 1.0);
+    let (first, last) = (path[0].1 as f32, path[path.len() - 1].1 as f32);
+    let tempo = (last - first).max(1.0) / (q_len as f32).max(1.0);
+    let key_shift = {
+        let semis = rot.im.atan2(rot.re) * 12.0 / std::f32::consts::TAU;
+        if semis <= -6.0 { semis + 12.0 } else { semis }
+    };
+    Match {
+        song_id: song.id,
+        score: 0.5 * (dtw_similarity + coarse.score),
+        start_s: first / CONTOUR_FPS,
+        end_s: (last + 1.0) / CONTOUR_FPS,
+        alignment: Alignment { key_shift, tempo, path },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contour from (MIDI, seconds) notes at 25 fps.
+    fn contour(notes: &[(f32, f32)]) -> Contour {
+        let mut midi = Vec::new();
+        for &(m, d) in notes {
+            midi.extend(std::iter::repeat_n(m, (d * CONTOUR_FPS) as usize));
+        }
+        Contour::new(CONTOUR_FPS, midi)
+    }
+
+    fn tune(seed: u32, len: usize) -> Vec<(f32, f32)> {
+        let mut x = seed.wrapping_mul(2654435761);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (55.0 + (x % 19) as f32, [0.25, 0.5, 0.5, 0.75, 1.0][(x >> 8) as usize % 5])
+            })
+            .collect()
+    }
+
+    fn library() -> MelodySearcher {
+        MelodySearcher::new((0..30).map(|i| (i as i64, contour(&tune(i + 1, 120)))))
+    }
+
+    #[test]
+    fn finds_transposed_and_tempo_changed_excerpt_with_its_place() {
+        let searcher = library();
+        let song = tune(8, 120); // song id 7
+        let excerpt = &song[40..60];
+        // Whole frames per note, as `contour` lays them out.
+        let frames_s = |notes: &[(f32, f32)]| notes.iter().map(|n| (n.1 * CONTOUR_FPS).floor()).sum::<f32>() / CONTOUR_FPS;
+        let (start_s, len_s) = (frames_s(&song[..40]), frames_s(excerpt));
+        for &(shift, tempo) in &[(0.0, 1.0), (5.0, 1.25), (-4.0, 0.8), (6.0, 1.3), (-6.0, 0.75)] {
+            let hum: Vec<(f32, f32)> = excerpt.iter().map(|&(m, d)| (m + shift, d / tempo)).collect();
+            let matches = searcher.search(&contour(&hum), 5).unwrap();
+            assert_eq!(matches[0].song_id, 7, "shift {shift} tempo {tempo}: {:?}", &matches[..2]);
+            let m = &matches[0];
+            assert!((m.start_s - start_s).abs() < 0.3, "shift {shift} tempo {tempo}: start {} vs {start_s}", m.start_s);
+            assert!((m.end_s - (start_s + len_s)).abs() < 0.5, "end {} vs {}", m.end_s, start_s + len_s);
+            let folded = shift - 12.0 * (shift / 12.0).round();
+            let k = m.alignment.key_shift;
+            assert!(((k - folded).abs() < 0.3) || ((k - folded).abs() - 12.0).abs() < 0.3, "key {k} vs {shift}");
+            assert!((m.alignment.tempo / tempo - 1.0).abs() < 0.1, "tempo {} vs {tempo}", m.alignment.tempo);
+            assert!(m.score > matches[1].score);
+        }
+    }
+
+    #[test]
+    fn octave_errors_and_gaps_do_not_break_a_match() {
+        let searcher = library();
+        let song = tune(13, 120); // id 12
+        let mut hum: Vec<(f32, f32)> = song[10..35].to_vec();
+        hum[3].0 += 12.0;
+        hum[9].0 = f32::NAN;
+        let m = searcher.search(&contour(&hum), 3).unwrap();
+        assert_eq!(m[0].song_id, 12);
+    }
+
+    #[test]
+    fn too_little_melody_and_empty_library_are_errors() {
+        let searcher = library();
+        let short = contour(&[(60.0, 0.4)]);
+        assert!(matches!(searcher.search(&short, 5), Err(SearchError::NotEnoughMelody { .. })));
+        let empty = MelodySearcher::new(Vec::new());
+        assert_eq!(empty.search(&contour(&tune(1, 20)), 5), Err(SearchError::EmptyLibrary));
+    }
+}
