@@ -1,1 +1,364 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `earworm` command line: index, query, library, eval and synth.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engine::Engine;
+use crate::library::IndexOptions;
+
+#[derive(Parser)]
+#[command(name = "earworm", version, about = "Hum a tune, find the song in your own music library (offline).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Clone)]
+struct DbArg {
+    /// Library database folder [default: the platform data directory, e.g. ~/.local/share/earworm]
+    #[arg(long, value_name = "DIR")]
+    db: Option<PathBuf>,
+}
+
+impl DbArg {
+    fn dir(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(Engine::default_db_dir)
+    }
+    fn open(&self) -> Result<Engine> {
+        let dir = self.dir();
+        Engine::open(&dir).with_context(|| format!("opening the library database in {}", dir.display()))
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add or update music folders (and files) in the library; unchanged files are skipped,
+    /// deleted ones forgotten. Ctrl-C stops cleanly; the next run resumes.
+    Index {
+        #[command(flatten)]
+        db: DbArg,
+        /// Worker threads [default: number of CPU cores]
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Folders or audio files (mp3, flac, ogg, wav, aiff, m4a/aac, ...)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Find the songs a hummed, sung or whistled recording comes from.
+    Query {
+        #[command(flatten)]
+        db: DbArg,
+        /// Number of results per query
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Print one JSON array with one object per query on stdout
+        #[arg(long)]
+        json: bool,
+        /// Search method (only `baseline`, melody-contour matching, exists so far)
+        #[arg(long, default_value = "baseline", value_parser = ["baseline"])]
+        method: String,
+        /// Recordings to search with (any supported audio format)
+        #[arg(required = true, value_name = "AUDIO")]
+        audio: Vec<PathBuf>,
+    },
+    /// List the songs in the library, and files that failed with the reason.
+    Library {
+        #[command(flatten)]
+        db: DbArg,
+        /// Also check the catalog's consistency (exit status 1 if it finds a problem)
+        #[arg(long)]
+        check: bool,
+    },
+    /// Measure accuracy and latency over a manifest CSV of query_file,target_file[,difficulty].
+    Eval {
+        #[command(flatten)]
+        db: DbArg,
+        /// Manifest: paths relative to it; a `difficulty` column groups the figures
+        #[arg(long, value_name = "CSV")]
+        manifest: PathBuf,
+        /// Also write the full report (per-query ranks) as JSON here
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+    /// Synthesize audio with known answers.
+    #[command(subcommand)]
+    Synth(SynthCommand),
+}
+
+#[derive(Subcommand)]
+enum SynthCommand {
+    /// A library of polyphonic songs plus hummed queries and a manifest for `earworm eval`.
+    Testset {
+        /// Output folder (songs/, hums/, manifest.csv)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        songs: usize,
+        #[arg(long, default_value_t = 1)]
+        queries_per_song: usize,
+        /// Comma-separated query difficulties, cycled: clean, medium (±6 st, 0.75–1.3x, 15 dB SNR), hard
+        #[arg(long, default_value = "medium")]
+        difficulty: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Entry point of the binary: runs the command and maps errors to a message and exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Index { db, threads, paths }) => cmd_index(&db, threads, &paths),
+        Some(Command::Query { db, top, json, method: _, audio }) => cmd_query(&db, top, json, &audio),
+        Some(Command::Library { db, check }) => cmd_library(&db, check),
+        Some(Command::Eval { db, manifest, report }) => cmd_eval(&db, &manifest, report.as_deref()),
+        Some(Command::Synth(SynthCommand::Testset { out, songs, queries_per_song, difficulty, seed })) => {
+            cmd_synth_testset(out, songs, queries_per_song, &difficulty, seed)
+        }
+    }
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<ExitCode> {
+    let mut engine = db.open()?;
+    let mut options = IndexOptions::default();
+    if let Some(t) = threads {
+        options.threads = t.max(1);
+    }
+    let cancel = options.cancel.clone();
+    // First Ctrl-C: finish the files in flight and stop; the catalog stays consistent.
+    let _ = ctrlc::set_handler(move || {
+        if cancel.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the files in flight (Ctrl-C again to quit now)...");
+    });
+    let pb = bar(0, "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}");
+    let report = engine.index(paths, &options, &mut |p| {
+        pb.set_length(p.total as u64);
+        pb.set_position(p.done as u64);
+        if let Some(name) = p.current.as_ref().and_then(|c| c.file_name()) {
+            pb.set_message(name.to_string_lossy().into_owned());
+        }
+    })?;
+    pb.finish_and_clear();
+    for m in &report.missing {
+        eprintln!("warning: {} does not exist", m.display());
+    }
+    let secs = report.elapsed.as_secs_f64();
+    eprintln!(
+        "{} audio files: {} added, {} updated, {} unchanged, {} failed, {} removed{}; {} other files ignored",
+        report.found,
+        report.added,
+        report.updated,
+        report.unchanged,
+        report.failed,
+        report.removed,
+        if report.cancelled { " (stopped early: run again to finish)" } else { "" },
+        report.ignored
+    );
+    if report.audio_seconds > 0.0 {
+        eprintln!(
+            "analysed {:.1} min of audio in {:.1} s ({:.0}x real time)",
+            report.audio_seconds / 60.0,
+            secs,
+            report.audio_seconds / secs.max(1e-9)
+        );
+    }
+    if report.failed > 0 {
+        eprintln!("see `earworm library` for the reasons files failed");
+    }
+    let nothing = report.found == 0 && !report.missing.is_empty();
+    Ok(if nothing || report.cancelled { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn cmd_query(db: &DbArg, top: usize, json: bool, audio: &[PathBuf]) -> Result<ExitCode> {
+    let mut engine = db.open()?;
+    if engine.catalog().song_count()? == 0 {
+        anyhow::bail!("the library in {} is empty: run `earworm index <music folder>` first", db.dir().display());
+    }
+    engine.warm_up()?;
+    let mut out = Vec::new();
+    let mut failures = 0;
+    for path in audio {
+        let started = std::time::Instant::now();
+        let result = engine.query_file(path, top.max(1));
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(r) => {
+                let results: Vec<serde_json::Value> = r
+                    .matches
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        serde_json::json!({
+                            "rank": i + 1,
+                            "path": m.song.path,
+                            "title": m.song.title,
+                            "artist": m.song.artist,
+                            "score": round3(m.found.score),
+                            "start_s": round3(m.found.start_s),
+                            "end_s": round3(m.found.end_s),
+                        })
+                    })
+                    .collect();
+                if !json {
+                    println!("{} ({elapsed_ms:.0} ms)", path.display());
+                    println!("  {:>4}  {:>6}  {:>15}  {:<40}  {}", "rank", "score", "matched at", "title", "artist");
+                    for (i, m) in r.matches.iter().enumerate() {
+                        println!(
+                            "  {:>4}  {:>6.3}  {:>15}  {:<40}  {}",
+                            i + 1,
+                            m.found.score,
+                            format!("{}–{}", mmss(m.found.start_s), mmss(m.found.end_s)),
+                            truncate(&m.song.title, 40),
+                            m.song.artist
+                        );
+                    }
+                }
+                out.push(serde_json::json!({"query": path, "elapsed_ms": round3(elapsed_ms as f32), "results": results}));
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("error: {}: {e}", path.display());
+                out.push(serde_json::json!({"query": path, "elapsed_ms": round3(elapsed_ms as f32), "results": [], "error": e.to_string()}));
+            }
+        }
+    }
+    if json {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &out)?;
+        writeln!(stdout)?;
+    }
+    Ok(if failures == audio.len() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn round3(x: f32) -> f64 {
+    (x as f64 * 1000.0).round() / 1000.0
+}
+
+fn mmss(s: f32) -> String {
+    let s = s.max(0.0);
+    format!("{}:{:04.1}", (s / 60.0) as u32, s % 60.0)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
+}
+
+fn cmd_library(db: &DbArg, check: bool) -> Result<ExitCode> {
+    let engine = db.open()?;
+    let catalog = engine.catalog();
+    let songs = catalog.songs()?;
+    let errors = catalog.errors()?;
+    println!("Library: {}", catalog.path().display());
+    for f in catalog.folders()? {
+        println!("  folder {}  ({} songs, {} failed)", f.path.display(), f.songs, f.errors);
+    }
+    println!("\n{} songs", songs.len());
+    for s in &songs {
+        let artist = if s.artist.is_empty() { "-" } else { &s.artist };
+        println!("  {:<40}  {:<24}  {:>7}  {}", truncate(&s.title, 40), truncate(artist, 24), mmss(s.duration_s as f32), s.path.display());
+    }
+    if !errors.is_empty() {
+        println!("\n{} files failed", errors.len());
+        for e in &errors {
+            println!("  {}: {}", e.path.display(), e.reason);
+        }
+    }
+    if check {
+        let problems = catalog.check()?;
+        if problems.is_empty() {
+            println!("\ncatalog check: ok");
+        } else {
+            for p in &problems {
+                println!("catalog check: {p}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_eval(db: &DbArg, manifest: &std::path::Path, report_path: Option<&std::path::Path>) -> Result<ExitCode> {
+    let rows = crate::eval::read_manifest(manifest)?;
+    let mut engine = db.open()?;
+    if engine.catalog().song_count()? == 0 {
+        anyhow::bail!("the library in {} is empty: index the manifest's songs first", db.dir().display());
+    }
+    let pb = bar(rows.len() as u64, "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries  ETA {eta}");
+    let report = crate::eval::evaluate(&mut engine, &rows, &mut |done, _| pb.set_position(done as u64))?;
+    pb.finish_and_clear();
+    if !report.missing_targets.is_empty() {
+        eprintln!("warning: {} targets are not in the library (counted as misses), e.g. {}", report.missing_targets.len(), report.missing_targets[0].display());
+    }
+    println!("{} songs in library, {} queries, method baseline", engine.catalog().song_count()?, rows.len());
+    println!("{:<10} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10} {:>9} {:>7}", "group", "queries", "top1", "top5", "top10", "MRR", "median ms", "p95 ms", "failed");
+    let line = |name: &str, m: &crate::eval::Metrics| {
+        println!(
+            "{:<10} {:>7} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>10.1} {:>9.1} {:>7}",
+            name, m.queries, m.top1, m.top5, m.top10, m.mrr, m.median_ms, m.p95_ms, m.failed
+        )
+    };
+    line("overall", &report.overall);
+    for (name, m) in &report.by_difficulty {
+        line(name, m);
+    }
+    if let Some(p) = report_path {
+        std::fs::write(p, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_synth_testset(out: PathBuf, songs: usize, queries_per_song: usize, difficulty: &str, seed: u64) -> Result<ExitCode> {
+    use crate::synth::{testset, Difficulty};
+    let difficulties = difficulty
+        .split(',')
+        .map(|d| Difficulty::parse(d.trim()).with_context(|| format!("unknown difficulty {d:?} (clean, medium, hard)")))
+        .collect::<Result<Vec<_>>>()?;
+    let spec = testset::TestsetSpec { songs, queries_per_song: queries_per_song.max(1), difficulties, seed, ..Default::default() };
+    let pb = bar(songs as u64, "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs  ETA {eta}");
+    let started = std::time::Instant::now();
+    let summary = testset::generate(&out, &spec, &mut |done, _| pb.set_position(done as u64))
+        .with_context(|| format!("writing the test set to {}", out.display()))?;
+    pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} songs ({:.1} min of audio) and {} queries in {:.1} s ({:.0}x real time); manifest: {}",
+        summary.songs,
+        summary.song_seconds / 60.0,
+        summary.queries,
+        secs,
+        summary.song_seconds / secs.max(1e-9),
+        summary.manifest.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,181 @@
+//! `earworm eval`: hit rates, MRR and latency over a manifest of (query, target) pairs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::engine::Engine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read manifest {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("manifest {path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    pub query: PathBuf,
+    pub target: PathBuf,
+    pub difficulty: Option<String>,
+}
+
+/// Reads `query_file,target_file[,...]` rows (with a header naming the columns); paths are
+/// relative to the manifest's folder. A `difficulty` column, if present, groups the report.
+pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read { path: path.into(), source })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| EvalError::Format { path: path.into(), reason: "empty file".into() })?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(q), Some(t)) = (col("query_file"), col("target_file")) else {
+        return Err(EvalError::Format { path: path.into(), reason: "header must name query_file and target_file".into() });
+    };
+    let d = col("difficulty");
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let get = |c: usize| {
+                fields.get(c).filter(|f| !f.is_empty()).ok_or_else(|| EvalError::Format {
+                    path: path.into(),
+                    reason: format!("line {}: missing column {}", i + 2, header[c]),
+                })
+            };
+            Ok(ManifestRow {
+                query: base.join(get(q)?),
+                target: base.join(get(t)?),
+                difficulty: d.and_then(|c| fields.get(c)).map(|s| s.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// Figures for one group of queries.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Metrics {
+    pub queries: usize,
+    pub top1: f64,
+    pub top5: f64,
+    pub top10: f64,
+    /// Mean reciprocal rank over the top 10 (0 when the target is not among them).
+    pub mrr: f64,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    /// Queries that failed outright (unreadable audio, no melody found); they count as misses.
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueryOutcome {
+    pub query: PathBuf,
+    pub difficulty: Option<String>,
+    /// 1-based rank of the target, if it was in the top 10.
+    pub rank: Option<usize>,
+    pub elapsed_ms: f64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EvalReport {
+    pub overall: Metrics,
+    pub by_difficulty: BTreeMap<String, Metrics>,
+    pub outcomes: Vec<QueryOutcome>,
+    /// Targets named in the manifest that are not in the library.
+    pub missing_targets: Vec<PathBuf>,
+}
+
+pub fn summarise(outcomes: &[&QueryOutcome]) -> Metrics {
+    let n = outcomes.len();
+    if n == 0 {
+        return Metrics::default();
+    }
+    let hit = |k: usize| outcomes.iter().filter(|o| o.rank.is_some_and(|r| r <= k)).count() as f64 / n as f64;
+    let mrr = outcomes.iter().map(|o| o.rank.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / n as f64;
+    let mut times: Vec<f64> = outcomes.iter().map(|o| o.elapsed_ms).collect();
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((p * (n - 1) as f64).round() as usize).min(n - 1)];
+    Metrics {
+        queries: n,
+        top1: hit(1),
+        top5: hit(5),
+        top10: hit(10),
+        mrr,
+        median_ms: pct(0.5),
+        p95_ms: pct(0.95),
+        failed: outcomes.iter().filter(|o| o.error.is_some()).count(),
+    }
+}
+
+/// Runs every query of the manifest against the engine's library.
+pub fn evaluate(engine: &mut Engine, rows: &[ManifestRow], progress: &mut dyn FnMut(usize, usize)) -> Result<EvalReport, crate::engine::EngineError> {
+    let songs = engine.catalog().songs()?;
+    let by_path: BTreeMap<PathBuf, i64> = songs.iter().map(|s| (s.path.clone(), s.id)).collect();
+    engine.warm_up()?;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut missing_targets = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let target = std::fs::canonicalize(&row.target).ok().and_then(|p| by_path.get(&p).copied());
+        if target.is_none() {
+            missing_targets.push(row.target.clone());
+        }
+        let started = Instant::now();
+        let result = engine.query_file(&row.query, 10);
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (rank, error) = match result {
+            Ok(r) => (r.matches.iter().position(|m| Some(m.song.id) == target).map(|p| p + 1), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        outcomes.push(QueryOutcome { query: row.query.clone(), difficulty: row.difficulty.clone(), rank, elapsed_ms, error });
+        progress(i + 1, rows.len());
+    }
+    let overall = summarise(&outcomes.iter().collect::<Vec<_>>());
+    let mut groups: BTreeMap<String, Vec<&QueryOutcome>> = BTreeMap::new();
+    for o in &outcomes {
+        if let Some(d) = &o.difficulty {
+            groups.entry(d.clone()).or_default().push(o);
+        }
+    }
+    let by_difficulty = groups.into_iter().map(|(k, v)| (k, summarise(&v))).collect();
+    Ok(EvalReport { overall, by_difficulty, outcomes, missing_targets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(rank: Option<usize>, ms: f64) -> QueryOutcome {
+        QueryOutcome { query: "q".into(), difficulty: None, rank, elapsed_ms: ms, error: None }
+    }
+
+    #[test]
+    fn metrics_from_known_ranks() {
+        let o = [outcome(Some(1), 10.0), outcome(Some(2), 20.0), outcome(Some(7), 30.0), outcome(None, 40.0)];
+        let m = summarise(&o.iter().collect::<Vec<_>>());
+        assert_eq!(m.top1, 0.25);
+        assert_eq!(m.top5, 0.5);
+        assert_eq!(m.top10, 0.75);
+        assert!((m.mrr - (1.0 + 0.5 + 1.0 / 7.0) / 4.0).abs() < 1e-9);
+        assert_eq!(m.median_ms, 30.0);
+        assert_eq!(m.p95_ms, 40.0);
+    }
+
+    #[test]
+    fn manifest_paths_are_relative_to_it_and_columns_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, "difficulty,target_file,query_file\nhard,songs/a.wav,hums/a.wav\n").unwrap();
+        let rows = read_manifest(&path).unwrap();
+        assert_eq!(rows[0].query, dir.path().join("hums/a.wav"));
+        assert_eq!(rows[0].target, dir.path().join("songs/a.wav"));
+        assert_eq!(rows[0].difficulty.as_deref(), Some("hard"));
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        assert!(read_manifest(&path).unwrap_err().to_string().contains("query_file"));
+    }
+}

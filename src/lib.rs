@@ -9,6 +9,7 @@
 pub mod audio;
 pub mod cli;
 pub mod dsp;
+pub mod engine;
 pub mod eval;
 pub mod library;
 pub mod melody;

@@ -5,7 +5,7 @@ mod resample;
 mod wav;
 
 pub use decode::{decode_file, decode_file_streaming, probe_tags, DecodeError, DecodeInfo, Tags};
-pub use resample::StreamResampler;
+pub use resample::{resample_all, StreamResampler};
 pub use wav::{read_wav_mono, write_wav_mono};
 
 /// The one internal sample rate: everything downstream of decoding runs at it.

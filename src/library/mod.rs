@@ -1,1 +1,8 @@
+//! The library: a SQLite catalog of songs, their melody contours and the files that failed,
+//! and the indexer that keeps it in step with folders on disk.
 
+mod catalog;
+mod indexer;
+
+pub use catalog::{Catalog, CatalogError, ErrorRecord, FolderSummary, SongRecord, SCHEMA_VERSION};
+pub use indexer::{index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS};

@@ -1,0 +1,412 @@
+//! SQLite catalog (WAL): the source of truth for songs, their melodies and failed files.
+//! Every change to one song is a single transaction, so a killed run leaves it consistent.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::melody::Contour;
+
+/// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
+pub const SCHEMA_VERSION: i64 = 1;
+/// Bump when melody extraction changes: stored contours of an older version are recomputed.
+pub const MELODY_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the catalog {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("the catalog {path} was made by a newer Earworm (schema {found}, this build reads up to {supported}); upgrade Earworm or use another --db")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("catalog error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SongRecord {
+    pub id: i64,
+    pub path: PathBuf,
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRecord {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Stat of a file as last indexed (for skipping unchanged files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileState {
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub hash: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FolderSummary {
+    pub path: PathBuf,
+    pub songs: i64,
+    pub errors: i64,
+}
+
+/// A new or changed song to store.
+pub struct NewSong<'a> {
+    pub path: &'a Path,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub hash: &'a str,
+    pub title: &'a str,
+    pub artist: &'a str,
+    pub album: &'a str,
+    pub duration_s: f64,
+    pub melody: &'a Contour,
+}
+
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Catalog {
+    /// File name of the catalog inside a database folder.
+    pub const FILE_NAME: &'static str = "catalog.sqlite";
+
+    /// Opens (creating if needed) the catalog in the database folder `dir`.
+    pub fn open(dir: &Path) -> Result<Self, CatalogError> {
+        std::fs::create_dir_all(dir).map_err(|source| CatalogError::CreateDir { path: dir.into(), source })?;
+        let path = dir.join(Self::FILE_NAME);
+        let conn = Connection::open(&path).map_err(|source| CatalogError::Open { path: path.clone(), source })?;
+        let open_err = |source| CatalogError::Open { path: path.clone(), source };
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        let catalog = Self { conn, path };
+        catalog.migrate()?;
+        Ok(catalog)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&self) -> Result<(), CatalogError> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(CatalogError::TooNew { path: self.path.clone(), found: version, supported: SCHEMA_VERSION });
+        }
+        if version < 1 {
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS songs(
+                    id INTEGER PRIMARY KEY,
+                    path TEXT NOT NULL UNIQUE,
+                    size INTEGER NOT NULL,
+                    mtime_ns INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    title TEXT NOT NULL,
+                    artist TEXT NOT NULL,
+                    album TEXT NOT NULL,
+                    duration_s REAL NOT NULL,
+                    indexed_at INTEGER NOT NULL);
+                 CREATE INDEX IF NOT EXISTS songs_hash ON songs(hash);
+                 CREATE TABLE IF NOT EXISTS melodies(
+                    song_id INTEGER PRIMARY KEY REFERENCES songs(id) ON DELETE CASCADE,
+                    version INTEGER NOT NULL,
+                    fps REAL NOT NULL,
+                    contour BLOB NOT NULL);
+                 CREATE TABLE IF NOT EXISTS errors(
+                    path TEXT PRIMARY KEY,
+                    size INTEGER NOT NULL,
+                    mtime_ns INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    at INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS folders(
+                    path TEXT PRIMARY KEY,
+                    added_at INTEGER NOT NULL);
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// What the catalog knows of a file: as a song (with whether its melody is current) or as an error.
+    pub fn file_state(&self, path: &Path) -> Result<Option<FileState>, CatalogError> {
+        let p = path_str(path);
+        let song = self
+            .conn
+            .query_row(
+                "SELECT s.size, s.mtime_ns, s.hash, COALESCE(m.version, 0) FROM songs s
+                 LEFT JOIN melodies m ON m.song_id = s.id WHERE s.path = ?1",
+                [&p],
+                |r| {
+                    Ok(FileState {
+                        size: r.get(0)?,
+                        mtime_ns: r.get(1)?,
+                        hash: Some(r.get(2)?),
+                        current: r.get::<_, i64>(3)? == MELODY_VERSION,
+                    })
+                },
+            )
+            .optional()?;
+        if song.is_some() {
+            return Ok(song);
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT size, mtime_ns FROM errors WHERE path = ?1", [&p], |r| {
+                Ok(FileState { size: r.get(0)?, mtime_ns: r.get(1)?, hash: None, current: true })
+            })
+            .optional()?)
+    }
+
+    /// Records that a song file was touched but its content is unchanged.
+    pub fn touch_song(&self, path: &Path, size: i64, mtime_ns: i64) -> Result<(), CatalogError> {
+        self.conn.execute("UPDATE songs SET size = ?2, mtime_ns = ?3 WHERE path = ?1", params![path_str(path), size, mtime_ns])?;
+        Ok(())
+    }
+
+    /// Inserts or replaces a song and its melody, clearing any error for the path: one transaction.
+    pub fn upsert_song(&mut self, song: &NewSong) -> Result<i64, CatalogError> {
+        let tx = self.conn.transaction()?;
+        let p = path_str(song.path);
+        tx.execute(
+            "INSERT INTO songs(path, size, mtime_ns, hash, title, artist, album, duration_s, indexed_at)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                hash = excluded.hash, title = excluded.title, artist = excluded.artist,
+                album = excluded.album, duration_s = excluded.duration_s, indexed_at = excluded.indexed_at",
+            params![p, song.size, song.mtime_ns, song.hash, song.title, song.artist, song.album, song.duration_s, now()],
+        )?;
+        let id: i64 = tx.query_row("SELECT id FROM songs WHERE path = ?1", [&p], |r| r.get(0))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
+            params![id, MELODY_VERSION, song.melody.fps, song.melody.to_bytes()],
+        )?;
+        tx.execute("DELETE FROM errors WHERE path = ?1", [&p])?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Records a file that failed, replacing any song entry for it: one transaction.
+    pub fn record_error(&mut self, path: &Path, size: i64, mtime_ns: i64, reason: &str) -> Result<(), CatalogError> {
+        let tx = self.conn.transaction()?;
+        let p = path_str(path);
+        tx.execute("DELETE FROM songs WHERE path = ?1", [&p])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO errors(path, size, mtime_ns, reason, at) VALUES(?1, ?2, ?3, ?4, ?5)",
+            params![p, size, mtime_ns, reason, now()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn add_folder(&self, path: &Path) -> Result<(), CatalogError> {
+        self.conn.execute("INSERT OR IGNORE INTO folders(path, added_at) VALUES(?1, ?2)", params![path_str(path), now()])?;
+        Ok(())
+    }
+
+    /// Forgets a folder and every song and error under it.
+    pub fn remove_folder(&mut self, path: &Path) -> Result<usize, CatalogError> {
+        let tx = self.conn.transaction()?;
+        let p = path_str(path);
+        let prefix = format!("{}{}%", p.trim_end_matches('/'), std::path::MAIN_SEPARATOR);
+        let n = tx.execute("DELETE FROM songs WHERE path LIKE ?1 ESCAPE '\\'", [escape_like(&prefix)])?;
+        tx.execute("DELETE FROM errors WHERE path LIKE ?1 ESCAPE '\\'", [escape_like(&prefix)])?;
+        tx.execute("DELETE FROM folders WHERE path = ?1", [&p])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    pub fn folders(&self) -> Result<Vec<FolderSummary>, CatalogError> {
+        let mut stmt = self.conn.prepare("SELECT path FROM folders ORDER BY path")?;
+        let paths: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        paths
+            .into_iter()
+            .map(|p| {
+                let prefix = escape_like(&format!("{}{}%", p.trim_end_matches('/'), std::path::MAIN_SEPARATOR));
+                let songs = self.conn.query_row("SELECT COUNT(*) FROM songs WHERE path LIKE ?1 ESCAPE '\\'", [&prefix], |r| r.get(0))?;
+                let errors = self.conn.query_row("SELECT COUNT(*) FROM errors WHERE path LIKE ?1 ESCAPE '\\'", [&prefix], |r| r.get(0))?;
+                Ok(FolderSummary { path: p.into(), songs, errors })
+            })
+            .collect()
+    }
+
+    /// Paths of songs and errors under `root` (for finding deleted files).
+    pub fn paths_under(&self, root: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+        let prefix = escape_like(&format!("{}{}%", path_str(root).trim_end_matches('/'), std::path::MAIN_SEPARATOR));
+        let mut out = Vec::new();
+        for table in ["songs", "errors"] {
+            let mut stmt = self.conn.prepare(&format!("SELECT path FROM {table} WHERE path LIKE ?1 ESCAPE '\\'"))?;
+            for p in stmt.query_map([&prefix], |r| r.get::<_, String>(0))? {
+                out.push(PathBuf::from(p?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a file's song or error entry (the file was deleted).
+    pub fn forget_file(&mut self, path: &Path) -> Result<(), CatalogError> {
+        let tx = self.conn.transaction()?;
+        let p = path_str(path);
+        tx.execute("DELETE FROM songs WHERE path = ?1", [&p])?;
+        tx.execute("DELETE FROM errors WHERE path = ?1", [&p])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn songs(&self) -> Result<Vec<SongRecord>, CatalogError> {
+        let mut stmt = self.conn.prepare("SELECT id, path, title, artist, album, duration_s FROM songs ORDER BY artist, title, path")?;
+        let rows = stmt.query_map([], song_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn song(&self, id: i64) -> Result<Option<SongRecord>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT id, path, title, artist, album, duration_s FROM songs WHERE id = ?1", [id], song_from_row)
+            .optional()?)
+    }
+
+    pub fn song_count(&self) -> Result<i64, CatalogError> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM songs", [], |r| r.get(0))?)
+    }
+
+    pub fn errors(&self) -> Result<Vec<ErrorRecord>, CatalogError> {
+        let mut stmt = self.conn.prepare("SELECT path, reason FROM errors ORDER BY path")?;
+        let rows = stmt.query_map([], |r| Ok(ErrorRecord { path: PathBuf::from(r.get::<_, String>(0)?), reason: r.get(1)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every current melody contour, for searching.
+    pub fn melodies(&self) -> Result<Vec<(i64, Contour)>, CatalogError> {
+        let mut stmt = self.conn.prepare("SELECT song_id, fps, contour FROM melodies WHERE version = ?1")?;
+        let rows = stmt.query_map([MELODY_VERSION], |r| {
+            let fps: f64 = r.get(1)?;
+            let blob: Vec<u8> = r.get(2)?;
+            Ok((r.get(0)?, Contour::from_bytes(fps as f32, &blob)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn melody(&self, song_id: i64) -> Result<Option<Contour>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT fps, contour FROM melodies WHERE song_id = ?1", [song_id], |r| {
+                let fps: f64 = r.get(0)?;
+                let blob: Vec<u8> = r.get(1)?;
+                Ok(Contour::from_bytes(fps as f32, &blob))
+            })
+            .optional()?)
+    }
+
+    /// Consistency check used by tests and `earworm library --check`: every song has a current
+    /// melody and no path is both a song and an error.
+    pub fn check(&self) -> Result<Vec<String>, CatalogError> {
+        let mut problems = Vec::new();
+        let missing: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM songs s LEFT JOIN melodies m ON m.song_id = s.id WHERE m.song_id IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        if missing > 0 {
+            problems.push(format!("{missing} songs have no melody"));
+        }
+        let both: i64 =
+            self.conn.query_row("SELECT COUNT(*) FROM songs s JOIN errors e ON e.path = s.path", [], |r| r.get(0))?;
+        if both > 0 {
+            problems.push(format!("{both} paths are both songs and errors"));
+        }
+        let integrity: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if integrity != "ok" {
+            problems.push(format!("sqlite integrity check: {integrity}"));
+        }
+        Ok(problems)
+    }
+}
+
+fn song_from_row(r: &rusqlite::Row) -> rusqlite::Result<SongRecord> {
+    Ok(SongRecord {
+        id: r.get(0)?,
+        path: PathBuf::from(r.get::<_, String>(1)?),
+        title: r.get(2)?,
+        artist: r.get(3)?,
+        album: r.get(4)?,
+        duration_s: r.get(5)?,
+    })
+}
+
+/// Escapes LIKE wildcards in a literal prefix (the trailing % added by callers stays a wildcard).
+fn escape_like(pattern_with_trailing_percent: &str) -> String {
+    let body = pattern_with_trailing_percent.strip_suffix('%').unwrap_or(pattern_with_trailing_percent);
+    let mut out = String::with_capacity(body.len() + 2);
+    for ch in body.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn songs_errors_and_folders_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = Catalog::open(dir.path()).unwrap();
+        let melody = Contour::new(25.0, vec![60.0, f32::NAN, 62.0]);
+        let path = Path::new("/music/a_b/song.mp3");
+        let song = NewSong { path, size: 10, mtime_ns: 5, hash: "h", title: "T", artist: "A", album: "", duration_s: 3.0, melody: &melody };
+        let id = cat.upsert_song(&song).unwrap();
+        cat.add_folder(Path::new("/music/a_b")).unwrap();
+        assert_eq!(cat.song(id).unwrap().unwrap().title, "T");
+        assert_eq!(cat.melody(id).unwrap().unwrap().midi[2], 62.0);
+        assert!(cat.file_state(path).unwrap().unwrap().current);
+        cat.record_error(path, 11, 6, "corrupt").unwrap();
+        assert_eq!(cat.song_count().unwrap(), 0);
+        assert_eq!(cat.errors().unwrap()[0].reason, "corrupt");
+        // The underscore in the folder name must not act as a LIKE wildcard.
+        assert_eq!(cat.paths_under(Path::new("/music/a_b")).unwrap().len(), 1);
+        assert!(cat.paths_under(Path::new("/music/aXb")).unwrap().is_empty());
+        assert_eq!(cat.folders().unwrap()[0].errors, 1);
+        assert!(cat.check().unwrap().is_empty());
+        drop(cat);
+        // Reopening keeps everything.
+        let mut cat = Catalog::open(dir.path()).unwrap();
+        assert_eq!(cat.errors().unwrap().len(), 1);
+        cat.remove_folder(Path::new("/music/a_b")).unwrap();
+        assert!(cat.errors().unwrap().is_empty());
+        assert!(cat.folders().unwrap().is_empty());
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Catalog::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(Catalog::FILE_NAME)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Catalog::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("newer Earworm"), "{err}");
+    }
+}

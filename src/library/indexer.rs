@@ -1,0 +1,274 @@
+//! Walks folders and keeps the catalog in step: new and changed files are decoded and their
+//! melody extracted on worker threads; unchanged ones (size + mtime, then content hash) are
+//! skipped; deleted ones are forgotten; failures become error rows, never the end of a run.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::catalog::{Catalog, CatalogError, NewSong};
+use crate::audio::decode_file_streaming;
+use crate::melody::{Contour, MelodyExtractor};
+
+/// Extensions treated as audio. Files with others are ignored (cover art, playlists, notes).
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "mp3", "flac", "ogg", "oga", "wav", "wave", "aif", "aiff", "aifc", "m4a", "mp4", "aac", "opus", "caf", "mka", "wma",
+];
+
+pub fn is_audio_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+#[derive(Clone)]
+pub struct IndexOptions {
+    /// Worker threads for decoding and analysis.
+    pub threads: usize,
+    /// Set to stop early: work in flight is finished and stored, the rest waits for the next run.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Progress of a run, reported after every file.
+#[derive(Debug, Clone, Default)]
+pub struct IndexProgress {
+    /// Files that need analysis in this run, and how many are finished.
+    pub total: usize,
+    pub done: usize,
+    pub failed: usize,
+    /// Seconds of audio analysed so far.
+    pub audio_seconds: f64,
+    pub elapsed: Duration,
+    pub current: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IndexReport {
+    /// Audio files found under the given paths.
+    pub found: usize,
+    pub unchanged: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub failed: usize,
+    /// Catalog entries dropped because their file is gone.
+    pub removed: usize,
+    /// Files skipped because their extension is not audio.
+    pub ignored: usize,
+    /// Paths given that do not exist.
+    pub missing: Vec<PathBuf>,
+    pub audio_seconds: f64,
+    pub elapsed: Duration,
+    pub cancelled: bool,
+}
+
+struct Job {
+    path: PathBuf,
+    size: i64,
+    mtime_ns: i64,
+    known_hash: Option<String>,
+    was_song: bool,
+}
+
+enum Outcome {
+    Unchanged,
+    Song { hash: String, title: String, artist: String, album: String, duration_s: f64, melody: Contour },
+    Failed(String),
+}
+
+fn file_stat(path: &Path) -> std::io::Result<(i64, i64)> {
+    let meta = std::fs::metadata(path)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    Ok((meta.len() as i64, mtime))
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn analyse(job: &Job) -> Outcome {
+    let hash = match hash_file(&job.path) {
+        Ok(h) => h,
+        Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
+    };
+    if job.was_song && job.known_hash.as_deref() == Some(hash.as_str()) {
+        return Outcome::Unchanged;
+    }
+    let mut extractor = MelodyExtractor::new();
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let info = decode_file_streaming(&job.path, &mut |chunk| extractor.push(chunk));
+        info.map(|info| (info, extractor.finish()))
+    }));
+    match decoded {
+        Ok(Ok((info, melody))) => {
+            let stem = job.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            Outcome::Song {
+                hash,
+                title: info.tags.title.unwrap_or(stem),
+                artist: info.tags.artist.unwrap_or_default(),
+                album: info.tags.album.unwrap_or_default(),
+                duration_s: info.duration_s,
+                melody,
+            }
+        }
+        // The error names the file already; store only the reason.
+        Ok(Err(e)) => Outcome::Failed(e.to_string().split_once(": ").map_or(e.to_string(), |(_, r)| r.to_string())),
+        Err(panic) => {
+            let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            Outcome::Failed(format!("decoder crashed: {}", msg.unwrap_or_else(|| "unknown panic".into())))
+        }
+    }
+}
+
+/// Walks `paths` (folders or files), updating the catalog. Folders are remembered for re-scans.
+pub fn index_paths(
+    catalog: &mut Catalog,
+    paths: &[PathBuf],
+    options: &IndexOptions,
+    progress: &mut dyn FnMut(&IndexProgress),
+) -> Result<IndexReport, CatalogError> {
+    let started = Instant::now();
+    let mut report = IndexReport::default();
+    let mut jobs = Vec::new();
+    for given in paths {
+        let Ok(root) = std::fs::canonicalize(given) else {
+            report.missing.push(given.clone());
+            continue;
+        };
+        let mut seen = HashSet::new();
+        let files: Vec<PathBuf> = if root.is_dir() {
+            catalog.add_folder(&root)?;
+            walkdir::WalkDir::new(&root)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .collect()
+        } else {
+            vec![root.clone()]
+        };
+        for path in files {
+            if !is_audio_path(&path) {
+                report.ignored += 1;
+                continue;
+            }
+            report.found += 1;
+            seen.insert(path.clone());
+            let Ok((size, mtime_ns)) = file_stat(&path) else { continue };
+            let state = catalog.file_state(&path)?;
+            match state {
+                Some(s) if s.size == size && s.mtime_ns == mtime_ns && s.current => report.unchanged += 1,
+                _ => jobs.push(Job {
+                    path,
+                    size,
+                    mtime_ns,
+                    was_song: state.as_ref().is_some_and(|s| s.hash.is_some() && s.current),
+                    known_hash: state.and_then(|s| s.hash),
+                }),
+            }
+        }
+        // Files that were indexed under this folder but are gone now.
+        if root.is_dir() {
+            for old in catalog.paths_under(&root)? {
+                if !seen.contains(&old) && !old.exists() {
+                    catalog.forget_file(&old)?;
+                    report.removed += 1;
+                }
+            }
+        }
+    }
+
+    let mut state = IndexProgress { total: jobs.len(), ..Default::default() };
+    progress(&state);
+    let threads = options.threads.max(1).min(jobs.len().max(1));
+    let queue = Arc::new(Mutex::new(jobs.into_iter()));
+    let (tx, rx) = mpsc::channel::<(Job, Outcome)>();
+    let result: Result<(), CatalogError> = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (queue, tx, cancel) = (Arc::clone(&queue), tx.clone(), Arc::clone(&options.cancel));
+            scope.spawn(move || loop {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                let Some(job) = next else { break };
+                let outcome = analyse(&job);
+                if tx.send((job, outcome)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        // The catalog is written from this thread only, one transaction per file.
+        for (job, outcome) in rx {
+            match outcome {
+                Outcome::Unchanged => {
+                    catalog.touch_song(&job.path, job.size, job.mtime_ns)?;
+                    report.unchanged += 1;
+                }
+                Outcome::Song { hash, title, artist, album, duration_s, melody } => {
+                    catalog.upsert_song(&NewSong {
+                        path: &job.path,
+                        size: job.size,
+                        mtime_ns: job.mtime_ns,
+                        hash: &hash,
+                        title: &title,
+                        artist: &artist,
+                        album: &album,
+                        duration_s,
+                        melody: &melody,
+                    })?;
+                    if job.was_song || job.known_hash.is_some() {
+                        report.updated += 1;
+                    } else {
+                        report.added += 1;
+                    }
+                    state.audio_seconds += duration_s;
+                }
+                Outcome::Failed(reason) => {
+                    catalog.record_error(&job.path, job.size, job.mtime_ns, &reason)?;
+                    report.failed += 1;
+                    state.failed += 1;
+                }
+            }
+            state.done += 1;
+            state.elapsed = started.elapsed();
+            state.current = Some(job.path);
+            progress(&state);
+        }
+        Ok(())
+    });
+    result?;
+    report.cancelled = options.cancel.load(Ordering::Relaxed) && state.done < state.total;
+    report.audio_seconds = state.audio_seconds;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
