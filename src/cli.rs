@@ -14,7 +14,11 @@ use crate::engine::Engine;
 use crate::library::IndexOptions;
 
 #[derive(Parser)]
-#[command(name = "earworm", version, about = "Hum a tune, find the song in your own music library (offline).")]
+#[command(
+    name = "earworm",
+    version,
+    about = "Hum a tune, find the song in your own music library (offline)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -33,7 +37,8 @@ impl DbArg {
     }
     fn open(&self) -> Result<Engine> {
         let dir = self.dir();
-        Engine::open(&dir).with_context(|| format!("opening the library database in {}", dir.display()))
+        Engine::open(&dir)
+            .with_context(|| format!("opening the library database in {}", dir.display()))
     }
 }
 
@@ -90,6 +95,14 @@ enum Command {
     /// Synthesize audio with known answers.
     #[command(subcommand)]
     Synth(SynthCommand),
+    /// One-command tour: synthesize a small demo library and some hums, index, and search.
+    Demo {
+        #[command(flatten)]
+        db: DbArg,
+        /// Where to write the demo songs and hums [default: <data dir>/demo]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,18 +144,95 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Index { db, threads, paths }) => cmd_index(&db, threads, &paths),
-        Some(Command::Query { db, top, json, method: _, audio }) => cmd_query(&db, top, json, &audio),
+        Some(Command::Query {
+            db,
+            top,
+            json,
+            method: _,
+            audio,
+        }) => cmd_query(&db, top, json, &audio),
         Some(Command::Library { db, check }) => cmd_library(&db, check),
-        Some(Command::Eval { db, manifest, report }) => cmd_eval(&db, &manifest, report.as_deref()),
-        Some(Command::Synth(SynthCommand::Testset { out, songs, queries_per_song, difficulty, seed })) => {
-            cmd_synth_testset(out, songs, queries_per_song, &difficulty, seed)
+        Some(Command::Eval {
+            db,
+            manifest,
+            report,
+        }) => cmd_eval(&db, &manifest, report.as_deref()),
+        Some(Command::Synth(SynthCommand::Testset {
+            out,
+            songs,
+            queries_per_song,
+            difficulty,
+            seed,
+        })) => cmd_synth_testset(out, songs, queries_per_song, &difficulty, seed),
+        Some(Command::Demo { db, out }) => cmd_demo(&db, out),
+    }
+}
+
+fn cmd_demo(db: &DbArg, out: Option<PathBuf>) -> Result<ExitCode> {
+    use crate::synth::{testset, Difficulty};
+    let out = out.unwrap_or_else(|| Engine::default_db_dir().join("demo"));
+    let manifest = out.join("manifest.csv");
+    if !manifest.exists() {
+        eprintln!(
+            "synthesizing 20 demo songs and 5 hums into {} ...",
+            out.display()
+        );
+        let spec = testset::TestsetSpec {
+            songs: 20,
+            queries_per_song: 1,
+            difficulties: vec![Difficulty::Clean, Difficulty::Medium],
+            seed: 2026,
+            ..Default::default()
+        };
+        testset::generate(&out, &spec, &mut |_, _| {})
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    eprintln!(
+        "indexing {} into {} ...",
+        out.join("songs").display(),
+        db.dir().display()
+    );
+    cmd_index(db, None, &[out.join("songs")])?;
+    let rows = crate::eval::read_manifest(&manifest)?;
+    let picks: Vec<_> = rows.iter().step_by(4).take(5).collect();
+    let mut engine = db.open()?;
+    for row in picks {
+        let result = engine
+            .query_file(&row.query, 3)
+            .with_context(|| format!("querying {}", row.query.display()))?;
+        let want = row
+            .target
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!("\n{} (a hum of {want}):", row.query.display());
+        for (i, m) in result.matches.iter().enumerate() {
+            let a = &m.found.alignment;
+            println!(
+                "  {}. {:<10} score {:.3}  at {}–{}  (hummed {:+} semitones, {:.0}% of the song's tempo){}",
+                i + 1,
+                m.song.title,
+                m.found.score,
+                mmss(m.found.start_s),
+                mmss(m.found.end_s),
+                a.key_shift.round() as i32,
+                a.tempo * 100.0,
+                if m.song.title == want { "  <- right song" } else { "" }
+            );
         }
     }
+    println!(
+        "\nTry your own: earworm query --db {} <recording>",
+        db.dir().display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bar(len: u64, template: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    pb.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
 }
@@ -161,7 +251,10 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
         }
         eprintln!("\nstopping after the files in flight (Ctrl-C again to quit now)...");
     });
-    let pb = bar(0, "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}");
+    let pb = bar(
+        0,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}",
+    );
     let report = engine.index(paths, &options, &mut |p| {
         pb.set_length(p.total as u64);
         pb.set_position(p.done as u64);
@@ -197,13 +290,20 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
         eprintln!("see `earworm library` for the reasons files failed");
     }
     let nothing = report.found == 0 && !report.missing.is_empty();
-    Ok(if nothing || report.cancelled { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if nothing || report.cancelled {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn cmd_query(db: &DbArg, top: usize, json: bool, audio: &[PathBuf]) -> Result<ExitCode> {
     let mut engine = db.open()?;
     if engine.catalog().song_count()? == 0 {
-        anyhow::bail!("the library in {} is empty: run `earworm index <music folder>` first", db.dir().display());
+        anyhow::bail!(
+            "the library in {} is empty: run `earworm index <music folder>` first",
+            db.dir().display()
+        );
     }
     engine.warm_up()?;
     let mut out = Vec::new();
@@ -232,7 +332,10 @@ fn cmd_query(db: &DbArg, top: usize, json: bool, audio: &[PathBuf]) -> Result<Ex
                     .collect();
                 if !json {
                     println!("{} ({elapsed_ms:.0} ms)", path.display());
-                    println!("  {:>4}  {:>6}  {:>15}  {:<40}  {}", "rank", "score", "matched at", "title", "artist");
+                    println!(
+                        "  {:>4}  {:>6}  {:>15}  {:<40}  {}",
+                        "rank", "score", "matched at", "title", "artist"
+                    );
                     for (i, m) in r.matches.iter().enumerate() {
                         println!(
                             "  {:>4}  {:>6.3}  {:>15}  {:<40}  {}",
@@ -258,7 +361,11 @@ fn cmd_query(db: &DbArg, top: usize, json: bool, audio: &[PathBuf]) -> Result<Ex
         serde_json::to_writer_pretty(&mut stdout, &out)?;
         writeln!(stdout)?;
     }
-    Ok(if failures == audio.len() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failures == audio.len() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn round3(x: f32) -> f64 {
@@ -271,7 +378,11 @@ fn mmss(s: f32) -> String {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
 }
 
 fn cmd_library(db: &DbArg, check: bool) -> Result<ExitCode> {
@@ -281,12 +392,23 @@ fn cmd_library(db: &DbArg, check: bool) -> Result<ExitCode> {
     let errors = catalog.errors()?;
     println!("Library: {}", catalog.path().display());
     for f in catalog.folders()? {
-        println!("  folder {}  ({} songs, {} failed)", f.path.display(), f.songs, f.errors);
+        println!(
+            "  folder {}  ({} songs, {} failed)",
+            f.path.display(),
+            f.songs,
+            f.errors
+        );
     }
     println!("\n{} songs", songs.len());
     for s in &songs {
         let artist = if s.artist.is_empty() { "-" } else { &s.artist };
-        println!("  {:<40}  {:<24}  {:>7}  {}", truncate(&s.title, 40), truncate(artist, 24), mmss(s.duration_s as f32), s.path.display());
+        println!(
+            "  {:<40}  {:<24}  {:>7}  {}",
+            truncate(&s.title, 40),
+            truncate(artist, 24),
+            mmss(s.duration_s as f32),
+            s.path.display()
+        );
     }
     if !errors.is_empty() {
         println!("\n{} files failed", errors.len());
@@ -308,20 +430,43 @@ fn cmd_library(db: &DbArg, check: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_eval(db: &DbArg, manifest: &std::path::Path, report_path: Option<&std::path::Path>) -> Result<ExitCode> {
+fn cmd_eval(
+    db: &DbArg,
+    manifest: &std::path::Path,
+    report_path: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     let rows = crate::eval::read_manifest(manifest)?;
     let mut engine = db.open()?;
     if engine.catalog().song_count()? == 0 {
-        anyhow::bail!("the library in {} is empty: index the manifest's songs first", db.dir().display());
+        anyhow::bail!(
+            "the library in {} is empty: index the manifest's songs first",
+            db.dir().display()
+        );
     }
-    let pb = bar(rows.len() as u64, "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries  ETA {eta}");
-    let report = crate::eval::evaluate(&mut engine, &rows, &mut |done, _| pb.set_position(done as u64))?;
+    let pb = bar(
+        rows.len() as u64,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries  ETA {eta}",
+    );
+    let report = crate::eval::evaluate(&mut engine, &rows, &mut |done, _| {
+        pb.set_position(done as u64)
+    })?;
     pb.finish_and_clear();
     if !report.missing_targets.is_empty() {
-        eprintln!("warning: {} targets are not in the library (counted as misses), e.g. {}", report.missing_targets.len(), report.missing_targets[0].display());
+        eprintln!(
+            "warning: {} targets are not in the library (counted as misses), e.g. {}",
+            report.missing_targets.len(),
+            report.missing_targets[0].display()
+        );
     }
-    println!("{} songs in library, {} queries, method baseline", engine.catalog().song_count()?, rows.len());
-    println!("{:<10} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10} {:>9} {:>7}", "group", "queries", "top1", "top5", "top10", "MRR", "median ms", "p95 ms", "failed");
+    println!(
+        "{} songs in library, {} queries, method baseline",
+        engine.catalog().song_count()?,
+        rows.len()
+    );
+    println!(
+        "{:<10} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10} {:>9} {:>7}",
+        "group", "queries", "top1", "top5", "top10", "MRR", "median ms", "p95 ms", "failed"
+    );
     let line = |name: &str, m: &crate::eval::Metrics| {
         println!(
             "{:<10} {:>7} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>10.1} {:>9.1} {:>7}",
@@ -333,19 +478,38 @@ fn cmd_eval(db: &DbArg, manifest: &std::path::Path, report_path: Option<&std::pa
         line(name, m);
     }
     if let Some(p) = report_path {
-        std::fs::write(p, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_synth_testset(out: PathBuf, songs: usize, queries_per_song: usize, difficulty: &str, seed: u64) -> Result<ExitCode> {
+fn cmd_synth_testset(
+    out: PathBuf,
+    songs: usize,
+    queries_per_song: usize,
+    difficulty: &str,
+    seed: u64,
+) -> Result<ExitCode> {
     use crate::synth::{testset, Difficulty};
     let difficulties = difficulty
         .split(',')
-        .map(|d| Difficulty::parse(d.trim()).with_context(|| format!("unknown difficulty {d:?} (clean, medium, hard)")))
+        .map(|d| {
+            Difficulty::parse(d.trim())
+                .with_context(|| format!("unknown difficulty {d:?} (clean, medium, hard)"))
+        })
         .collect::<Result<Vec<_>>>()?;
-    let spec = testset::TestsetSpec { songs, queries_per_song: queries_per_song.max(1), difficulties, seed, ..Default::default() };
-    let pb = bar(songs as u64, "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs  ETA {eta}");
+    let spec = testset::TestsetSpec {
+        songs,
+        queries_per_song: queries_per_song.max(1),
+        difficulties,
+        seed,
+        ..Default::default()
+    };
+    let pb = bar(
+        songs as u64,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs  ETA {eta}",
+    );
     let started = std::time::Instant::now();
     let summary = testset::generate(&out, &spec, &mut |done, _| pb.set_position(done as u64))
         .with_context(|| format!("writing the test set to {}", out.display()))?;

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::audio::{decode_file, DecodeError};
-use crate::library::{index_paths, Catalog, CatalogError, IndexOptions, IndexProgress, IndexReport, SongRecord};
+use crate::library::{
+    index_paths, Catalog, CatalogError, IndexOptions, IndexProgress, IndexReport, SongRecord,
+};
 use crate::melody::Contour;
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
 
@@ -47,7 +49,10 @@ impl Engine {
     }
 
     pub fn open(db_dir: &Path) -> Result<Self, EngineError> {
-        Ok(Self { catalog: Catalog::open(db_dir)?, searcher: None })
+        Ok(Self {
+            catalog: Catalog::open(db_dir)?,
+            searcher: None,
+        })
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -82,7 +87,11 @@ impl Engine {
     }
 
     /// Searches with a recorded hum: mono samples at [`crate::audio::SAMPLE_RATE`].
-    pub fn query_samples(&mut self, samples: &[f32], top: usize) -> Result<QueryResult, EngineError> {
+    pub fn query_samples(
+        &mut self,
+        samples: &[f32],
+        top: usize,
+    ) -> Result<QueryResult, EngineError> {
         let hum = hum_contour(samples);
         self.query_contour(hum, top)
     }

@@ -9,7 +9,10 @@ use crate::engine::Engine;
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("cannot read manifest {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("manifest {path}: {reason}")]
     Format { path: PathBuf, reason: String },
 }
@@ -24,18 +27,27 @@ pub struct ManifestRow {
 /// Reads `query_file,target_file[,...]` rows (with a header naming the columns); paths are
 /// relative to the manifest's folder. A `difficulty` column, if present, groups the report.
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
+        path: path.into(),
+        source,
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines
         .next()
-        .ok_or_else(|| EvalError::Format { path: path.into(), reason: "empty file".into() })?
+        .ok_or_else(|| EvalError::Format {
+            path: path.into(),
+            reason: "empty file".into(),
+        })?
         .split(',')
         .map(str::trim)
         .collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let (Some(q), Some(t)) = (col("query_file"), col("target_file")) else {
-        return Err(EvalError::Format { path: path.into(), reason: "header must name query_file and target_file".into() });
+        return Err(EvalError::Format {
+            path: path.into(),
+            reason: "header must name query_file and target_file".into(),
+        });
     };
     let d = col("difficulty");
     lines
@@ -43,10 +55,13 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, EvalError> {
         .map(|(i, line)| {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let get = |c: usize| {
-                fields.get(c).filter(|f| !f.is_empty()).ok_or_else(|| EvalError::Format {
-                    path: path.into(),
-                    reason: format!("line {}: missing column {}", i + 2, header[c]),
-                })
+                fields
+                    .get(c)
+                    .filter(|f| !f.is_empty())
+                    .ok_or_else(|| EvalError::Format {
+                        path: path.into(),
+                        reason: format!("line {}: missing column {}", i + 2, header[c]),
+                    })
             };
             Ok(ManifestRow {
                 query: base.join(get(q)?),
@@ -96,8 +111,18 @@ pub fn summarise(outcomes: &[&QueryOutcome]) -> Metrics {
     if n == 0 {
         return Metrics::default();
     }
-    let hit = |k: usize| outcomes.iter().filter(|o| o.rank.is_some_and(|r| r <= k)).count() as f64 / n as f64;
-    let mrr = outcomes.iter().map(|o| o.rank.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / n as f64;
+    let hit = |k: usize| {
+        outcomes
+            .iter()
+            .filter(|o| o.rank.is_some_and(|r| r <= k))
+            .count() as f64
+            / n as f64
+    };
+    let mrr = outcomes
+        .iter()
+        .map(|o| o.rank.map_or(0.0, |r| 1.0 / r as f64))
+        .sum::<f64>()
+        / n as f64;
     let mut times: Vec<f64> = outcomes.iter().map(|o| o.elapsed_ms).collect();
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((p * (n - 1) as f64).round() as usize).min(n - 1)];
@@ -114,14 +139,20 @@ pub fn summarise(outcomes: &[&QueryOutcome]) -> Metrics {
 }
 
 /// Runs every query of the manifest against the engine's library.
-pub fn evaluate(engine: &mut Engine, rows: &[ManifestRow], progress: &mut dyn FnMut(usize, usize)) -> Result<EvalReport, crate::engine::EngineError> {
+pub fn evaluate(
+    engine: &mut Engine,
+    rows: &[ManifestRow],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport, crate::engine::EngineError> {
     let songs = engine.catalog().songs()?;
     let by_path: BTreeMap<PathBuf, i64> = songs.iter().map(|s| (s.path.clone(), s.id)).collect();
     engine.warm_up()?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut missing_targets = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let target = std::fs::canonicalize(&row.target).ok().and_then(|p| by_path.get(&p).copied());
+        let target = std::fs::canonicalize(&row.target)
+            .ok()
+            .and_then(|p| by_path.get(&p).copied());
         if target.is_none() {
             missing_targets.push(row.target.clone());
         }
@@ -129,10 +160,22 @@ pub fn evaluate(engine: &mut Engine, rows: &[ManifestRow], progress: &mut dyn Fn
         let result = engine.query_file(&row.query, 10);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let (rank, error) = match result {
-            Ok(r) => (r.matches.iter().position(|m| Some(m.song.id) == target).map(|p| p + 1), None),
+            Ok(r) => (
+                r.matches
+                    .iter()
+                    .position(|m| Some(m.song.id) == target)
+                    .map(|p| p + 1),
+                None,
+            ),
             Err(e) => (None, Some(e.to_string())),
         };
-        outcomes.push(QueryOutcome { query: row.query.clone(), difficulty: row.difficulty.clone(), rank, elapsed_ms, error });
+        outcomes.push(QueryOutcome {
+            query: row.query.clone(),
+            difficulty: row.difficulty.clone(),
+            rank,
+            elapsed_ms,
+            error,
+        });
         progress(i + 1, rows.len());
     }
     let overall = summarise(&outcomes.iter().collect::<Vec<_>>());
@@ -142,8 +185,16 @@ pub fn evaluate(engine: &mut Engine, rows: &[ManifestRow], progress: &mut dyn Fn
             groups.entry(d.clone()).or_default().push(o);
         }
     }
-    let by_difficulty = groups.into_iter().map(|(k, v)| (k, summarise(&v))).collect();
-    Ok(EvalReport { overall, by_difficulty, outcomes, missing_targets })
+    let by_difficulty = groups
+        .into_iter()
+        .map(|(k, v)| (k, summarise(&v)))
+        .collect();
+    Ok(EvalReport {
+        overall,
+        by_difficulty,
+        outcomes,
+        missing_targets,
+    })
 }
 
 #[cfg(test)]
@@ -151,12 +202,23 @@ mod tests {
     use super::*;
 
     fn outcome(rank: Option<usize>, ms: f64) -> QueryOutcome {
-        QueryOutcome { query: "q".into(), difficulty: None, rank, elapsed_ms: ms, error: None }
+        QueryOutcome {
+            query: "q".into(),
+            difficulty: None,
+            rank,
+            elapsed_ms: ms,
+            error: None,
+        }
     }
 
     #[test]
     fn metrics_from_known_ranks() {
-        let o = [outcome(Some(1), 10.0), outcome(Some(2), 20.0), outcome(Some(7), 30.0), outcome(None, 40.0)];
+        let o = [
+            outcome(Some(1), 10.0),
+            outcome(Some(2), 20.0),
+            outcome(Some(7), 30.0),
+            outcome(None, 40.0),
+        ];
         let m = summarise(&o.iter().collect::<Vec<_>>());
         assert_eq!(m.top1, 0.25);
         assert_eq!(m.top5, 0.5);
@@ -170,12 +232,19 @@ mod tests {
     fn manifest_paths_are_relative_to_it_and_columns_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.csv");
-        std::fs::write(&path, "difficulty,target_file,query_file\nhard,songs/a.wav,hums/a.wav\n").unwrap();
+        std::fs::write(
+            &path,
+            "difficulty,target_file,query_file\nhard,songs/a.wav,hums/a.wav\n",
+        )
+        .unwrap();
         let rows = read_manifest(&path).unwrap();
         assert_eq!(rows[0].query, dir.path().join("hums/a.wav"));
         assert_eq!(rows[0].target, dir.path().join("songs/a.wav"));
         assert_eq!(rows[0].difficulty.as_deref(), Some("hard"));
         std::fs::write(&path, "a,b\n1,2\n").unwrap();
-        assert!(read_manifest(&path).unwrap_err().to_string().contains("query_file"));
+        assert!(read_manifest(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("query_file"));
     }
 }

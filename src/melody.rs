@@ -48,14 +48,20 @@ impl Contour {
     }
 
     pub fn from_bytes(fps: f32, bytes: &[u8]) -> Self {
-        let midi = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let midi = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         Self { fps, midi }
     }
 
     /// Every `factor`-th frame pooled by median of the voiced values (unvoiced if fewer than half).
     pub fn downsample(&self, factor: usize) -> Contour {
         let midi = self.midi.chunks(factor).map(|c| pooled_median(c)).collect();
-        Contour { fps: self.fps / factor as f32, midi }
+        Contour {
+            fps: self.fps / factor as f32,
+            midi,
+        }
     }
 }
 
@@ -219,9 +225,17 @@ fn find_peaks(mags: &[f32], peaks: &mut Vec<(f32, f32)>) {
         let m = mags[k];
         if m > floor && m > mags[k - 1] && m >= mags[k + 1] {
             // Parabolic interpolation on log magnitude refines the frequency.
-            let (a, b, c) = (mags[k - 1].max(1e-9).ln(), m.ln(), mags[k + 1].max(1e-9).ln());
+            let (a, b, c) = (
+                mags[k - 1].max(1e-9).ln(),
+                m.ln(),
+                mags[k + 1].max(1e-9).ln(),
+            );
             let denom = a - 2.0 * b + c;
-            let delta = if denom.abs() > 1e-9 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+            let delta = if denom.abs() > 1e-9 {
+                (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            };
             peaks.push(((k as f32 + delta) * bin_hz, m));
         }
     }
@@ -265,11 +279,22 @@ fn top_candidates(salience: &[f32]) -> [Candidate; CANDIDATES] {
     let mut best = [Candidate::default(); CANDIDATES];
     for b in 1..salience.len() - 1 {
         let s = salience[b];
-        if s > 0.0 && s > salience[b - 1] && s >= salience[b + 1] && s > best[CANDIDATES - 1].salience {
+        if s > 0.0
+            && s > salience[b - 1]
+            && s >= salience[b + 1]
+            && s > best[CANDIDATES - 1].salience
+        {
             // Refine the peak position between bins.
             let denom = salience[b - 1] - 2.0 * s + salience[b + 1];
-            let delta = if denom.abs() > 1e-12 { 0.5 * (salience[b - 1] - salience[b + 1]) / denom } else { 0.0 };
-            let cand = Candidate { midi: MIN_MIDI + (b as f32 + delta) / BINS_PER_SEMITONE as f32, salience: s };
+            let delta = if denom.abs() > 1e-12 {
+                0.5 * (salience[b - 1] - salience[b + 1]) / denom
+            } else {
+                0.0
+            };
+            let cand = Candidate {
+                midi: MIN_MIDI + (b as f32 + delta) / BINS_PER_SEMITONE as f32,
+                salience: s,
+            };
             let mut i = CANDIDATES - 1;
             best[i] = cand;
             while i > 0 && best[i].salience > best[i - 1].salience {
@@ -332,7 +357,9 @@ fn track_melody(candidates: &[[Candidate; CANDIDATES]], energy: &[f32]) -> Conto
         score = next;
     }
     let mut path = vec![0usize; n];
-    path[n - 1] = (0..CANDIDATES).max_by(|&a, &b| score[a].total_cmp(&score[b])).unwrap_or(0);
+    path[n - 1] = (0..CANDIDATES)
+        .max_by(|&a, &b| score[a].total_cmp(&score[b]))
+        .unwrap_or(0);
     for t in (1..n).rev() {
         path[t - 1] = back[t][path[t]] as usize;
     }
@@ -344,7 +371,9 @@ fn track_melody(candidates: &[[Candidate; CANDIDATES]], energy: &[f32]) -> Conto
         .enumerate()
         .map(|(t, &k)| {
             let c = candidates[t][k];
-            let voiced = c.salience > VOICING_RATIO * peak_mean && energy[t] > loudest * 1e-4 && energy[t] > 1e-9;
+            let voiced = c.salience > VOICING_RATIO * peak_mean
+                && energy[t] > loudest * 1e-4
+                && energy[t] > 1e-9;
             if voiced {
                 c.midi
             } else {
@@ -365,7 +394,10 @@ mod tests {
         (0..(SAMPLE_RATE as f32 * secs) as usize)
             .map(|i| {
                 let t = i as f32 / SAMPLE_RATE as f32;
-                amps.iter().enumerate().map(|(h, a)| a * (2.0 * PI * f0 * (h + 1) as f32 * t).sin()).sum::<f32>()
+                amps.iter()
+                    .enumerate()
+                    .map(|(h, a)| a * (2.0 * PI * f0 * (h + 1) as f32 * t).sin())
+                    .sum::<f32>()
             })
             .collect()
     }
@@ -389,7 +421,10 @@ mod tests {
             x[i] += v;
         }
         let c = extract_melody(&x);
-        let good = c.midi[3..22].iter().filter(|m| (*m - 72.0).abs() < 0.3).count();
+        let good = c.midi[3..22]
+            .iter()
+            .filter(|m| (*m - 72.0).abs() < 0.3)
+            .count();
         assert!(good >= 17, "{:?}", c.midi);
     }
 
@@ -425,7 +460,13 @@ mod tests {
     #[test]
     fn pitch_track_pools_onto_contour_grid() {
         let frames: Vec<PitchFrame> = (0..100)
-            .map(|i| PitchFrame { time_s: i as f32 * 0.01, hz: 440.0, voiced: i < 50, confidence: 1.0, rms: 0.1 })
+            .map(|i| PitchFrame {
+                time_s: i as f32 * 0.01,
+                hz: 440.0,
+                voiced: i < 50,
+                confidence: 1.0,
+                rms: 0.1,
+            })
             .collect();
         let c = contour_from_pitch(&frames, 1.0);
         assert_eq!(c.len(), 25);

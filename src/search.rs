@@ -72,12 +72,18 @@ impl C {
             return C::default();
         }
         let a = m * (std::f32::consts::TAU / 12.0);
-        C { re: a.cos(), im: a.sin() }
+        C {
+            re: a.cos(),
+            im: a.sin(),
+        }
     }
     /// self · conj(o)
     #[inline]
     fn mul_conj(self, o: C) -> C {
-        C { re: self.re * o.re + self.im * o.im, im: self.im * o.re - self.re * o.im }
+        C {
+            re: self.re * o.re + self.im * o.im,
+            im: self.im * o.re - self.re * o.im,
+        }
     }
     fn norm(self) -> f32 {
         (self.re * self.re + self.im * self.im).sqrt()
@@ -107,8 +113,16 @@ impl MelodySearcher {
         let songs = melodies
             .into_iter()
             .map(|(id, contour)| {
-                let fine: Vec<C> = resample_contour(&contour, CONTOUR_FPS).midi.iter().map(|&m| C::from_midi(m)).collect();
-                let coarse = contour_fps_half(&contour).midi.iter().map(|&m| C::from_midi(m)).collect();
+                let fine: Vec<C> = resample_contour(&contour, CONTOUR_FPS)
+                    .midi
+                    .iter()
+                    .map(|&m| C::from_midi(m))
+                    .collect();
+                let coarse = contour_fps_half(&contour)
+                    .midi
+                    .iter()
+                    .map(|&m| C::from_midi(m))
+                    .collect();
                 PreparedSong { id, coarse, fine }
             })
             .collect();
@@ -149,7 +163,10 @@ impl MelodySearcher {
             .collect();
 
         // Stage 1 over all songs, split across threads.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(self.songs.len()).max(1);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(self.songs.len())
+            .max(1);
         let chunk = self.songs.len().div_ceil(threads);
         let mut coarse: Vec<(usize, Coarse)> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
@@ -162,18 +179,27 @@ impl MelodySearcher {
                         songs
                             .iter()
                             .enumerate()
-                            .map(|(i, s)| (c * chunk + i, coarse_match(q, coarse_len, &s.coarse, tempi)))
+                            .map(|(i, s)| {
+                                (c * chunk + i, coarse_match(q, coarse_len, &s.coarse, tempi))
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("search worker panicked")).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("search worker panicked"))
+                .collect()
         });
         coarse.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
 
         // Stage 2: DTW refinement of the best candidates.
         let refine = (top * 2).max(20).min(coarse.len());
-        let query_c: Vec<Option<C>> = query.midi.iter().map(|&m| (!m.is_nan()).then(|| C::from_midi(m))).collect();
+        let query_c: Vec<Option<C>> = query
+            .midi
+            .iter()
+            .map(|&m| (!m.is_nan()).then(|| C::from_midi(m)))
+            .collect();
         let mut matches: Vec<Match> = coarse[..refine]
             .iter()
             .map(|(idx, c)| refine_match(&query_c, &self.songs[*idx], c))
@@ -195,24 +221,39 @@ fn resample_contour(c: &Contour, fps: f32) -> Contour {
         return c.clone();
     }
     let n = (c.len() as f32 * fps / c.fps).round() as usize;
-    let midi = (0..n).map(|i| c.midi[((i as f32 * c.fps / fps) as usize).min(c.len() - 1)]).collect();
+    let midi = (0..n)
+        .map(|i| c.midi[((i as f32 * c.fps / fps) as usize).min(c.len() - 1)])
+        .collect();
     Contour::new(fps, midi)
 }
 
 fn trim_unvoiced(c: &Contour) -> Contour {
     let first = c.midi.iter().position(|m| !m.is_nan()).unwrap_or(0);
-    let last = c.midi.iter().rposition(|m| !m.is_nan()).map_or(0, |i| i + 1);
+    let last = c
+        .midi
+        .iter()
+        .rposition(|m| !m.is_nan())
+        .map_or(0, |i| i + 1);
     Contour::new(c.fps, c.midi[first..last.max(first)].to_vec())
 }
 
 /// Best (start, tempo) of the query in one song, by mean resultant of pitch-class differences.
 fn coarse_match(query: &[(usize, C)], query_len: usize, song: &[C], tempi: &[f32]) -> Coarse {
-    let mut best = Coarse { score: 0.0, start: 0, tempo: 1.0, rotation: C { re: 1.0, im: 0.0 } };
+    let mut best = Coarse {
+        score: 0.0,
+        start: 0,
+        tempo: 1.0,
+        rotation: C { re: 1.0, im: 0.0 },
+    };
     let n = query.len() as f32;
     let mut offsets = Vec::with_capacity(query.len());
     for &tempo in tempi {
         offsets.clear();
-        offsets.extend(query.iter().map(|&(i, _)| (i as f32 * tempo).round() as usize));
+        offsets.extend(
+            query
+                .iter()
+                .map(|&(i, _)| (i as f32 * tempo).round() as usize),
+        );
         let span = (query_len as f32 * tempo).round() as usize;
         // Allow the hum to run a little past either end of the song.
         let slack = span / 5;
@@ -229,7 +270,15 @@ fn coarse_match(query: &[(usize, C)], query_len: usize, song: &[C], tempi: &[f32
             let score = acc.norm() / n;
             if score > best.score {
                 let norm = acc.norm().max(1e-9);
-                best = Coarse { score, start, tempo, rotation: C { re: acc.re / norm, im: acc.im / norm } };
+                best = Coarse {
+                    score,
+                    start,
+                    tempo,
+                    rotation: C {
+                        re: acc.re / norm,
+                        im: acc.im / norm,
+                    },
+                };
             }
         }
     }
@@ -251,7 +300,11 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
             score: 0.0,
             start_s: 0.0,
             end_s: 0.0,
-            alignment: Alignment { key_shift: 0.0, tempo: 1.0, path: Vec::new() },
+            alignment: Alignment {
+                key_shift: 0.0,
+                tempo: 1.0,
+                path: Vec::new(),
+            },
         };
     }
     let rot = coarse.rotation;
@@ -328,20 +381,32 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
         }
     }
     path.reverse();
-    let mean_cost = if total.is_finite() { total / q_len as f32 } else { 2.0 };
+    let mean_cost = if total.is_finite() {
+        total / q_len as f32
+    } else {
+        2.0
+    };
     let dtw_similarity = (1.0 - mean_cost / 2.0).clamp(0.0, 1.0);
     let (first, last) = (path[0].1 as f32, path[path.len() - 1].1 as f32);
     let tempo = (last - first).max(1.0) / (q_len as f32).max(1.0);
     let key_shift = {
         let semis = rot.im.atan2(rot.re) * 12.0 / std::f32::consts::TAU;
-        if semis <= -6.0 { semis + 12.0 } else { semis }
+        if semis <= -6.0 {
+            semis + 12.0
+        } else {
+            semis
+        }
     };
     Match {
         song_id: song.id,
         score: 0.5 * (dtw_similarity + coarse.score),
         start_s: first / CONTOUR_FPS,
         end_s: (last + 1.0) / CONTOUR_FPS,
-        alignment: Alignment { key_shift, tempo, path },
+        alignment: Alignment {
+            key_shift,
+            tempo,
+            path,
+        },
     }
 }
 
@@ -365,7 +430,10 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                (55.0 + (x % 19) as f32, [0.25, 0.5, 0.5, 0.75, 1.0][(x >> 8) as usize % 5])
+                (
+                    55.0 + (x % 19) as f32,
+                    [0.25, 0.5, 0.5, 0.75, 1.0][(x >> 8) as usize % 5],
+                )
             })
             .collect()
     }
@@ -380,19 +448,55 @@ mod tests {
         let song = tune(8, 120); // song id 7
         let excerpt = &song[40..60];
         // Whole frames per note, as `contour` lays them out.
-        let frames_s = |notes: &[(f32, f32)]| notes.iter().map(|n| (n.1 * CONTOUR_FPS).floor()).sum::<f32>() / CONTOUR_FPS;
+        let frames_s = |notes: &[(f32, f32)]| {
+            notes
+                .iter()
+                .map(|n| (n.1 * CONTOUR_FPS).floor())
+                .sum::<f32>()
+                / CONTOUR_FPS
+        };
         let (start_s, len_s) = (frames_s(&song[..40]), frames_s(excerpt));
-        for &(shift, tempo) in &[(0.0, 1.0), (5.0, 1.25), (-4.0, 0.8), (6.0, 1.3), (-6.0, 0.75)] {
-            let hum: Vec<(f32, f32)> = excerpt.iter().map(|&(m, d)| (m + shift, d / tempo)).collect();
+        for &(shift, tempo) in &[
+            (0.0, 1.0),
+            (5.0, 1.25),
+            (-4.0, 0.8),
+            (6.0, 1.3),
+            (-6.0, 0.75),
+        ] {
+            let hum: Vec<(f32, f32)> = excerpt
+                .iter()
+                .map(|&(m, d)| (m + shift, d / tempo))
+                .collect();
             let matches = searcher.search(&contour(&hum), 5).unwrap();
-            assert_eq!(matches[0].song_id, 7, "shift {shift} tempo {tempo}: {:?}", &matches[..2]);
+            assert_eq!(
+                matches[0].song_id,
+                7,
+                "shift {shift} tempo {tempo}: {:?}",
+                &matches[..2]
+            );
             let m = &matches[0];
-            assert!((m.start_s - start_s).abs() < 0.3, "shift {shift} tempo {tempo}: start {} vs {start_s}", m.start_s);
-            assert!((m.end_s - (start_s + len_s)).abs() < 0.5, "end {} vs {}", m.end_s, start_s + len_s);
+            assert!(
+                (m.start_s - start_s).abs() < 0.3,
+                "shift {shift} tempo {tempo}: start {} vs {start_s}",
+                m.start_s
+            );
+            assert!(
+                (m.end_s - (start_s + len_s)).abs() < 0.5,
+                "end {} vs {}",
+                m.end_s,
+                start_s + len_s
+            );
             let folded = shift - 12.0 * (shift / 12.0).round();
             let k = m.alignment.key_shift;
-            assert!(((k - folded).abs() < 0.3) || ((k - folded).abs() - 12.0).abs() < 0.3, "key {k} vs {shift}");
-            assert!((m.alignment.tempo / tempo - 1.0).abs() < 0.1, "tempo {} vs {tempo}", m.alignment.tempo);
+            assert!(
+                ((k - folded).abs() < 0.3) || ((k - folded).abs() - 12.0).abs() < 0.3,
+                "key {k} vs {shift}"
+            );
+            assert!(
+                (m.alignment.tempo / tempo - 1.0).abs() < 0.1,
+                "tempo {} vs {tempo}",
+                m.alignment.tempo
+            );
             assert!(m.score > matches[1].score);
         }
     }
@@ -412,8 +516,14 @@ mod tests {
     fn too_little_melody_and_empty_library_are_errors() {
         let searcher = library();
         let short = contour(&[(60.0, 0.4)]);
-        assert!(matches!(searcher.search(&short, 5), Err(SearchError::NotEnoughMelody { .. })));
+        assert!(matches!(
+            searcher.search(&short, 5),
+            Err(SearchError::NotEnoughMelody { .. })
+        ));
         let empty = MelodySearcher::new(Vec::new());
-        assert_eq!(empty.search(&contour(&tune(1, 20)), 5), Err(SearchError::EmptyLibrary));
+        assert_eq!(
+            empty.search(&contour(&tune(1, 20)), 5),
+            Err(SearchError::EmptyLibrary)
+        );
     }
 }

@@ -9,11 +9,18 @@ use std::time::{Duration, Instant};
 use earworm::synth::Difficulty;
 
 fn earworm(args: &[&str]) -> Output {
-    Command::new(common::earworm_bin()).args(args).output().expect("runs earworm")
+    Command::new(common::earworm_bin())
+        .args(args)
+        .output()
+        .expect("runs earworm")
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -41,15 +48,30 @@ fn query_json_library_and_eval_contract() {
     assert!(!out.status.success());
     assert!(text(&out).contains("earworm index"), "{}", text(&out));
 
-    let out = earworm(&["index", "--db", db_s, tmp.path().join("music").to_str().unwrap()]);
+    let out = earworm(&[
+        "index",
+        "--db",
+        db_s,
+        tmp.path().join("music").to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("5 added"), "{}", text(&out));
 
     let hum3 = tmp.path().join("hum3.wav");
     common::write_hum(&songs[3], &hum3, Difficulty::Clean, 2);
-    let out = earworm(&["query", "--db", db_s, "--top", "3", "--json", hum0.to_str().unwrap(), hum3.to_str().unwrap()]);
+    let out = earworm(&[
+        "query",
+        "--db",
+        db_s,
+        "--top",
+        "3",
+        "--json",
+        hum0.to_str().unwrap(),
+        hum3.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
     let queries = json.as_array().unwrap();
     assert_eq!(queries.len(), 2);
     for (q, want) in queries.iter().zip([0, 3]) {
@@ -64,7 +86,10 @@ fn query_json_library_and_eval_contract() {
             assert!(r["score"].is_number() && r["start_s"].is_number() && r["end_s"].is_number());
         }
         let top = results[0]["path"].as_str().unwrap();
-        assert!(top.ends_with(&format!("song_{want:02}.wav")), "query for song {want} found {top}");
+        assert!(
+            top.ends_with(&format!("song_{want:02}.wav")),
+            "query for song {want} found {top}"
+        );
         assert!(results[0]["score"].as_f64() >= results[1]["score"].as_f64());
     }
 
@@ -75,27 +100,55 @@ fn query_json_library_and_eval_contract() {
     let out = earworm(&["library", "--db", db_s, "--check"]);
     assert!(out.status.success());
     let t = text(&out);
-    assert!(t.contains("5 songs") && t.contains("1 files failed") && t.contains("bad.ogg") && t.contains("catalog check: ok"), "{t}");
+    assert!(
+        t.contains("5 songs")
+            && t.contains("1 files failed")
+            && t.contains("bad.ogg")
+            && t.contains("catalog check: ok"),
+        "{t}"
+    );
 
     let manifest = tmp.path().join("manifest.csv");
     std::fs::write(&manifest, "query_file,target_file,difficulty\nhum0.wav,music/song_00.wav,clean\nhum3.wav,music/song_03.wav,clean\n").unwrap();
-    let out = earworm(&["eval", "--db", db_s, "--manifest", manifest.to_str().unwrap()]);
+    let out = earworm(&[
+        "eval",
+        "--db",
+        db_s,
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("top1") && t.contains("MRR") && t.contains("p95 ms"), "{t}");
-    let overall = t.lines().find(|l| l.starts_with("overall")).expect("overall row");
-    assert!(overall.split_whitespace().nth(2) == Some("1.000"), "{overall}");
+    assert!(
+        t.contains("top1") && t.contains("MRR") && t.contains("p95 ms"),
+        "{t}"
+    );
+    let overall = t
+        .lines()
+        .find(|l| l.starts_with("overall"))
+        .expect("overall row");
+    assert!(
+        overall.split_whitespace().nth(2) == Some("1.000"),
+        "{overall}"
+    );
 }
 
 fn song_count(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db.join("catalog.sqlite"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
-    conn.and_then(|c| c.query_row("SELECT COUNT(*) FROM songs", [], |r| r.get(0))).unwrap_or(0)
+    let conn = rusqlite::Connection::open_with_flags(
+        db.join("catalog.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    );
+    conn.and_then(|c| c.query_row("SELECT COUNT(*) FROM songs", [], |r| r.get(0)))
+        .unwrap_or(0)
 }
 
 fn wait_for_songs(db: &Path, at_least: i64) {
     let start = Instant::now();
     while song_count(db) < at_least {
-        assert!(start.elapsed() < Duration::from_secs(120), "indexing made no progress");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "indexing made no progress"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -111,32 +164,65 @@ fn interrupted_and_killed_indexing_leave_a_consistent_catalog_that_resumes() {
         std::fs::write(music.join(format!("copy_{i:03}.wav")), &bytes).unwrap();
     }
     let db = tmp.path().join("db");
-    let args = ["index", "--threads", "1", "--db", db.to_str().unwrap(), music.to_str().unwrap()];
+    let args = [
+        "index",
+        "--threads",
+        "1",
+        "--db",
+        db.to_str().unwrap(),
+        music.to_str().unwrap(),
+    ];
 
     // Ctrl-C: finishes the file in flight, reports, exits non-zero.
-    let child = Command::new(common::earworm_bin()).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = Command::new(common::earworm_bin())
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_songs(&db, 3);
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stopped_at = song_count(&db);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped early"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stopped_at < N, "the run finished before it could be interrupted");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopped early"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stopped_at < N,
+        "the run finished before it could be interrupted"
+    );
 
     // SIGKILL mid-run: no chance to clean up.
-    let mut child = Command::new(common::earworm_bin()).args(args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(common::earworm_bin())
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_songs(&db, stopped_at + 3);
     child.kill().unwrap();
     child.wait().unwrap();
     let killed_at = song_count(&db);
     assert!(killed_at < N, "the run finished before it could be killed");
     let out = earworm(&["library", "--check", "--db", db.to_str().unwrap()]);
-    assert!(out.status.success() && text(&out).contains("catalog check: ok"), "{}", text(&out));
+    assert!(
+        out.status.success() && text(&out).contains("catalog check: ok"),
+        "{}",
+        text(&out)
+    );
 
     // The next run does only what is left.
     let out = earworm(&args);
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains(&format!("{} added", N - killed_at)) && t.contains(&format!("{killed_at} unchanged")), "{t}");
+    assert!(
+        t.contains(&format!("{} added", N - killed_at))
+            && t.contains(&format!("{killed_at} unchanged")),
+        "{t}"
+    );
     assert_eq!(song_count(&db), N);
 }

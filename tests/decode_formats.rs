@@ -7,11 +7,18 @@ use earworm::audio::{decode_file, probe_tags, DecodeError, SAMPLE_RATE};
 use earworm::dsp::PitchTracker;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn median_pitch(samples: &[f32]) -> f32 {
-    let mut hz: Vec<f32> = PitchTracker::new(SAMPLE_RATE).track(samples).iter().filter(|f| f.voiced).map(|f| f.hz).collect();
+    let mut hz: Vec<f32> = PitchTracker::new(SAMPLE_RATE)
+        .track(samples)
+        .iter()
+        .filter(|f| f.voiced)
+        .map(|f| f.hz)
+        .collect();
     assert!(hz.len() > 20, "too few voiced frames: {}", hz.len());
     hz.sort_by(f32::total_cmp);
     hz[hz.len() / 2]
@@ -20,8 +27,16 @@ fn median_pitch(samples: &[f32]) -> f32 {
 #[test]
 fn every_supported_format_decodes_with_correct_pitch_and_length() {
     for name in [
-        "tone_u8.wav", "tone_s16.wav", "tone_s24.wav", "tone_s32.wav", "tone_f32.wav", "tone.flac", "tone.ogg", "tone.mp3",
-        "tone.aiff", "tone.m4a",
+        "tone_u8.wav",
+        "tone_s16.wav",
+        "tone_s24.wav",
+        "tone_s32.wav",
+        "tone_f32.wav",
+        "tone.flac",
+        "tone.ogg",
+        "tone.mp3",
+        "tone.aiff",
+        "tone.m4a",
     ] {
         let (samples, info) = decode_file(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(info.channels, 2, "{name}");
@@ -29,7 +44,11 @@ fn every_supported_format_decodes_with_correct_pitch_and_length() {
         // Lossy codecs add encoder delay and padding: allow 0.1 s.
         let secs = samples.len() as f32 / SAMPLE_RATE as f32;
         assert!((secs - 0.6).abs() < 0.1, "{name}: {secs} s");
-        assert!((info.duration_s - 0.6).abs() < 0.1, "{name}: reported {} s", info.duration_s);
+        assert!(
+            (info.duration_s - 0.6).abs() < 0.1,
+            "{name}: reported {} s",
+            info.duration_s
+        );
         let pitch = median_pitch(&samples);
         let cents = 1200.0 * (pitch / 440.0).log2();
         assert!(cents.abs() < 10.0, "{name}: {pitch} Hz");
@@ -50,9 +69,17 @@ fn tags_are_read_where_present() {
     }
 }
 
-fn assert_error_names_file(path: &Path, result: Result<(Vec<f32>, earworm::audio::DecodeInfo), DecodeError>) -> DecodeError {
-    let err = result.err().unwrap_or_else(|| panic!("{} decoded but should not", path.display()));
-    assert!(err.to_string().contains(&path.display().to_string()), "error does not name the file: {err}");
+fn assert_error_names_file(
+    path: &Path,
+    result: Result<(Vec<f32>, earworm::audio::DecodeInfo), DecodeError>,
+) -> DecodeError {
+    let err = result
+        .err()
+        .unwrap_or_else(|| panic!("{} decoded but should not", path.display()));
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "error does not name the file: {err}"
+    );
     err
 }
 
@@ -60,7 +87,13 @@ fn assert_error_names_file(path: &Path, result: Result<(Vec<f32>, earworm::audio
 fn opus_is_refused_cleanly() {
     let path = fixture("tone.opus");
     let err = assert_error_names_file(&path, decode_file(&path));
-    assert!(matches!(err, DecodeError::UnsupportedCodec { .. } | DecodeError::UnknownFormat { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::UnsupportedCodec { .. } | DecodeError::UnknownFormat { .. }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,9 +105,15 @@ fn corrupt_and_non_audio_files_give_typed_errors() {
         p
     };
     let empty = write("empty.mp3", b"");
-    assert!(matches!(decode_file(&empty), Err(DecodeError::Empty { .. })));
+    assert!(matches!(
+        decode_file(&empty),
+        Err(DecodeError::Empty { .. })
+    ));
 
-    let text = write("notes.mp3", "These are my lyrics, not an mp3.\n".repeat(50).as_bytes());
+    let text = write(
+        "notes.mp3",
+        "These are my lyrics, not an mp3.\n".repeat(50).as_bytes(),
+    );
     assert_error_names_file(&text, decode_file(&text));
 
     let mut noise = vec![0u8; 20_000];
@@ -100,5 +139,8 @@ fn corrupt_and_non_audio_files_give_typed_errors() {
     assert_error_names_file(&cut_flac, decode_file(&cut_flac));
 
     let missing = dir.path().join("missing.ogg");
-    assert!(matches!(decode_file(&missing), Err(DecodeError::Open { .. })));
+    assert!(matches!(
+        decode_file(&missing),
+        Err(DecodeError::Open { .. })
+    ));
 }

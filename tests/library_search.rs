@@ -15,7 +15,11 @@ fn index_then_find_hummed_songs_and_track_changes() {
     let music = tmp.path().join("music");
     let songs = common::write_songs(&music.join("album"), 12, 42);
     // Junk beside the music: non-audio files are ignored, bad audio files are listed.
-    std::fs::write(music.join("cover.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    std::fs::write(
+        music.join("cover.jpg"),
+        b"\xff\xd8\xff\xe0 not really a jpeg",
+    )
+    .unwrap();
     std::fs::write(music.join("notes.txt"), b"setlist").unwrap();
     std::fs::write(music.join("empty.flac"), b"").unwrap();
     std::fs::write(music.join("lyrics.mp3"), "la la la\n".repeat(100)).unwrap();
@@ -25,20 +29,36 @@ fn index_then_find_hummed_songs_and_track_changes() {
     let db = tmp.path().join("db");
     let mut engine = Engine::open(&db).unwrap();
     let mut progress_calls = 0;
-    let report = engine.index(&[music.clone()], &IndexOptions::default(), &mut |_| progress_calls += 1).unwrap();
+    let report = engine
+        .index(&[music.clone()], &IndexOptions::default(), &mut |_| {
+            progress_calls += 1
+        })
+        .unwrap();
     assert_eq!(report.found, 15);
     assert_eq!(report.added, 12);
     assert_eq!(report.failed, 3);
     assert_eq!(report.ignored, 2);
     assert!(progress_calls >= 15);
     let errors = engine.catalog().errors().unwrap();
-    let names: Vec<String> = errors.iter().map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = errors
+        .iter()
+        .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, ["broken.wav", "empty.flac", "lyrics.mp3"]);
     assert!(errors.iter().all(|e| !e.reason.is_empty()));
-    assert!(errors[0].reason.contains("truncated"), "{}", errors[0].reason);
+    assert!(
+        errors[0].reason.contains("truncated"),
+        "{}",
+        errors[0].reason
+    );
     assert!(engine.catalog().check().unwrap().is_empty());
     // Titles fall back to the file name.
-    assert!(engine.catalog().songs().unwrap().iter().any(|s| s.title == "song_03"));
+    assert!(engine
+        .catalog()
+        .songs()
+        .unwrap()
+        .iter()
+        .any(|s| s.title == "song_03"));
 
     // Hums of six different songs, medium difficulty (±6 st, 0.75–1.3x, 15 dB SNR).
     let mut first = 0;
@@ -52,7 +72,10 @@ fn index_then_find_hummed_songs_and_track_changes() {
         first += (rank == Some(0)) as usize;
         top3 += rank.is_some_and(|r| r < 3) as usize;
         let best = &result.matches[0];
-        assert!(best.found.start_s < best.found.end_s && best.found.end_s <= best.song.duration_s as f32 + 1.0);
+        assert!(
+            best.found.start_s < best.found.end_s
+                && best.found.end_s <= best.song.duration_s as f32 + 1.0
+        );
         assert!(!best.found.alignment.path.is_empty());
         assert!(best.found.score > result.matches[1].found.score);
     }
@@ -60,8 +83,13 @@ fn index_then_find_hummed_songs_and_track_changes() {
     assert_eq!(top3, 6);
 
     // Re-run: nothing to do.
-    let again = engine.index(&[music.clone()], &IndexOptions::default(), &mut |_| {}).unwrap();
-    assert_eq!((again.added, again.updated, again.failed, again.unchanged), (0, 0, 0, 15));
+    let again = engine
+        .index(&[music.clone()], &IndexOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(
+        (again.added, again.updated, again.failed, again.unchanged),
+        (0, 0, 0, 15)
+    );
 
     // Touched but identical (new mtime): recognised by content hash, not re-analysed.
     let touched = &songs[1].path;
@@ -72,11 +100,17 @@ fn index_then_find_hummed_songs_and_track_changes() {
     std::fs::copy(&songs[3].path, &songs[2].path).unwrap();
     std::fs::remove_file(&songs[4].path).unwrap();
     std::fs::copy(&songs[5].path, music.join("broken.wav")).unwrap();
-    let changed = engine.index(&[music.clone()], &IndexOptions::default(), &mut |_| {}).unwrap();
+    let changed = engine
+        .index(&[music.clone()], &IndexOptions::default(), &mut |_| {})
+        .unwrap();
     assert_eq!(changed.removed, 1);
     // song_02 changed; broken.wav repaired is a new song; the touched file and the two
     // still-bad files are unchanged.
-    assert_eq!((changed.updated, changed.added, changed.unchanged), (1, 1, 12), "{changed:?}");
+    assert_eq!(
+        (changed.updated, changed.added, changed.unchanged),
+        (1, 1, 12),
+        "{changed:?}"
+    );
     assert_eq!(engine.catalog().song_count().unwrap(), 12);
     assert_eq!(engine.catalog().errors().unwrap().len(), 2);
     assert!(engine.catalog().check().unwrap().is_empty());
@@ -86,8 +120,16 @@ fn index_then_find_hummed_songs_and_track_changes() {
 fn missing_paths_are_reported_not_fatal() {
     let tmp = tempfile::tempdir().unwrap();
     let mut engine = Engine::open(&tmp.path().join("db")).unwrap();
-    let report = engine.index(&[PathBuf::from("/no/such/folder")], &IndexOptions::default(), &mut |_| {}).unwrap();
+    let report = engine
+        .index(
+            &[PathBuf::from("/no/such/folder")],
+            &IndexOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
     assert_eq!(report.missing, [PathBuf::from("/no/such/folder")]);
-    let err = engine.query_file(&tmp.path().join("nothing.wav"), 5).unwrap_err();
+    let err = engine
+        .query_file(&tmp.path().join("nothing.wav"), 5)
+        .unwrap_err();
     assert!(err.to_string().contains("nothing.wav"), "{err}");
 }

@@ -19,7 +19,10 @@ use super::SAMPLE_RATE;
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("{path}: cannot open: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: empty file (0 bytes)")]
     Empty { path: PathBuf },
     #[error("{path}: not a recognised audio format ({reason})")]
@@ -31,7 +34,11 @@ pub enum DecodeError {
     #[error("{path}: corrupt audio ({reason})")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path}: truncated: decoded {decoded_s:.1} s of {declared_s:.1} s")]
-    Truncated { path: PathBuf, decoded_s: f64, declared_s: f64 },
+    Truncated {
+        path: PathBuf,
+        decoded_s: f64,
+        declared_s: f64,
+    },
     #[error("{path}: no audio could be decoded")]
     NoAudio { path: PathBuf },
 }
@@ -67,7 +74,10 @@ struct Opened {
 }
 
 fn open(path: &Path) -> Result<Opened, DecodeError> {
-    let file = File::open(path).map_err(|source| DecodeError::Open { path: path.into(), source })?;
+    let file = File::open(path).map_err(|source| DecodeError::Open {
+        path: path.into(),
+        source,
+    })?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len == 0 {
         return Err(DecodeError::Empty { path: path.into() });
@@ -78,8 +88,16 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         hint.with_extension(ext);
     }
     let mut probed = symphonia::default::get_probe()
-        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(|e| DecodeError::UnknownFormat { path: path.into(), reason: e.to_string() })?;
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| DecodeError::UnknownFormat {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
     let mut tags = Tags::default();
     // Tags found while probing (ID3 ahead of the stream) and in the container itself.
     if let Some(rev) = probed.metadata.get().as_ref().and_then(|m| m.current()) {
@@ -88,7 +106,10 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
     if let Some(rev) = probed.format.metadata().current() {
         merge_tags(&mut tags, rev);
     }
-    Ok(Opened { format: probed.format, tags })
+    Ok(Opened {
+        format: probed.format,
+        tags,
+    })
 }
 
 fn merge_tags(tags: &mut Tags, rev: &MetadataRevision) {
@@ -132,9 +153,15 @@ pub fn decode_file_streaming(
     let declared_frames = params.n_frames;
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
-        .map_err(|e| DecodeError::UnsupportedCodec { path: path.into(), reason: e.to_string() })?;
-    let mut resampler = StreamResampler::new(source_rate, SAMPLE_RATE)
-        .map_err(|reason| DecodeError::Corrupt { path: path.into(), reason })?;
+        .map_err(|e| DecodeError::UnsupportedCodec {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+    let mut resampler =
+        StreamResampler::new(source_rate, SAMPLE_RATE).map_err(|reason| DecodeError::Corrupt {
+            path: path.into(),
+            reason,
+        })?;
 
     let mut sample_buf: Option<SampleBuffer<f32>> = None;
     let mut mono: Vec<f32> = Vec::new();
@@ -184,14 +211,20 @@ pub fn decode_file_streaming(
                 break;
             }
             Err(e) => {
-                return Err(DecodeError::Corrupt { path: path.into(), reason: e.to_string() });
+                return Err(DecodeError::Corrupt {
+                    path: path.into(),
+                    reason: e.to_string(),
+                });
             }
         }
     }
     resampler.finish(sink);
     if good == 0 || source_frames == 0 {
         return Err(if bad > 0 {
-            DecodeError::Corrupt { path: path.into(), reason: last_error }
+            DecodeError::Corrupt {
+                path: path.into(),
+                reason: last_error,
+            }
         } else {
             DecodeError::NoAudio { path: path.into() }
         });
@@ -212,7 +245,13 @@ pub fn decode_file_streaming(
             });
         }
     }
-    Ok(DecodeInfo { source_rate, channels, duration_s, tags, skipped_packets: bad })
+    Ok(DecodeInfo {
+        source_rate,
+        channels,
+        duration_s,
+        tags,
+        skipped_packets: bad,
+    })
 }
 
 /// Decodes a whole file into memory (for short clips such as queries).
@@ -229,7 +268,11 @@ fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
         return;
     }
     let scale = 1.0 / channels as f32;
-    out.extend(interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale));
+    out.extend(
+        interleaved
+            .chunks_exact(channels)
+            .map(|frame| frame.iter().sum::<f32>() * scale),
+    );
 }
 
 #[cfg(test)]

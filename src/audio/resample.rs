@@ -104,8 +104,8 @@ impl StreamResampler {
 
     fn run_chunk_limited(&mut self, partial: usize, total: usize, sink: &mut dyn FnMut(&[f32])) {
         let resampler = self.inner.as_mut().expect("only called when resampling");
-        let input =
-            InterleavedSlice::new(&self.pending[..CHUNK], 1, CHUNK).expect("chunk has CHUNK frames");
+        let input = InterleavedSlice::new(&self.pending[..CHUNK], 1, CHUNK)
+            .expect("chunk has CHUNK frames");
         let out_len = self.out_buf.len();
         let mut output =
             InterleavedSlice::new_mut(&mut self.out_buf, 1, out_len).expect("sized to max");
@@ -155,12 +155,19 @@ mod tests {
         assert_eq!(out.len(), 32_000);
         // Zero crossings per second give the frequency back.
         let body = &out[1000..31_000];
-        let crossings = body.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        let crossings = body
+            .windows(2)
+            .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+            .count();
         let freq = crossings as f32 / (body.len() as f32 / 16_000.0);
         assert!((freq - 440.0).abs() < 2.0, "got {freq}");
         // Aligned in time: compare with a tone generated directly at 16 kHz.
         let direct = tone(440.0, 16_000, 2.0);
-        let err: f32 = body.iter().zip(&direct[1000..31_000]).map(|(a, b)| (a - b).abs()).sum::<f32>()
+        let err: f32 = body
+            .iter()
+            .zip(&direct[1000..31_000])
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
             / body.len() as f32;
         assert!(err < 0.05, "mean abs error {err}");
     }

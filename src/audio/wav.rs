@@ -14,7 +14,9 @@ pub fn write_wav_mono(path: &Path, samples: &[f32], rate: u32) -> std::io::Resul
     let tmp = path.with_extension("wav.partial");
     let mut writer = hound::WavWriter::create(&tmp, spec).map_err(io)?;
     for &s in samples {
-        writer.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).map_err(io)?;
+        writer
+            .write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .map_err(io)?;
     }
     writer.finalize().map_err(io)?;
     std::fs::rename(&tmp, path)
@@ -27,7 +29,10 @@ pub fn read_wav_mono(path: &Path) -> std::io::Result<(Vec<f32>, u32)> {
     let spec = reader.spec();
     let channels = spec.channels.max(1) as usize;
     let raw: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>().map_err(io)?,
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(io)?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader
@@ -37,6 +42,9 @@ pub fn read_wav_mono(path: &Path) -> std::io::Result<(Vec<f32>, u32)> {
                 .map_err(io)?
         }
     };
-    let mono = raw.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect();
+    let mono = raw
+        .chunks_exact(channels)
+        .map(|f| f.iter().sum::<f32>() / channels as f32)
+        .collect();
     Ok((mono, spec.sample_rate))
 }

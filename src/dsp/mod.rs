@@ -19,9 +19,15 @@ pub fn midi_to_hz(midi: f32) -> f32 {
 
 /// Note name such as "A4" or "C#5" for the nearest semitone.
 pub fn midi_note_name(midi: f32) -> String {
-    const NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+    const NAMES: [&str; 12] = [
+        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+    ];
     let n = midi.round() as i32;
-    format!("{}{}", NAMES[n.rem_euclid(12) as usize], n.div_euclid(12) - 1)
+    format!(
+        "{}{}",
+        NAMES[n.rem_euclid(12) as usize],
+        n.div_euclid(12) - 1
+    )
 }
 
 #[cfg(test)]

@@ -87,8 +87,13 @@ impl PitchTracker {
             let end = (start + self.frame_len()).min(samples.len());
             let mut frame = self.analyse(&samples[start..end], &mut scratch);
             // The estimate compares [0, window) with [lag, lag + window): centre of that span.
-            let lag = if frame.voiced { self.sample_rate as f32 / frame.hz } else { 0.0 };
-            frame.time_s = (start as f32 + (self.window as f32 + lag) / 2.0) / self.sample_rate as f32;
+            let lag = if frame.voiced {
+                self.sample_rate as f32 / frame.hz
+            } else {
+                0.0
+            };
+            frame.time_s =
+                (start as f32 + (self.window as f32 + lag) / 2.0) / self.sample_rate as f32;
             frames.push(frame);
             start += PITCH_HOP;
         }
@@ -106,7 +111,13 @@ impl PitchTracker {
     pub fn analyse(&self, frame: &[f32], s: &mut YinScratch) -> PitchFrame {
         let w = self.window.min(frame.len());
         let rms = (frame[..w].iter().map(|x| x * x).sum::<f32>() / w.max(1) as f32).sqrt();
-        let unvoiced = PitchFrame { time_s: 0.0, hz: 0.0, voiced: false, confidence: 0.0, rms };
+        let unvoiced = PitchFrame {
+            time_s: 0.0,
+            hz: 0.0,
+            voiced: false,
+            confidence: 0.0,
+            rms,
+        };
         let max_lag = self.max_lag.min(frame.len().saturating_sub(w));
         if rms < self.min_rms || max_lag <= self.min_lag + 2 {
             return unvoiced;
@@ -120,7 +131,11 @@ impl PitchTracker {
         let mut running = 0.0f32;
         for (tau, &v) in d.iter().enumerate().skip(1) {
             running += v;
-            cmndf.push(if running > 0.0 { v * tau as f32 / running } else { 1.0 });
+            cmndf.push(if running > 0.0 {
+                v * tau as f32 / running
+            } else {
+                1.0
+            });
         }
         // First dip below threshold (walk down to its minimum); else the global minimum.
         let mut chosen = None;
@@ -136,11 +151,16 @@ impl PitchTracker {
             tau += 1;
         }
         let tau = chosen.unwrap_or_else(|| {
-            (self.min_lag..max_lag).min_by(|&a, &b| cmndf[a].total_cmp(&cmndf[b])).unwrap_or(self.min_lag)
+            (self.min_lag..max_lag)
+                .min_by(|&a, &b| cmndf[a].total_cmp(&cmndf[b]))
+                .unwrap_or(self.min_lag)
         });
         let aperiodicity = cmndf[tau];
         if aperiodicity > self.max_aperiodicity || tau <= self.min_lag.saturating_sub(1) {
-            return PitchFrame { confidence: 1.0 - aperiodicity.min(1.0), ..unvoiced };
+            return PitchFrame {
+                confidence: 1.0 - aperiodicity.min(1.0),
+                ..unvoiced
+            };
         }
         let refined = parabolic_vertex(d, tau);
         PitchFrame {
@@ -239,7 +259,13 @@ mod tests {
 
     /// A tone with the given harmonic amplitudes and optional vibrato (depth in cents, rate in Hz).
     /// Returns the samples and the true instantaneous frequency per sample.
-    fn harmonic_tone(f0: f32, amps: &[f32], secs: f32, vib_cents: f32, vib_hz: f32) -> (Vec<f32>, Vec<f32>) {
+    fn harmonic_tone(
+        f0: f32,
+        amps: &[f32],
+        secs: f32,
+        vib_cents: f32,
+        vib_hz: f32,
+    ) -> (Vec<f32>, Vec<f32>) {
         let n = (SR as f32 * secs) as usize;
         let mut phase = 0.0f32;
         let mut out = Vec::with_capacity(n);
@@ -251,7 +277,11 @@ mod tests {
             if phase > 2.0 * PI * 1000.0 {
                 phase -= 2.0 * PI * 1000.0;
             }
-            let x: f32 = amps.iter().enumerate().map(|(h, a)| a * ((h + 1) as f32 * phase).sin()).sum();
+            let x: f32 = amps
+                .iter()
+                .enumerate()
+                .map(|(h, a)| a * ((h + 1) as f32 * phase).sin())
+                .sum();
             out.push(0.3 * x);
             freq.push(f);
         }
@@ -271,7 +301,12 @@ mod tests {
             let hi = (idx + half).min(truth.len());
             let expected = truth[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
             let err = cents(f.hz, expected).abs();
-            assert!(err < max_cents, "{label}: {} Hz vs {expected} Hz ({err} cents) at {}", f.hz, f.time_s);
+            assert!(
+                err < max_cents,
+                "{label}: {} Hz vs {expected} Hz ({err} cents) at {}",
+                f.hz,
+                f.time_s
+            );
             checked += 1;
         }
         assert!(checked > 10, "{label}: too few frames");
@@ -279,7 +314,9 @@ mod tests {
 
     #[test]
     fn pure_tones_80hz_to_1200hz_within_10_cents() {
-        for &f0 in &[80.0, 110.0, 196.0, 261.63, 440.0, 659.0, 880.0, 1000.0, 1200.0] {
+        for &f0 in &[
+            80.0, 110.0, 196.0, 261.63, 440.0, 659.0, 880.0, 1000.0, 1200.0,
+        ] {
             let (x, truth) = harmonic_tone(f0, &[1.0], 0.5, 0.0, 0.0);
             assert_tracks(&x, &truth, 10.0, &format!("{f0} Hz sine"));
         }
@@ -319,7 +356,11 @@ mod tests {
             .collect();
         let frames = tracker.track(&noise);
         let voiced = frames.iter().filter(|f| f.voiced).count();
-        assert!(voiced * 50 < frames.len(), "{voiced} of {} noise frames voiced", frames.len());
+        assert!(
+            voiced * 50 < frames.len(),
+            "{voiced} of {} noise frames voiced",
+            frames.len()
+        );
     }
 
     #[test]

@@ -24,7 +24,13 @@ impl Stft {
     pub fn new(n_fft: usize) -> Self {
         let fft = FftPlanner::new().plan_fft_forward(n_fft);
         let scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()];
-        Self { n_fft, window: hann_window(n_fft), fft, buf: vec![Complex32::default(); n_fft], scratch }
+        Self {
+            n_fft,
+            window: hann_window(n_fft),
+            fft,
+            buf: vec![Complex32::default(); n_fft],
+            scratch,
+        }
     }
 
     /// Magnitudes of bins 0..=n_fft/2 of one windowed frame (zero-padded if short).
@@ -33,7 +39,8 @@ impl Stft {
             let x = frame.get(i).copied().unwrap_or(0.0);
             *slot = Complex32::new(x * self.window[i], 0.0);
         }
-        self.fft.process_with_scratch(&mut self.buf, &mut self.scratch);
+        self.fft
+            .process_with_scratch(&mut self.buf, &mut self.scratch);
         out.clear();
         out.extend(self.buf[..=self.n_fft / 2].iter().map(|c| c.norm()));
     }
@@ -57,19 +64,35 @@ pub struct LogSpectrogram {
 }
 
 impl LogSpectrogram {
-    pub fn new(sample_rate: u32, n_fft: usize, hop: usize, fmin: f32, bins_per_octave: usize, n_bins: usize) -> Self {
+    pub fn new(
+        sample_rate: u32,
+        n_fft: usize,
+        hop: usize,
+        fmin: f32,
+        bins_per_octave: usize,
+        n_bins: usize,
+    ) -> Self {
         let stft = Stft::new(n_fft);
         let bin_hz = sample_rate as f32 / n_fft as f32;
         let center = |b: f32| fmin * 2f32.powf(b / bins_per_octave as f32);
         let filters = (0..n_bins)
             .map(|b| {
-                let (lo, mid, hi) = (center(b as f32 - 1.0), center(b as f32), center(b as f32 + 1.0));
+                let (lo, mid, hi) = (
+                    center(b as f32 - 1.0),
+                    center(b as f32),
+                    center(b as f32 + 1.0),
+                );
                 // At low frequencies a band is narrower than an FFT bin: always take the nearest bin.
                 let nearest = (mid / bin_hz).round() as usize;
-                let mut taps: Vec<(usize, f32)> = ((lo / bin_hz).floor() as usize..=(hi / bin_hz).ceil() as usize)
+                let mut taps: Vec<(usize, f32)> = ((lo / bin_hz).floor() as usize
+                    ..=(hi / bin_hz).ceil() as usize)
                     .filter_map(|k| {
                         let f = k as f32 * bin_hz;
-                        let w = if f <= mid { (f - lo) / (mid - lo) } else { (hi - f) / (hi - mid) };
+                        let w = if f <= mid {
+                            (f - lo) / (mid - lo)
+                        } else {
+                            (hi - f) / (hi - mid)
+                        };
                         (w > 0.0).then_some((k, w))
                     })
                     .collect();
@@ -81,7 +104,13 @@ impl LogSpectrogram {
                 taps
             })
             .collect();
-        Self { stft, hop, n_bins, sample_rate, filters }
+        Self {
+            stft,
+            hop,
+            n_bins,
+            sample_rate,
+            filters,
+        }
     }
 
     /// Centre frequency of band `b`.
@@ -94,7 +123,10 @@ impl LogSpectrogram {
         self.stft.magnitudes(frame, mags);
         out.clear();
         out.extend(self.filters.iter().map(|taps| {
-            let e: f32 = taps.iter().map(|&(k, w)| mags.get(k).copied().unwrap_or(0.0) * w).sum();
+            let e: f32 = taps
+                .iter()
+                .map(|&(k, w)| mags.get(k).copied().unwrap_or(0.0) * w)
+                .sum();
             (1.0 + 100.0 * e).ln()
         }));
     }
@@ -105,7 +137,9 @@ impl LogSpectrogram {
         let mut mags = Vec::new();
         let mut rows = Vec::new();
         let mut start = 0;
-        while start + n / 2 <= samples.len().max(n / 2) && (start < samples.len() || rows.is_empty()) {
+        while start + n / 2 <= samples.len().max(n / 2)
+            && (start < samples.len() || rows.is_empty())
+        {
             let end = (start + n).min(samples.len());
             let mut row = Vec::with_capacity(self.n_bins);
             self.frame(&samples[start..end], &mut mags, &mut row);
@@ -131,7 +165,12 @@ mod tests {
         let mut stft = Stft::new(2048);
         let mut mags = Vec::new();
         stft.magnitudes(&tone(1000.0, 0.2), &mut mags);
-        let peak = mags.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let peak = mags
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert!((stft.bin_hz(peak as f32, 16_000) - 1000.0).abs() < 8.0);
     }
 
@@ -142,7 +181,12 @@ mod tests {
         let rows = spec.compute(&tone(440.0, 1.0));
         assert!(rows.len() >= 45);
         let row = &rows[20];
-        let peak = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let peak = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert!((peak as i32 - 108).abs() <= 1, "peak band {peak}");
         assert!((spec.band_hz(55.0, 36, 108) - 440.0).abs() < 0.5);
     }

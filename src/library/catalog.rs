@@ -15,11 +15,21 @@ pub const MELODY_VERSION: i64 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot create the database folder {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the catalog {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("the catalog {path} was made by a newer Earworm (schema {found}, this build reads up to {supported}); upgrade Earworm or use another --db")]
-    TooNew { path: PathBuf, found: i64, supported: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("catalog error: {0}")]
     Sql(#[from] rusqlite::Error),
 }
@@ -79,7 +89,9 @@ fn path_str(p: &Path) -> String {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Catalog {
@@ -88,14 +100,27 @@ impl Catalog {
 
     /// Opens (creating if needed) the catalog in the database folder `dir`.
     pub fn open(dir: &Path) -> Result<Self, CatalogError> {
-        std::fs::create_dir_all(dir).map_err(|source| CatalogError::CreateDir { path: dir.into(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| CatalogError::CreateDir {
+            path: dir.into(),
+            source,
+        })?;
         let path = dir.join(Self::FILE_NAME);
-        let conn = Connection::open(&path).map_err(|source| CatalogError::Open { path: path.clone(), source })?;
-        let open_err = |source| CatalogError::Open { path: path.clone(), source };
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        let conn = Connection::open(&path).map_err(|source| CatalogError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let open_err = |source| CatalogError::Open {
+            path: path.clone(),
+            source,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
         let catalog = Self { conn, path };
         catalog.migrate()?;
         Ok(catalog)
@@ -106,9 +131,15 @@ impl Catalog {
     }
 
     fn migrate(&self) -> Result<(), CatalogError> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
-            return Err(CatalogError::TooNew { path: self.path.clone(), found: version, supported: SCHEMA_VERSION });
+            return Err(CatalogError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         if version < 1 {
             self.conn.execute_batch(
@@ -170,15 +201,27 @@ impl Catalog {
         }
         Ok(self
             .conn
-            .query_row("SELECT size, mtime_ns FROM errors WHERE path = ?1", [&p], |r| {
-                Ok(FileState { size: r.get(0)?, mtime_ns: r.get(1)?, hash: None, current: true })
-            })
+            .query_row(
+                "SELECT size, mtime_ns FROM errors WHERE path = ?1",
+                [&p],
+                |r| {
+                    Ok(FileState {
+                        size: r.get(0)?,
+                        mtime_ns: r.get(1)?,
+                        hash: None,
+                        current: true,
+                    })
+                },
+            )
             .optional()?)
     }
 
     /// Records that a song file was touched but its content is unchanged.
     pub fn touch_song(&self, path: &Path, size: i64, mtime_ns: i64) -> Result<(), CatalogError> {
-        self.conn.execute("UPDATE songs SET size = ?2, mtime_ns = ?3 WHERE path = ?1", params![path_str(path), size, mtime_ns])?;
+        self.conn.execute(
+            "UPDATE songs SET size = ?2, mtime_ns = ?3 WHERE path = ?1",
+            params![path_str(path), size, mtime_ns],
+        )?;
         Ok(())
     }
 
@@ -205,7 +248,13 @@ impl Catalog {
     }
 
     /// Records a file that failed, replacing any song entry for it: one transaction.
-    pub fn record_error(&mut self, path: &Path, size: i64, mtime_ns: i64, reason: &str) -> Result<(), CatalogError> {
+    pub fn record_error(
+        &mut self,
+        path: &Path,
+        size: i64,
+        mtime_ns: i64,
+        reason: &str,
+    ) -> Result<(), CatalogError> {
         let tx = self.conn.transaction()?;
         let p = path_str(path);
         tx.execute("DELETE FROM songs WHERE path = ?1", [&p])?;
@@ -218,7 +267,10 @@ impl Catalog {
     }
 
     pub fn add_folder(&self, path: &Path) -> Result<(), CatalogError> {
-        self.conn.execute("INSERT OR IGNORE INTO folders(path, added_at) VALUES(?1, ?2)", params![path_str(path), now()])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO folders(path, added_at) VALUES(?1, ?2)",
+            params![path_str(path), now()],
+        )?;
         Ok(())
     }
 
@@ -227,33 +279,65 @@ impl Catalog {
         let tx = self.conn.transaction()?;
         let p = path_str(path);
         let prefix = format!("{}{}%", p.trim_end_matches('/'), std::path::MAIN_SEPARATOR);
-        let n = tx.execute("DELETE FROM songs WHERE path LIKE ?1 ESCAPE '\\'", [escape_like(&prefix)])?;
-        tx.execute("DELETE FROM errors WHERE path LIKE ?1 ESCAPE '\\'", [escape_like(&prefix)])?;
+        let n = tx.execute(
+            "DELETE FROM songs WHERE path LIKE ?1 ESCAPE '\\'",
+            [escape_like(&prefix)],
+        )?;
+        tx.execute(
+            "DELETE FROM errors WHERE path LIKE ?1 ESCAPE '\\'",
+            [escape_like(&prefix)],
+        )?;
         tx.execute("DELETE FROM folders WHERE path = ?1", [&p])?;
         tx.commit()?;
         Ok(n)
     }
 
     pub fn folders(&self) -> Result<Vec<FolderSummary>, CatalogError> {
-        let mut stmt = self.conn.prepare("SELECT path FROM folders ORDER BY path")?;
-        let paths: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM folders ORDER BY path")?;
+        let paths: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         paths
             .into_iter()
             .map(|p| {
-                let prefix = escape_like(&format!("{}{}%", p.trim_end_matches('/'), std::path::MAIN_SEPARATOR));
-                let songs = self.conn.query_row("SELECT COUNT(*) FROM songs WHERE path LIKE ?1 ESCAPE '\\'", [&prefix], |r| r.get(0))?;
-                let errors = self.conn.query_row("SELECT COUNT(*) FROM errors WHERE path LIKE ?1 ESCAPE '\\'", [&prefix], |r| r.get(0))?;
-                Ok(FolderSummary { path: p.into(), songs, errors })
+                let prefix = escape_like(&format!(
+                    "{}{}%",
+                    p.trim_end_matches('/'),
+                    std::path::MAIN_SEPARATOR
+                ));
+                let songs = self.conn.query_row(
+                    "SELECT COUNT(*) FROM songs WHERE path LIKE ?1 ESCAPE '\\'",
+                    [&prefix],
+                    |r| r.get(0),
+                )?;
+                let errors = self.conn.query_row(
+                    "SELECT COUNT(*) FROM errors WHERE path LIKE ?1 ESCAPE '\\'",
+                    [&prefix],
+                    |r| r.get(0),
+                )?;
+                Ok(FolderSummary {
+                    path: p.into(),
+                    songs,
+                    errors,
+                })
             })
             .collect()
     }
 
     /// Paths of songs and errors under `root` (for finding deleted files).
     pub fn paths_under(&self, root: &Path) -> Result<Vec<PathBuf>, CatalogError> {
-        let prefix = escape_like(&format!("{}{}%", path_str(root).trim_end_matches('/'), std::path::MAIN_SEPARATOR));
+        let prefix = escape_like(&format!(
+            "{}{}%",
+            path_str(root).trim_end_matches('/'),
+            std::path::MAIN_SEPARATOR
+        ));
         let mut out = Vec::new();
         for table in ["songs", "errors"] {
-            let mut stmt = self.conn.prepare(&format!("SELECT path FROM {table} WHERE path LIKE ?1 ESCAPE '\\'"))?;
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT path FROM {table} WHERE path LIKE ?1 ESCAPE '\\'"
+            ))?;
             for p in stmt.query_map([&prefix], |r| r.get::<_, String>(0))? {
                 out.push(PathBuf::from(p?));
             }
@@ -280,23 +364,38 @@ impl Catalog {
     pub fn song(&self, id: i64) -> Result<Option<SongRecord>, CatalogError> {
         Ok(self
             .conn
-            .query_row("SELECT id, path, title, artist, album, duration_s FROM songs WHERE id = ?1", [id], song_from_row)
+            .query_row(
+                "SELECT id, path, title, artist, album, duration_s FROM songs WHERE id = ?1",
+                [id],
+                song_from_row,
+            )
             .optional()?)
     }
 
     pub fn song_count(&self) -> Result<i64, CatalogError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM songs", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM songs", [], |r| r.get(0))?)
     }
 
     pub fn errors(&self) -> Result<Vec<ErrorRecord>, CatalogError> {
-        let mut stmt = self.conn.prepare("SELECT path, reason FROM errors ORDER BY path")?;
-        let rows = stmt.query_map([], |r| Ok(ErrorRecord { path: PathBuf::from(r.get::<_, String>(0)?), reason: r.get(1)? }))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, reason FROM errors ORDER BY path")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ErrorRecord {
+                path: PathBuf::from(r.get::<_, String>(0)?),
+                reason: r.get(1)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every current melody contour, for searching.
     pub fn melodies(&self) -> Result<Vec<(i64, Contour)>, CatalogError> {
-        let mut stmt = self.conn.prepare("SELECT song_id, fps, contour FROM melodies WHERE version = ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT song_id, fps, contour FROM melodies WHERE version = ?1")?;
         let rows = stmt.query_map([MELODY_VERSION], |r| {
             let fps: f64 = r.get(1)?;
             let blob: Vec<u8> = r.get(2)?;
@@ -308,11 +407,15 @@ impl Catalog {
     pub fn melody(&self, song_id: i64) -> Result<Option<Contour>, CatalogError> {
         Ok(self
             .conn
-            .query_row("SELECT fps, contour FROM melodies WHERE song_id = ?1", [song_id], |r| {
-                let fps: f64 = r.get(0)?;
-                let blob: Vec<u8> = r.get(1)?;
-                Ok(Contour::from_bytes(fps as f32, &blob))
-            })
+            .query_row(
+                "SELECT fps, contour FROM melodies WHERE song_id = ?1",
+                [song_id],
+                |r| {
+                    let fps: f64 = r.get(0)?;
+                    let blob: Vec<u8> = r.get(1)?;
+                    Ok(Contour::from_bytes(fps as f32, &blob))
+                },
+            )
             .optional()?)
     }
 
@@ -328,12 +431,17 @@ impl Catalog {
         if missing > 0 {
             problems.push(format!("{missing} songs have no melody"));
         }
-        let both: i64 =
-            self.conn.query_row("SELECT COUNT(*) FROM songs s JOIN errors e ON e.path = s.path", [], |r| r.get(0))?;
+        let both: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM songs s JOIN errors e ON e.path = s.path",
+            [],
+            |r| r.get(0),
+        )?;
         if both > 0 {
             problems.push(format!("{both} paths are both songs and errors"));
         }
-        let integrity: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let integrity: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if integrity != "ok" {
             problems.push(format!("sqlite integrity check: {integrity}"));
         }
@@ -354,7 +462,9 @@ fn song_from_row(r: &rusqlite::Row) -> rusqlite::Result<SongRecord> {
 
 /// Escapes LIKE wildcards in a literal prefix (the trailing % added by callers stays a wildcard).
 fn escape_like(pattern_with_trailing_percent: &str) -> String {
-    let body = pattern_with_trailing_percent.strip_suffix('%').unwrap_or(pattern_with_trailing_percent);
+    let body = pattern_with_trailing_percent
+        .strip_suffix('%')
+        .unwrap_or(pattern_with_trailing_percent);
     let mut out = String::with_capacity(body.len() + 2);
     for ch in body.chars() {
         if matches!(ch, '%' | '_' | '\\') {
@@ -376,7 +486,17 @@ mod tests {
         let mut cat = Catalog::open(dir.path()).unwrap();
         let melody = Contour::new(25.0, vec![60.0, f32::NAN, 62.0]);
         let path = Path::new("/music/a_b/song.mp3");
-        let song = NewSong { path, size: 10, mtime_ns: 5, hash: "h", title: "T", artist: "A", album: "", duration_s: 3.0, melody: &melody };
+        let song = NewSong {
+            path,
+            size: 10,
+            mtime_ns: 5,
+            hash: "h",
+            title: "T",
+            artist: "A",
+            album: "",
+            duration_s: 3.0,
+            melody: &melody,
+        };
         let id = cat.upsert_song(&song).unwrap();
         cat.add_folder(Path::new("/music/a_b")).unwrap();
         assert_eq!(cat.song(id).unwrap().unwrap().title, "T");

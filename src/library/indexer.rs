@@ -16,7 +16,8 @@ use crate::melody::{Contour, MelodyExtractor};
 
 /// Extensions treated as audio. Files with others are ignored (cover art, playlists, notes).
 pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "mp3", "flac", "ogg", "oga", "wav", "wave", "aif", "aiff", "aifc", "m4a", "mp4", "aac", "opus", "caf", "mka", "wma",
+    "mp3", "flac", "ogg", "oga", "wav", "wave", "aif", "aiff", "aifc", "m4a", "mp4", "aac", "opus",
+    "caf", "mka", "wma",
 ];
 
 pub fn is_audio_path(path: &Path) -> bool {
@@ -84,7 +85,14 @@ struct Job {
 
 enum Outcome {
     Unchanged,
-    Song { hash: String, title: String, artist: String, album: String, duration_s: f64, melody: Contour },
+    Song {
+        hash: String,
+        title: String,
+        artist: String,
+        album: String,
+        duration_s: f64,
+        melody: Contour,
+    },
     Failed(String),
 }
 
@@ -127,7 +135,11 @@ fn analyse(job: &Job) -> Outcome {
     }));
     match decoded {
         Ok(Ok((info, melody))) => {
-            let stem = job.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = job
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             Outcome::Song {
                 hash,
                 title: info.tags.title.unwrap_or(stem),
@@ -138,10 +150,20 @@ fn analyse(job: &Job) -> Outcome {
             }
         }
         // The error names the file already; store only the reason.
-        Ok(Err(e)) => Outcome::Failed(e.to_string().split_once(": ").map_or(e.to_string(), |(_, r)| r.to_string())),
+        Ok(Err(e)) => Outcome::Failed(
+            e.to_string()
+                .split_once(": ")
+                .map_or(e.to_string(), |(_, r)| r.to_string()),
+        ),
         Err(panic) => {
-            let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            Outcome::Failed(format!("decoder crashed: {}", msg.unwrap_or_else(|| "unknown panic".into())))
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            Outcome::Failed(format!(
+                "decoder crashed: {}",
+                msg.unwrap_or_else(|| "unknown panic".into())
+            ))
         }
     }
 }
@@ -182,15 +204,21 @@ pub fn index_paths(
             }
             report.found += 1;
             seen.insert(path.clone());
-            let Ok((size, mtime_ns)) = file_stat(&path) else { continue };
+            let Ok((size, mtime_ns)) = file_stat(&path) else {
+                continue;
+            };
             let state = catalog.file_state(&path)?;
             match state {
-                Some(s) if s.size == size && s.mtime_ns == mtime_ns && s.current => report.unchanged += 1,
+                Some(s) if s.size == size && s.mtime_ns == mtime_ns && s.current => {
+                    report.unchanged += 1
+                }
                 _ => jobs.push(Job {
                     path,
                     size,
                     mtime_ns,
-                    was_song: state.as_ref().is_some_and(|s| s.hash.is_some() && s.current),
+                    was_song: state
+                        .as_ref()
+                        .is_some_and(|s| s.hash.is_some() && s.current),
                     known_hash: state.and_then(|s| s.hash),
                 }),
             }
@@ -206,7 +234,10 @@ pub fn index_paths(
         }
     }
 
-    let mut state = IndexProgress { total: jobs.len(), ..Default::default() };
+    let mut state = IndexProgress {
+        total: jobs.len(),
+        ..Default::default()
+    };
     progress(&state);
     let threads = options.threads.max(1).min(jobs.len().max(1));
     let queue = Arc::new(Mutex::new(jobs.into_iter()));
@@ -234,7 +265,14 @@ pub fn index_paths(
                     catalog.touch_song(&job.path, job.size, job.mtime_ns)?;
                     report.unchanged += 1;
                 }
-                Outcome::Song { hash, title, artist, album, duration_s, melody } => {
+                Outcome::Song {
+                    hash,
+                    title,
+                    artist,
+                    album,
+                    duration_s,
+                    melody,
+                } => {
                     catalog.upsert_song(&NewSong {
                         path: &job.path,
                         size: job.size,

@@ -5,4 +5,6 @@ mod catalog;
 mod indexer;
 
 pub use catalog::{Catalog, CatalogError, ErrorRecord, FolderSummary, SongRecord, SCHEMA_VERSION};
-pub use indexer::{index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS};
+pub use indexer::{
+    index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS,
+};

@@ -72,11 +72,33 @@ impl Difficulty {
 }
 
 impl HumSpec {
-    pub fn random(rng: &mut Rng, score: &Score, song: &SongSpec, difficulty: Difficulty, sample_rate: u32) -> Self {
+    pub fn random(
+        rng: &mut Rng,
+        score: &Score,
+        song: &SongSpec,
+        difficulty: Difficulty,
+        sample_rate: u32,
+    ) -> Self {
         let (tempo, snr, err, drift, wrong, skip, rubato) = match difficulty {
-            Difficulty::Clean => (rng.range(0.9, 1.1), rng.range(25.0, 35.0), 0.08, 0.1, 0.0, 0.0, 0.04),
+            Difficulty::Clean => (
+                rng.range(0.9, 1.1),
+                rng.range(25.0, 35.0),
+                0.08,
+                0.1,
+                0.0,
+                0.0,
+                0.04,
+            ),
             Difficulty::Medium => (rng.range(0.75, 1.3), 15.0, 0.15, 0.3, 0.03, 0.02, 0.08),
-            Difficulty::Hard => (rng.range(0.7, 1.4), rng.range(5.0, 10.0), 0.25, 0.5, 0.07, 0.05, 0.12),
+            Difficulty::Hard => (
+                rng.range(0.7, 1.4),
+                rng.range(5.0, 10.0),
+                0.25,
+                0.5,
+                0.07,
+                0.05,
+                0.12,
+            ),
         };
         let style = match rng.f32() {
             x if x < 0.5 => HumStyle::Hum,
@@ -89,7 +111,11 @@ impl HumSpec {
         let melody_s = score.length_beats() * spb;
         let latest = (melody_s - target_song_s).max(0.0);
         let start_t = rng.range(0.0, latest.max(0.01));
-        let start_note = score.notes.iter().position(|n| n.onset * spb >= start_t).unwrap_or(0);
+        let start_note = score
+            .notes
+            .iter()
+            .position(|n| n.onset * spb >= start_t)
+            .unwrap_or(0);
         let low_voice = rng.chance(0.5);
         Self {
             style,
@@ -97,8 +123,16 @@ impl HumSpec {
             target_song_s,
             transpose: rng.int(-6, 6) as f32,
             tempo,
-            voice_centre: if low_voice { rng.range(47.0, 54.0) } else { rng.range(58.0, 66.0) },
-            formant_scale: if low_voice { rng.range(0.85, 1.0) } else { rng.range(1.0, 1.2) },
+            voice_centre: if low_voice {
+                rng.range(47.0, 54.0)
+            } else {
+                rng.range(58.0, 66.0)
+            },
+            formant_scale: if low_voice {
+                rng.range(0.85, 1.0)
+            } else {
+                rng.range(1.0, 1.2)
+            },
             pitch_error_sd: err,
             drift_semitones: rng.range(-drift, drift),
             wrong_note_p: wrong,
@@ -126,13 +160,33 @@ pub struct RenderedHum {
 }
 
 const VOWELS: [[(f32, f32, f32); 3]; 5] = [
-    [(730.0, 90.0, 1.0), (1090.0, 110.0, 0.5), (2440.0, 170.0, 0.2)], // a
-    [(530.0, 60.0, 1.0), (1840.0, 100.0, 0.4), (2480.0, 160.0, 0.2)], // e
-    [(300.0, 50.0, 1.0), (2200.0, 120.0, 0.3), (3000.0, 200.0, 0.2)], // i
-    [(570.0, 70.0, 1.0), (840.0, 80.0, 0.5), (2410.0, 170.0, 0.15)],  // o
-    [(300.0, 50.0, 1.0), (870.0, 80.0, 0.4), (2240.0, 150.0, 0.1)],   // u
+    [
+        (730.0, 90.0, 1.0),
+        (1090.0, 110.0, 0.5),
+        (2440.0, 170.0, 0.2),
+    ], // a
+    [
+        (530.0, 60.0, 1.0),
+        (1840.0, 100.0, 0.4),
+        (2480.0, 160.0, 0.2),
+    ], // e
+    [
+        (300.0, 50.0, 1.0),
+        (2200.0, 120.0, 0.3),
+        (3000.0, 200.0, 0.2),
+    ], // i
+    [
+        (570.0, 70.0, 1.0),
+        (840.0, 80.0, 0.5),
+        (2410.0, 170.0, 0.15),
+    ], // o
+    [(300.0, 50.0, 1.0), (870.0, 80.0, 0.4), (2240.0, 150.0, 0.1)], // u
 ];
-const NASAL: [(f32, f32, f32); 3] = [(250.0, 60.0, 1.0), (1000.0, 150.0, 0.15), (2500.0, 250.0, 0.08)];
+const NASAL: [(f32, f32, f32); 3] = [
+    (250.0, 60.0, 1.0),
+    (1000.0, 150.0, 0.15),
+    (2500.0, 250.0, 0.08),
+];
 
 pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> RenderedHum {
     let mut rng = Rng::new(seed);
@@ -142,14 +196,23 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
     let first = spec.start_note.min(score.notes.len().saturating_sub(1));
     let t_start = score.notes[first].onset * spb;
     let mut last = first;
-    while last + 1 < score.notes.len() && (score.notes[last + 1].onset + score.notes[last + 1].duration) * spb - t_start <= spec.target_song_s {
+    while last + 1 < score.notes.len()
+        && (score.notes[last + 1].onset + score.notes[last + 1].duration) * spb - t_start
+            <= spec.target_song_s
+    {
         last += 1;
     }
     let excerpt = &score.notes[first..=last];
     let t_end = (excerpt[excerpt.len() - 1].onset + excerpt[excerpt.len() - 1].duration) * spb;
     // Pitch: song key + hum transposition, then whole octaves to the singer's range.
-    let mean_midi = excerpt.iter().map(|n| n.midi).sum::<f32>() / excerpt.len() as f32 + song.transpose + spec.transpose;
-    let centre = if spec.style == HumStyle::Whistle { spec.voice_centre + 24.0 } else { spec.voice_centre };
+    let mean_midi = excerpt.iter().map(|n| n.midi).sum::<f32>() / excerpt.len() as f32
+        + song.transpose
+        + spec.transpose;
+    let centre = if spec.style == HumStyle::Whistle {
+        spec.voice_centre + 24.0
+    } else {
+        spec.voice_centre
+    };
     let octave = 12.0 * ((centre - mean_midi) / 12.0).round();
     let total_shift = song.transpose + spec.transpose + octave;
 
@@ -160,7 +223,8 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
     let mut t = lead_in;
     let hum_len = (t_end - t_start) / spec.tempo;
     for note in excerpt {
-        let dur = note.duration * spb / spec.tempo * (1.0 + spec.rubato_sd * rng.normal()).clamp(0.6, 1.5);
+        let dur = note.duration * spb / spec.tempo
+            * (1.0 + spec.rubato_sd * rng.normal()).clamp(0.6, 1.5);
         let target = note.midi + total_shift;
         intended.push((t, t + dur, target));
         if rng.chance(spec.skip_repeat_p) {
@@ -192,23 +256,42 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
     for (k, &(start, dur, midi)) in perf.iter().enumerate() {
         let f0 = midi_to_hz(midi);
         let prev_f0 = if k > 0 { midi_to_hz(perf[k - 1].2) } else { f0 };
-        let connected = k > 0 && (perf[k - 1].0 + perf[k - 1].1 - start).abs() < 1e-3 && rng.chance(0.6);
+        let connected =
+            k > 0 && (perf[k - 1].0 + perf[k - 1].1 - start).abs() < 1e-3 && rng.chance(0.6);
         let amps: Vec<f32> = match spec.style {
             HumStyle::Hum => {
-                let nasal: Vec<_> = NASAL.iter().map(|&(f, b, g)| (f * spec.formant_scale, b, g)).collect();
-                (1..=24).map(|h| formant_gain(h as f32 * f0, &nasal) / (h as f32).powf(1.6)).collect()
+                let nasal: Vec<_> = NASAL
+                    .iter()
+                    .map(|&(f, b, g)| (f * spec.formant_scale, b, g))
+                    .collect();
+                (1..=24)
+                    .map(|h| formant_gain(h as f32 * f0, &nasal) / (h as f32).powf(1.6))
+                    .collect()
             }
             HumStyle::Sing => {
                 let v = rng.pick(&VOWELS);
-                let vowel: Vec<_> = v.iter().map(|&(f, b, g)| (f * spec.formant_scale, b, g)).collect();
-                (1..=30).map(|h| formant_gain(h as f32 * f0, &vowel) / h as f32).collect()
+                let vowel: Vec<_> = v
+                    .iter()
+                    .map(|&(f, b, g)| (f * spec.formant_scale, b, g))
+                    .collect();
+                (1..=30)
+                    .map(|h| formant_gain(h as f32 * f0, &vowel) / h as f32)
+                    .collect()
             }
             HumStyle::Whistle => vec![1.0, 0.03],
         };
         let table = harmonic_table(&amps, f0, rate as f32 / 2.0);
         let table_peak = table.iter().fold(0.0f32, |a, &b| a.max(b.abs())).max(1e-6);
-        let scoop = if spec.style != HumStyle::Whistle && !connected { rng.range(-0.8, 0.0) } else { 0.0 };
-        let gap = if connected { 0.0 } else { rng.range(0.02, 0.08) };
+        let scoop = if spec.style != HumStyle::Whistle && !connected {
+            rng.range(-0.8, 0.0)
+        } else {
+            0.0
+        };
+        let gap = if connected {
+            0.0
+        } else {
+            rng.range(0.02, 0.08)
+        };
         let i0 = (start * rate as f32) as usize;
         let len = ((dur - gap).max(0.05) * rate as f32) as usize;
         let level = rng.range(0.7, 1.0);
@@ -219,20 +302,35 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
             }
             let tt = i as f32 / rate as f32;
             // Glide from the previous note, or scoop up into a fresh one.
-            let glide = if connected { (1.0 - tt / 0.05).max(0.0) * 12.0 * (prev_f0 / f0).log2() } else { scoop * (1.0 - tt / 0.08).max(0.0) };
-            let vib = spec.vibrato_cents / 100.0 * (tt / 0.25).min(1.0) * (2.0 * std::f32::consts::PI * vib_rate * (start + tt)).sin();
+            let glide = if connected {
+                (1.0 - tt / 0.05).max(0.0) * 12.0 * (prev_f0 / f0).log2()
+            } else {
+                scoop * (1.0 - tt / 0.08).max(0.0)
+            };
+            let vib = spec.vibrato_cents / 100.0
+                * (tt / 0.25).min(1.0)
+                * (2.0 * std::f32::consts::PI * vib_rate * (start + tt)).sin();
             let jit = jitter.low(rng.normal(), 0.02) * 0.08;
             let f = f0 * 2f32.powf((glide + vib + jit) / 12.0);
             phase += f / rate as f32;
             let attack = (tt / 0.03).min(1.0);
             let release = ((len - i) as f32 / rate as f32 / 0.04).min(1.0);
             let shimmer = 1.0 + 0.05 * rng.normal();
-            let onset = if spec.style == HumStyle::Sing && !connected && tt < 0.04 { 0.4 + 0.6 * tt / 0.04 } else { 1.0 };
-            voice[idx] += level * attack * release * shimmer * onset * table_read(&table, phase) / table_peak;
+            let onset = if spec.style == HumStyle::Sing && !connected && tt < 0.04 {
+                0.4 + 0.6 * tt / 0.04
+            } else {
+                1.0
+            };
+            voice[idx] +=
+                level * attack * release * shimmer * onset * table_read(&table, phase) / table_peak;
         }
     }
     // Breath noise rides on the voice.
-    let breath_level = if spec.style == HumStyle::Whistle { 0.08 } else { 0.03 };
+    let breath_level = if spec.style == HumStyle::Whistle {
+        0.08
+    } else {
+        0.03
+    };
     let mut lp = OnePole::default();
     for v in voice.iter_mut() {
         let b = lp.low(rng.normal(), 0.3);
@@ -252,11 +350,27 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
     let signal_rms = rms(&voiced).max(1e-6);
     let noise_rms = signal_rms / 10f32.powf(spec.snr_db / 20.0);
     let mut pink = OnePole::default();
-    let mut noise: Vec<f32> = (0..n).map(|_| { let w = rng.normal(); 0.5 * w + 2.0 * pink.low(w, 0.05) }).collect();
+    let mut noise: Vec<f32> = (0..n)
+        .map(|_| {
+            let w = rng.normal();
+            0.5 * w + 2.0 * pink.low(w, 0.05)
+        })
+        .collect();
     let nr = rms(&noise).max(1e-9);
     noise.iter_mut().for_each(|x| *x *= noise_rms / nr);
     let mut samples: Vec<f32> = voice.iter().zip(&noise).map(|(v, w)| v + w).collect();
-    let gain = rng.range(0.2, 0.6) / samples.iter().fold(0.0f32, |a, &b| a.max(b.abs())).max(1e-6);
+    let gain = rng.range(0.2, 0.6)
+        / samples
+            .iter()
+            .fold(0.0f32, |a, &b| a.max(b.abs()))
+            .max(1e-6);
     samples.iter_mut().for_each(|s| *s *= gain);
-    RenderedHum { samples, sample_rate: rate, melody_start_s: t_start, melody_end_s: t_end, intended, total_shift }
+    RenderedHum {
+        samples,
+        sample_rate: rate,
+        melody_start_s: t_start,
+        melody_end_s: t_end,
+        intended,
+        total_shift,
+    }
 }

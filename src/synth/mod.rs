@@ -23,7 +23,12 @@ mod tests {
 
     /// Fraction of frames (where the truth has a note) whose estimate is within `tol` semitones,
     /// folding octave errors when `fold` is set.
-    fn pitch_accuracy(truth: &[(f32, f32, f32)], estimate: &dyn Fn(f32) -> Option<f32>, fold: bool, tol: f32) -> f32 {
+    fn pitch_accuracy(
+        truth: &[(f32, f32, f32)],
+        estimate: &dyn Fn(f32) -> Option<f32>,
+        fold: bool,
+        tol: f32,
+    ) -> f32 {
         let (mut good, mut total) = (0, 0);
         for &(s, e, midi) in truth {
             // Skip note edges where onsets, glides and scoops are expected.
@@ -55,13 +60,26 @@ mod tests {
             let peak = song.samples.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
             assert!(peak > 0.5 && peak < 0.99, "peak {peak}");
             let contour = extract_melody(&song.samples);
-            let est = |t: f32| contour.midi.get((t * CONTOUR_FPS).round() as usize).copied().filter(|m| !m.is_nan());
+            let est = |t: f32| {
+                contour
+                    .midi
+                    .get((t * CONTOUR_FPS).round() as usize)
+                    .copied()
+                    .filter(|m| !m.is_nan())
+            };
             let acc = pitch_accuracy(&song.melody_notes, &est, true, 0.5);
             if std::env::var("DIAG").is_ok() {
                 eprintln!("{spec:?}");
                 for &(s, e, m) in song.melody_notes.iter().take(30) {
-                    let mut t = s + 0.08; let mut row = format!("{m:.1}:");
-                    while t < e - 0.05 { row += &match est(t) { Some(x) => format!(" {:.1}", x - m), None => " -".into() }; t += 0.04; }
+                    let mut t = s + 0.08;
+                    let mut row = format!("{m:.1}:");
+                    while t < e - 0.05 {
+                        row += &match est(t) {
+                            Some(x) => format!(" {:.1}", x - m),
+                            None => " -".into(),
+                        };
+                        t += 0.04;
+                    }
                     eprintln!("{row}");
                 }
             }
@@ -77,23 +95,42 @@ mod tests {
             let score = random_melody(&mut rng, 8);
             let song = SongSpec::random(&mut rng, SAMPLE_RATE);
             let mut spec = HumSpec::random(&mut rng, &score, &song, Difficulty::Clean, SAMPLE_RATE);
-            spec.style = [HumStyle::Hum, HumStyle::Sing, HumStyle::Whistle, HumStyle::Hum][seed as usize];
+            spec.style = [
+                HumStyle::Hum,
+                HumStyle::Sing,
+                HumStyle::Whistle,
+                HumStyle::Hum,
+            ][seed as usize];
             let hum = render_hum(&score, &song, &spec, seed);
             let frames = PitchTracker::new(SAMPLE_RATE).track(&hum.samples);
             let est = |t: f32| {
-                frames.iter().min_by(|a, b| (a.time_s - t).abs().total_cmp(&(b.time_s - t).abs()))
-                    .filter(|f| f.voiced).map(|f| hz_to_midi(f.hz))
+                frames
+                    .iter()
+                    .min_by(|a, b| (a.time_s - t).abs().total_cmp(&(b.time_s - t).abs()))
+                    .filter(|f| f.voiced)
+                    .map(|f| hz_to_midi(f.hz))
             };
             let acc = pitch_accuracy(&hum.intended, &est, false, 0.5);
             if std::env::var("DIAG").is_ok() {
                 for &(s, e, m) in &hum.intended {
-                    let mut t = s + 0.08; let mut row = format!("{m:.1}:");
-                    while t < e - 0.05 { row += &match est(t) { Some(x) => format!(" {:.1}", x - m), None => " -".into() }; t += 0.04; }
+                    let mut t = s + 0.08;
+                    let mut row = format!("{m:.1}:");
+                    while t < e - 0.05 {
+                        row += &match est(t) {
+                            Some(x) => format!(" {:.1}", x - m),
+                            None => " -".into(),
+                        };
+                        t += 0.04;
+                    }
                     eprintln!("{row}");
                 }
             }
             eprintln!("seed {seed} {:?}: hum accuracy {acc:.2}", spec.style);
-            assert!(acc > 0.8, "{:?}: only {acc} of frames on the intended note", spec.style);
+            assert!(
+                acc > 0.8,
+                "{:?}: only {acc} of frames on the intended note",
+                spec.style
+            );
         }
     }
 
@@ -104,7 +141,10 @@ mod tests {
             let score = random_melody(&mut rng, 4);
             let spec = SongSpec::random(&mut rng, SAMPLE_RATE);
             let hum_spec = HumSpec::random(&mut rng, &score, &spec, Difficulty::Hard, SAMPLE_RATE);
-            (render_song(&score, &spec, seed).samples, render_hum(&score, &spec, &hum_spec, seed).samples)
+            (
+                render_song(&score, &spec, seed).samples,
+                render_hum(&score, &spec, &hum_spec, seed).samples,
+            )
         };
         assert!(render(5) == render(5));
         assert!(render(5).0 != render(6).0);

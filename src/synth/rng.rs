@@ -10,7 +10,9 @@ impl Rng {
 
     /// A child generator for an independent stream (e.g. one per song), stable under reordering.
     pub fn fork(seed: u64, stream: u64) -> Self {
-        let mut r = Self::new(seed.wrapping_mul(0x100_0000_01B3) ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        let mut r = Self::new(
+            seed.wrapping_mul(0x100_0000_01B3) ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93),
+        );
         r.next_u64();
         r
     }

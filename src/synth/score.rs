@@ -48,7 +48,13 @@ const RHYTHMS_4: &[&[f32]] = &[
     &[0.5, 0.5, 0.5, 0.5, 1.0, 1.0],
     &[3.0, 1.0],
 ];
-const RHYTHMS_3: &[&[f32]] = &[&[1.0, 1.0, 1.0], &[2.0, 1.0], &[1.5, 0.5, 1.0], &[0.5, 0.5, 1.0, 1.0], &[3.0]];
+const RHYTHMS_3: &[&[f32]] = &[
+    &[1.0, 1.0, 1.0],
+    &[2.0, 1.0],
+    &[1.5, 0.5, 1.0],
+    &[0.5, 0.5, 1.0, 1.0],
+    &[3.0],
+];
 
 /// A random tune of `bars` bars (a multiple of 4 works best): phrases A B A' C, two bars each
 /// for an 8-bar tune, so like real songs it repeats itself.
@@ -56,7 +62,11 @@ pub fn random_melody(rng: &mut Rng, bars: u32) -> Score {
     let minor = rng.chance(0.35);
     let beats_per_bar = if rng.chance(0.25) { 3 } else { 4 };
     let tonic = rng.int(57, 67) as f32;
-    let rhythms = if beats_per_bar == 3 { RHYTHMS_3 } else { RHYTHMS_4 };
+    let rhythms = if beats_per_bar == 3 {
+        RHYTHMS_3
+    } else {
+        RHYTHMS_4
+    };
     let phrase_bars = 2u32;
     let n_phrases = bars.div_ceil(phrase_bars);
     let mut phrases: Vec<Vec<(f32, i32)>> = Vec::new();
@@ -66,7 +76,11 @@ pub fn random_melody(rng: &mut Rng, bars: u32) -> Score {
         if p % 4 == 2 && !phrases.is_empty() {
             let mut again = phrases[0].clone();
             if let Some(last) = again.last_mut() {
-                last.1 = if p + 1 == n_phrases { 0 } else { last.1 + rng.int(-2, 2) };
+                last.1 = if p + 1 == n_phrases {
+                    0
+                } else {
+                    last.1 + rng.int(-2, 2)
+                };
             }
             degree = again.last().map_or(0, |n| n.1);
             phrases.push(again);
@@ -77,8 +91,20 @@ pub fn random_melody(rng: &mut Rng, bars: u32) -> Score {
             for &d in *rng.pick(rhythms) {
                 let step = match rng.f32() {
                     x if x < 0.18 => 0,
-                    x if x < 0.68 => if rng.chance(0.5) { 1 } else { -1 },
-                    x if x < 0.88 => if rng.chance(0.5) { 2 } else { -2 },
+                    x if x < 0.68 => {
+                        if rng.chance(0.5) {
+                            1
+                        } else {
+                            -1
+                        }
+                    }
+                    x if x < 0.88 => {
+                        if rng.chance(0.5) {
+                            2
+                        } else {
+                            -2
+                        }
+                    }
                     _ => rng.int(3, 5) * if rng.chance(0.5) { 1 } else { -1 },
                 };
                 degree = (degree + step).clamp(-3, 10);
@@ -96,10 +122,19 @@ pub fn random_melody(rng: &mut Rng, bars: u32) -> Score {
     let mut notes = Vec::new();
     let mut onset = 0.0;
     for (d, deg) in phrases.into_iter().flatten() {
-        notes.push(Note { onset, duration: d, midi: tonic + degree_to_semitones(deg, minor) as f32 });
+        notes.push(Note {
+            onset,
+            duration: d,
+            midi: tonic + degree_to_semitones(deg, minor) as f32,
+        });
         onset += d;
     }
-    Score { notes, beats_per_bar, tonic, minor }
+    Score {
+        notes,
+        beats_per_bar,
+        tonic,
+        minor,
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 
 use super::rng::Rng;
 use super::score::{degree_to_semitones, Score};
-use super::voice::{adsr, formant_gain, harmonic_table, normalize_peak, reverb, table_read, OnePole};
+use super::voice::{
+    adsr, formant_gain, harmonic_table, normalize_peak, reverb, table_read, OnePole,
+};
 use crate::dsp::midi_to_hz;
 
 /// Lead instrument families with clearly different spectra.
@@ -19,8 +21,14 @@ pub enum Timbre {
 }
 
 impl Timbre {
-    pub const ALL: [Timbre; 6] =
-        [Timbre::Flute, Timbre::Clarinet, Timbre::Brass, Timbre::Voice, Timbre::Pluck, Timbre::Square];
+    pub const ALL: [Timbre; 6] = [
+        Timbre::Flute,
+        Timbre::Clarinet,
+        Timbre::Brass,
+        Timbre::Voice,
+        Timbre::Pluck,
+        Timbre::Square,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,13 +44,23 @@ impl Timbre {
     fn harmonics(self, f0: f32) -> Vec<f32> {
         match self {
             Timbre::Flute => vec![1.0, 0.35, 0.12, 0.05, 0.02],
-            Timbre::Clarinet => (1..=15).map(|h| if h % 2 == 1 { 1.0 / h as f32 } else { 0.04 }).collect(),
+            Timbre::Clarinet => (1..=15)
+                .map(|h| if h % 2 == 1 { 1.0 / h as f32 } else { 0.04 })
+                .collect(),
             Timbre::Brass => (1..=16).map(|h| 1.0 / (h as f32).powf(0.9)).collect(),
-            Timbre::Square => (1..=15).map(|h| if h % 2 == 1 { 0.8 / h as f32 } else { 0.0 }).collect(),
+            Timbre::Square => (1..=15)
+                .map(|h| if h % 2 == 1 { 0.8 / h as f32 } else { 0.0 })
+                .collect(),
             Timbre::Pluck => (1..=12).map(|h| 1.0 / (h as f32).powf(1.3)).collect(),
             Timbre::Voice => {
-                let ah = [(700.0, 130.0, 1.0), (1220.0, 70.0, 0.5), (2600.0, 160.0, 0.25)];
-                (1..=20).map(|h| formant_gain(h as f32 * f0, &ah) / h as f32).collect()
+                let ah = [
+                    (700.0, 130.0, 1.0),
+                    (1220.0, 70.0, 0.5),
+                    (2600.0, 160.0, 0.25),
+                ];
+                (1..=20)
+                    .map(|h| formant_gain(h as f32 * f0, &ah) / h as f32)
+                    .collect()
             }
         }
     }
@@ -161,29 +179,79 @@ pub fn render_song(score: &Score, spec: &SongSpec, seed: u64) -> RenderedSong {
             let tb = t0 + beat as f32 * spb;
             if arpeggiate {
                 let m = chord[beat as usize % 3];
-                add_note(&mut accomp, rate, spec.chord_timbre, m, tb, spb * 0.9, spec.chords_gain, &mut rng);
+                add_note(
+                    &mut accomp,
+                    rate,
+                    spec.chord_timbre,
+                    m,
+                    tb,
+                    spb * 0.9,
+                    spec.chords_gain,
+                    &mut rng,
+                );
             } else if beat == 0 {
                 for &m in &chord {
-                    add_note(&mut accomp, rate, spec.chord_timbre, m, tb, bar_beats * spb * 0.95, spec.chords_gain * 0.6, &mut rng);
+                    add_note(
+                        &mut accomp,
+                        rate,
+                        spec.chord_timbre,
+                        m,
+                        tb,
+                        bar_beats * spb * 0.95,
+                        spec.chords_gain * 0.6,
+                        &mut rng,
+                    );
                 }
             }
             // Bass: root on strong beats, fifth otherwise.
-            let bass = if beat % 2 == 0 { chord[0] - 12.0 } else { chord[2] - 12.0 };
-            let bass = if (bass - prev_bass).abs() > 7.0 { bass - 12.0 * ((bass - prev_bass) / 12.0).round() } else { bass };
+            let bass = if beat % 2 == 0 {
+                chord[0] - 12.0
+            } else {
+                chord[2] - 12.0
+            };
+            let bass = if (bass - prev_bass).abs() > 7.0 {
+                bass - 12.0 * ((bass - prev_bass) / 12.0).round()
+            } else {
+                bass
+            };
             prev_bass = bass;
-            add_note(&mut accomp, rate, Timbre::Pluck, bass, tb, spb * 0.85, spec.bass_gain, &mut rng);
+            add_note(
+                &mut accomp,
+                rate,
+                Timbre::Pluck,
+                bass,
+                tb,
+                spb * 0.85,
+                spec.bass_gain,
+                &mut rng,
+            );
             add_drums(&mut accomp, rate, tb, beat, spec.drums_gain, &mut rng);
         }
     }
     reverb(&mut lead, rate, spec.reverb, 1.2);
     reverb(&mut accomp, rate, spec.reverb * 0.7, 1.2);
     let lead_level = spec.lead_gain * 0.6;
-    let mut samples: Vec<f32> = lead.iter().zip(&accomp).map(|(l, a)| l * lead_level + a * 0.5).collect();
+    let mut samples: Vec<f32> = lead
+        .iter()
+        .zip(&accomp)
+        .map(|(l, a)| l * lead_level + a * 0.5)
+        .collect();
     normalize_peak(&mut samples, 0.89);
-    RenderedSong { samples, sample_rate: rate, melody_starts_s, melody_notes }
+    RenderedSong {
+        samples,
+        sample_rate: rate,
+        melody_starts_s,
+        melody_notes,
+    }
 }
 
-fn choose_chord(score: &Score, spec: &SongSpec, bar_start: f32, intro_beats: f32, melody_beats: f32) -> i32 {
+fn choose_chord(
+    score: &Score,
+    spec: &SongSpec,
+    bar_start: f32,
+    intro_beats: f32,
+    melody_beats: f32,
+) -> i32 {
     let candidates: [i32; 4] = [0, 3, 4, 5];
     let rel = bar_start - intro_beats;
     if rel < 0.0 || rel >= melody_beats * spec.repeats as f32 {
@@ -193,14 +261,21 @@ fn choose_chord(score: &Score, spec: &SongSpec, bar_start: f32, intro_beats: f32
     let bar_len = score.beats_per_bar as f32;
     let mut best = (0, f32::NEG_INFINITY);
     for &root in &candidates {
-        let tones: Vec<i32> = [0, 2, 4].iter().map(|d| degree_to_semitones(root + d, score.minor).rem_euclid(12)).collect();
+        let tones: Vec<i32> = [0, 2, 4]
+            .iter()
+            .map(|d| degree_to_semitones(root + d, score.minor).rem_euclid(12))
+            .collect();
         let fit: f32 = score
             .notes
             .iter()
             .filter(|n| n.onset < pos + bar_len && n.onset + n.duration > pos)
             .map(|n| {
                 let pc = ((n.midi - score.tonic).round() as i32).rem_euclid(12);
-                if tones.contains(&pc) { n.duration } else { -0.5 * n.duration }
+                if tones.contains(&pc) {
+                    n.duration
+                } else {
+                    -0.5 * n.duration
+                }
             })
             .sum::<f32>()
             + if root == 0 { 0.1 } else { 0.0 };
@@ -212,7 +287,16 @@ fn choose_chord(score: &Score, spec: &SongSpec, bar_start: f32, intro_beats: f32
 }
 
 #[allow(clippy::too_many_arguments)]
-fn add_note(out: &mut [f32], rate: u32, timbre: Timbre, midi: f32, t0: f32, dur: f32, gain: f32, rng: &mut Rng) {
+fn add_note(
+    out: &mut [f32],
+    rate: u32,
+    timbre: Timbre,
+    midi: f32,
+    t0: f32,
+    dur: f32,
+    gain: f32,
+    rng: &mut Rng,
+) {
     let f0 = midi_to_hz(midi);
     let table = harmonic_table(&timbre.harmonics(f0), f0, rate as f32 / 2.0);
     let (a, d, s, r) = timbre.envelope();
@@ -229,7 +313,8 @@ fn add_note(out: &mut [f32], rate: u32, timbre: Timbre, midi: f32, t0: f32, dur:
         }
         let t = i as f32 / rate as f32;
         // Vibrato fades in after the attack, as players do.
-        let vib = vib_cents * (t / 0.3).min(1.0) * (2.0 * std::f32::consts::PI * vib_rate * t).sin();
+        let vib =
+            vib_cents * (t / 0.3).min(1.0) * (2.0 * std::f32::consts::PI * vib_rate * t).sin();
         let f = f0 * 2f32.powf(vib / 1200.0);
         phase += f / rate as f32;
         out[idx] += vel * adsr(t, dur, a, d, s, r) * table_read(&table, phase);

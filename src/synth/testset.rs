@@ -45,12 +45,18 @@ pub struct TestsetSummary {
 
 /// Writes `out/songs/*.wav`, `out/hums/*.wav` and `out/manifest.csv`
 /// (query_file,target_file,difficulty,transpose,tempo,snr_db,start_s,end_s).
-pub fn generate(out: &Path, spec: &TestsetSpec, progress: &mut dyn FnMut(usize, usize)) -> std::io::Result<TestsetSummary> {
+pub fn generate(
+    out: &Path,
+    spec: &TestsetSpec,
+    progress: &mut dyn FnMut(usize, usize),
+) -> std::io::Result<TestsetSummary> {
     let songs_dir = out.join("songs");
     let hums_dir = out.join("hums");
     std::fs::create_dir_all(&songs_dir)?;
     std::fs::create_dir_all(&hums_dir)?;
-    let mut manifest = String::from("query_file,target_file,difficulty,style,transpose,tempo,snr_db,start_s,end_s\n");
+    let mut manifest = String::from(
+        "query_file,target_file,difficulty,style,transpose,tempo,snr_db,start_s,end_s\n",
+    );
     let mut queries = 0;
     let mut song_seconds = 0.0;
     for i in 0..spec.songs {
@@ -62,7 +68,8 @@ pub fn generate(out: &Path, spec: &TestsetSpec, progress: &mut dyn FnMut(usize, 
         write_wav_mono(&songs_dir.join(&song_name), &song.samples, song.sample_rate)?;
         song_seconds += song.samples.len() as f64 / song.sample_rate as f64;
         for q in 0..spec.queries_per_song {
-            let difficulty = spec.difficulties[(i * spec.queries_per_song + q) % spec.difficulties.len()];
+            let difficulty =
+                spec.difficulties[(i * spec.queries_per_song + q) % spec.difficulties.len()];
             let hum_spec = HumSpec::random(&mut rng, &score, &song_spec, difficulty, spec.hum_rate);
             let hum = render_hum(&score, &song_spec, &hum_spec, rng.next_u64());
             let hum_name = format!("hum_{i:04}_{q}.wav");
@@ -85,5 +92,11 @@ pub fn generate(out: &Path, spec: &TestsetSpec, progress: &mut dyn FnMut(usize, 
     }
     let manifest_path = out.join("manifest.csv");
     std::fs::write(&manifest_path, manifest)?;
-    Ok(TestsetSummary { songs_dir, manifest: manifest_path, songs: spec.songs, queries, song_seconds })
+    Ok(TestsetSummary {
+        songs_dir,
+        manifest: manifest_path,
+        songs: spec.songs,
+        queries,
+        song_seconds,
+    })
 }

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use earworm::audio::write_wav_mono;
-use earworm::synth::{random_melody, render_hum, render_song, Difficulty, HumSpec, Rng, Score, SongSpec, Timbre};
+use earworm::synth::{
+    random_melody, render_hum, render_song, Difficulty, HumSpec, Rng, Score, SongSpec, Timbre,
+};
 
 pub struct TestSong {
     pub path: PathBuf,
