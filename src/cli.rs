@@ -122,6 +122,45 @@ enum SynthCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Songs arranged from corpus melodies and rendered with a General MIDI SoundFont.
+    Songs {
+        #[command(flatten)]
+        set: SongSetArgs,
+    },
+    /// The dev evaluation set: songs from dev melodies plus hums of them (clean, medium and
+    /// hard in turn) and a manifest for `earworm eval`.
+    Devset {
+        #[command(flatten)]
+        set: SongSetArgs,
+        #[arg(long, default_value_t = 3)]
+        queries_per_song: usize,
+    },
+}
+
+#[derive(Args)]
+struct SongSetArgs {
+    /// Output folder (songs/, songs.csv, melody_notes.jsonl; hums/ and manifest.csv for devset)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Melody split to draw from: train, dev or demo
+    #[arg(long, default_value = "dev")]
+    split: String,
+    #[arg(long, default_value_t = 500)]
+    songs: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// General MIDI SoundFont (.sf2) to render with
+    #[arg(long, default_value = crate::synth::gm::FLUID_GM)]
+    soundfont: PathBuf,
+    /// Melody corpus exported by tools/export_melodies.py
+    #[arg(long, value_name = "JSONL.GZ")]
+    corpus: Option<PathBuf>,
+    /// Sample rate of the song files
+    #[arg(long, default_value_t = 22_050)]
+    rate: u32,
+    /// Worker threads [default: number of CPU cores]
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// Entry point of the binary: runs the command and maps errors to a message and exit status.
@@ -165,7 +204,53 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
         })) => cmd_synth_testset(out, songs, queries_per_song, &difficulty, seed),
         Some(Command::Demo { db, out }) => cmd_demo(&db, out),
+        Some(Command::Synth(SynthCommand::Songs { set })) => cmd_song_set(&set, 0),
+        Some(Command::Synth(SynthCommand::Devset {
+            set,
+            queries_per_song,
+        })) => cmd_song_set(&set, queries_per_song),
     }
+}
+
+fn cmd_song_set(args: &SongSetArgs, queries_per_song: usize) -> Result<ExitCode> {
+    use crate::synth::{corpus, devset, Difficulty};
+    let split = corpus::Split::parse(&args.split)
+        .with_context(|| format!("unknown split {:?} (train, dev, demo)", args.split))?;
+    let corpus_path = args.corpus.clone().unwrap_or_else(corpus::default_path);
+    let melodies = corpus::load(&corpus_path)?;
+    let spec = devset::SongSetSpec {
+        split,
+        songs: args.songs,
+        queries_per_song,
+        difficulties: vec![Difficulty::Clean, Difficulty::Medium, Difficulty::Hard],
+        seed: args.seed,
+        soundfont: args.soundfont.clone(),
+        song_rate: args.rate,
+        hum_rate: 44_100,
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let pb = bar(
+        args.songs as u64,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs  ETA {eta}",
+    );
+    let summary = devset::generate(&melodies, &args.out, &spec, &|done, _| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    let secs = summary.render_seconds;
+    eprintln!(
+        "{} songs ({:.2} h of audio) and {} queries {:?} in {:.1} s: {:.0}x real time overall ({} threads)",
+        summary.songs,
+        summary.song_seconds / 3600.0,
+        summary.queries,
+        summary.query_counts,
+        secs,
+        summary.song_seconds / secs.max(1e-9),
+        spec.threads
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_demo(db: &DbArg, out: Option<PathBuf>) -> Result<ExitCode> {

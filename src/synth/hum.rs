@@ -5,6 +5,23 @@
 use super::rng::Rng;
 use super::score::Score;
 use super::song::SongSpec;
+
+/// What a hum needs to know of the song it imitates: its tempo and its key relative to the score.
+#[derive(Debug, Clone, Copy)]
+pub struct SongTiming {
+    pub seconds_per_beat: f32,
+    /// Semitones from the score's pitches to the song's.
+    pub transpose: f32,
+}
+
+impl From<&SongSpec> for SongTiming {
+    fn from(s: &SongSpec) -> Self {
+        Self {
+            seconds_per_beat: s.seconds_per_beat(),
+            transpose: s.transpose,
+        }
+    }
+}
 use super::voice::{formant_gain, harmonic_table, reverb, rms, table_read, OnePole};
 use crate::dsp::midi_to_hz;
 
@@ -75,7 +92,7 @@ impl HumSpec {
     pub fn random(
         rng: &mut Rng,
         score: &Score,
-        song: &SongSpec,
+        song: impl Into<SongTiming>,
         difficulty: Difficulty,
         sample_rate: u32,
     ) -> Self {
@@ -106,7 +123,7 @@ impl HumSpec {
             _ => HumStyle::Whistle,
         };
         let target_song_s = rng.range(8.0, 16.0) * tempo;
-        let spb = song.seconds_per_beat();
+        let spb = song.into().seconds_per_beat;
         // Start anywhere that leaves room for the excerpt within one melody pass.
         let melody_s = score.length_beats() * spb;
         let latest = (melody_s - target_song_s).max(0.0);
@@ -188,9 +205,15 @@ const NASAL: [(f32, f32, f32); 3] = [
     (2500.0, 250.0, 0.08),
 ];
 
-pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> RenderedHum {
+pub fn render_hum(
+    score: &Score,
+    song: impl Into<SongTiming>,
+    spec: &HumSpec,
+    seed: u64,
+) -> RenderedHum {
+    let song: SongTiming = song.into();
     let mut rng = Rng::new(seed);
-    let spb = song.seconds_per_beat();
+    let spb = song.seconds_per_beat;
     let rate = spec.sample_rate;
     // The excerpt in song time.
     let first = spec.start_note.min(score.notes.len().saturating_sub(1));
@@ -248,6 +271,71 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
         t += dur;
     }
     let total_s = t + rng.range(0.3, 0.8);
+    let voice_params = VoiceParams {
+        style: spec.style,
+        formant_scale: spec.formant_scale,
+        vibrato_cents: spec.vibrato_cents,
+    };
+    let mut voice = render_voice(&perf, &voice_params, total_s, rate, &mut rng);
+    reverb(&mut voice, rate, spec.reverb, 0.6);
+    // Laptop mic: no deep bass, soft top.
+    let (mut hp, mut lp2) = (OnePole::default(), OnePole::default());
+    let hp_coeff = 1.0 - (-2.0 * std::f32::consts::PI * 120.0 / rate as f32).exp();
+    let lp_coeff = 1.0 - (-2.0 * std::f32::consts::PI * 6000.0 / rate as f32).exp();
+    for v in voice.iter_mut() {
+        let low = hp.low(*v, hp_coeff);
+        *v = lp2.low(*v - low, lp_coeff);
+    }
+    // Background noise at the requested SNR (relative to the voice's level while voiced).
+    let voiced: Vec<f32> = voice.iter().copied().filter(|v| v.abs() > 1e-4).collect();
+    let signal_rms = rms(&voiced).max(1e-6);
+    let noise_rms = signal_rms / 10f32.powf(spec.snr_db / 20.0);
+    let mut pink = OnePole::default();
+    let mut noise: Vec<f32> = (0..voice.len())
+        .map(|_| {
+            let w = rng.normal();
+            0.5 * w + 2.0 * pink.low(w, 0.05)
+        })
+        .collect();
+    let nr = rms(&noise).max(1e-9);
+    noise.iter_mut().for_each(|x| *x *= noise_rms / nr);
+    let mut samples: Vec<f32> = voice.iter().zip(&noise).map(|(v, w)| v + w).collect();
+    let gain = rng.range(0.2, 0.6)
+        / samples
+            .iter()
+            .fold(0.0f32, |a, &b| a.max(b.abs()))
+            .max(1e-6);
+    samples.iter_mut().for_each(|s| *s *= gain);
+    RenderedHum {
+        samples,
+        sample_rate: rate,
+        melody_start_s: t_start,
+        melody_end_s: t_end,
+        intended,
+        total_shift,
+    }
+}
+
+/// How a voice sounds, independent of what it sings.
+#[derive(Debug, Clone)]
+pub struct VoiceParams {
+    pub style: HumStyle,
+    /// Formant frequencies scale (vocal tract length): 0.85 long tract .. 1.2 short.
+    pub formant_scale: f32,
+    pub vibrato_cents: f32,
+}
+
+/// Renders notes (start s, duration s, MIDI) with a synthetic voice: glottal-like harmonics
+/// through formants (nasal for humming, a vowel per note for singing), vibrato, jitter and
+/// shimmer, scoops into fresh notes and glides between connected ones, breath noise.
+pub fn render_voice(
+    perf: &[(f32, f32, f32)],
+    params: &VoiceParams,
+    total_s: f32,
+    rate: u32,
+    rng: &mut Rng,
+) -> Vec<f32> {
+    let spec = params;
     let n = (total_s * rate as f32) as usize;
     let mut voice = vec![0.0f32; n];
     let mut phase = 0.0f32;
@@ -336,41 +424,5 @@ pub fn render_hum(score: &Score, song: &SongSpec, spec: &HumSpec, seed: u64) -> 
         let b = lp.low(rng.normal(), 0.3);
         *v += breath_level * b * v.abs().min(1.0);
     }
-    reverb(&mut voice, rate, spec.reverb, 0.6);
-    // Laptop mic: no deep bass, soft top.
-    let (mut hp, mut lp2) = (OnePole::default(), OnePole::default());
-    let hp_coeff = 1.0 - (-2.0 * std::f32::consts::PI * 120.0 / rate as f32).exp();
-    let lp_coeff = 1.0 - (-2.0 * std::f32::consts::PI * 6000.0 / rate as f32).exp();
-    for v in voice.iter_mut() {
-        let low = hp.low(*v, hp_coeff);
-        *v = lp2.low(*v - low, lp_coeff);
-    }
-    // Background noise at the requested SNR (relative to the voice's level while voiced).
-    let voiced: Vec<f32> = voice.iter().copied().filter(|v| v.abs() > 1e-4).collect();
-    let signal_rms = rms(&voiced).max(1e-6);
-    let noise_rms = signal_rms / 10f32.powf(spec.snr_db / 20.0);
-    let mut pink = OnePole::default();
-    let mut noise: Vec<f32> = (0..n)
-        .map(|_| {
-            let w = rng.normal();
-            0.5 * w + 2.0 * pink.low(w, 0.05)
-        })
-        .collect();
-    let nr = rms(&noise).max(1e-9);
-    noise.iter_mut().for_each(|x| *x *= noise_rms / nr);
-    let mut samples: Vec<f32> = voice.iter().zip(&noise).map(|(v, w)| v + w).collect();
-    let gain = rng.range(0.2, 0.6)
-        / samples
-            .iter()
-            .fold(0.0f32, |a, &b| a.max(b.abs()))
-            .max(1e-6);
-    samples.iter_mut().for_each(|s| *s *= gain);
-    RenderedHum {
-        samples,
-        sample_rate: rate,
-        melody_start_s: t_start,
-        melody_end_s: t_end,
-        intended,
-        total_shift,
-    }
+    voice
 }

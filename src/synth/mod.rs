@@ -2,6 +2,9 @@
 //! and hums of them with the errors people make. Tests, benchmarks and the `synth` command
 //! use it; the data pipeline for training builds on it.
 
+pub mod corpus;
+pub mod devset;
+pub mod gm;
 pub mod hum;
 pub mod rng;
 pub mod score;
@@ -9,7 +12,9 @@ pub mod song;
 pub mod testset;
 mod voice;
 
-pub use hum::{render_hum, Difficulty, HumSpec, HumStyle, RenderedHum};
+pub use hum::{
+    render_hum, render_voice, Difficulty, HumSpec, HumStyle, RenderedHum, SongTiming, VoiceParams,
+};
 pub use rng::Rng;
 pub use score::{random_melody, Note, Score};
 pub use song::{render_song, RenderedSong, SongSpec, Timbre};

@@ -1,0 +1,272 @@
+//! Song corpora and evaluation sets from the melody corpus, rendered through SoundFonts:
+//! `earworm synth songs` (songs only, e.g. for training) and `earworm synth devset`
+//! (songs plus hummed queries across difficulties, with a manifest for `earworm eval`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::corpus::{CorpusMelody, Split};
+use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError};
+use super::hum::{render_hum, Difficulty, HumSpec, SongTiming};
+use super::rng::Rng;
+use crate::audio::write_wav_mono;
+
+#[derive(Debug, Clone)]
+pub struct SongSetSpec {
+    pub split: Split,
+    pub songs: usize,
+    /// Hummed queries per song (0 for a song corpus); difficulties cycle through `difficulties`.
+    pub queries_per_song: usize,
+    pub difficulties: Vec<Difficulty>,
+    pub seed: u64,
+    pub soundfont: PathBuf,
+    pub song_rate: u32,
+    pub hum_rate: u32,
+    pub threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SongSetError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the {split} split has only {available} melodies, {wanted} songs were asked for")]
+    TooFewMelodies {
+        split: &'static str,
+        available: usize,
+        wanted: usize,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SongSetSummary {
+    pub songs: usize,
+    pub queries: usize,
+    pub song_seconds: f64,
+    pub query_counts: Vec<(String, usize)>,
+    pub render_seconds: f64,
+}
+
+struct Rendered {
+    song_row: String,
+    notes_row: String,
+    query_rows: Vec<String>,
+    seconds: f64,
+}
+
+/// Picks `n` melodies of `split`, in a seeded order (so a smaller set is a prefix of a larger one).
+pub fn pick_melodies<'a>(
+    corpus: &'a [CorpusMelody],
+    split: Split,
+    n: usize,
+    seed: u64,
+) -> Vec<&'a CorpusMelody> {
+    let mut pool: Vec<&CorpusMelody> = corpus.iter().filter(|m| m.split == split).collect();
+    pool.sort_by(|a, b| a.id.cmp(&b.id));
+    // Seeded Fisher–Yates.
+    let mut rng = Rng::new(seed ^ 0x5EED);
+    for i in (1..pool.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        pool.swap(i, j);
+    }
+    pool.truncate(n);
+    pool
+}
+
+/// Renders the set into `out`: songs/*.wav, songs.csv, melody_notes.jsonl and, with queries,
+/// hums/*.wav and manifest.csv.
+pub fn generate(
+    corpus: &[CorpusMelody],
+    out: &Path,
+    spec: &SongSetSpec,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<SongSetSummary, SongSetError> {
+    let started = std::time::Instant::now();
+    let melodies = pick_melodies(corpus, spec.split, spec.songs, spec.seed);
+    if melodies.len() < spec.songs {
+        return Err(SongSetError::TooFewMelodies {
+            split: spec.split.name(),
+            available: melodies.len(),
+            wanted: spec.songs,
+        });
+    }
+    let font = load_soundfont(&spec.soundfont)?;
+    let font_name = spec
+        .soundfont
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let songs_dir = out.join("songs");
+    let hums_dir = out.join("hums");
+    for d in [&songs_dir, &hums_dir] {
+        std::fs::create_dir_all(d).map_err(|source| SongSetError::Write {
+            path: d.clone(),
+            source,
+        })?;
+    }
+    let prefix = spec.split.name();
+    let results: Mutex<Vec<Option<Result<Rendered, SongSetError>>>> =
+        Mutex::new((0..melodies.len()).map(|_| None).collect());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let threads = spec.threads.max(1);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (melodies, font, results, done, songs_dir, hums_dir, font_name) = (
+                &melodies, &font, &results, &done, &songs_dir, &hums_dir, &font_name,
+            );
+            scope.spawn(move || {
+                for i in (t..melodies.len()).step_by(threads) {
+                    let r = render_one(
+                        i,
+                        melodies[i],
+                        font,
+                        spec,
+                        prefix,
+                        songs_dir,
+                        hums_dir,
+                        font_name,
+                    );
+                    if let Ok(mut slot) = results.lock() {
+                        slot[i] = Some(r);
+                    }
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress(n, melodies.len());
+                }
+            });
+        }
+    });
+    let mut songs_csv = String::from(
+        "file,melody_id,collection,title,lead,soundfont,bpm,transpose,passes,duration_s\n",
+    );
+    let mut notes = String::new();
+    let mut manifest = String::from(
+        "query_file,target_file,difficulty,style,transpose,tempo,snr_db,start_s,end_s,melody_id\n",
+    );
+    let mut summary = SongSetSummary {
+        songs: melodies.len(),
+        ..Default::default()
+    };
+    for r in results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+    {
+        let r = r?;
+        songs_csv.push_str(&r.song_row);
+        notes.push_str(&r.notes_row);
+        summary.song_seconds += r.seconds;
+        for q in r.query_rows {
+            let difficulty = q.split(',').nth(2).unwrap_or("").to_string();
+            match summary
+                .query_counts
+                .iter_mut()
+                .find(|(d, _)| *d == difficulty)
+            {
+                Some(c) => c.1 += 1,
+                None => summary.query_counts.push((difficulty, 1)),
+            }
+            manifest.push_str(&q);
+            summary.queries += 1;
+        }
+    }
+    let write = |name: &str, text: &str| {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|source| SongSetError::Write { path, source })
+    };
+    write("songs.csv", &songs_csv)?;
+    write("melody_notes.jsonl", &notes)?;
+    if summary.queries > 0 {
+        write("manifest.csv", &manifest)?;
+    }
+    summary.render_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_one(
+    i: usize,
+    melody: &CorpusMelody,
+    font: &std::sync::Arc<rustysynth::SoundFont>,
+    spec: &SongSetSpec,
+    prefix: &str,
+    songs_dir: &Path,
+    hums_dir: &Path,
+    font_name: &str,
+) -> Result<Rendered, SongSetError> {
+    let mut rng = Rng::fork(spec.seed, i as u64);
+    let arr = Arrangement::random(&mut rng, melody);
+    let song = render_gm_song(melody, &arr, font, spec.song_rate, rng.next_u64())?;
+    let file = format!("{prefix}_{i:05}.wav");
+    let path = songs_dir.join(&file);
+    write_wav_mono(&path, &song.samples, song.sample_rate)
+        .map_err(|source| SongSetError::Write { path, source })?;
+    let seconds = song.samples.len() as f64 / song.sample_rate as f64;
+    let clean = |s: &str| s.replace([',', '\n', '"'], " ");
+    let song_row = format!(
+        "songs/{file},{},{},{},{},{font_name},{:.1},{},{},{seconds:.2}\n",
+        clean(&melody.id),
+        melody.collection,
+        clean(&melody.title),
+        arr.lead_name(),
+        arr.bpm,
+        arr.transpose,
+        arr.passes
+    );
+    let notes_json: Vec<[f32; 3]> = song
+        .melody_notes
+        .iter()
+        .map(|&(s, e, m)| {
+            [
+                (s * 1000.0).round() / 1000.0,
+                (e * 1000.0).round() / 1000.0,
+                m,
+            ]
+        })
+        .collect();
+    let notes_row = format!(
+        "{}\n",
+        serde_json::json!({"file": format!("songs/{file}"), "notes": notes_json})
+    );
+    let timing = SongTiming {
+        seconds_per_beat: song.seconds_per_beat,
+        transpose: arr.transpose as f32,
+    };
+    let mut query_rows = Vec::new();
+    for q in 0..spec.queries_per_song {
+        let difficulty =
+            spec.difficulties[(i * spec.queries_per_song + q) % spec.difficulties.len()];
+        let hum_spec = HumSpec::random(&mut rng, &melody.score, timing, difficulty, spec.hum_rate);
+        let hum = render_hum(&melody.score, timing, &hum_spec, rng.next_u64());
+        let hum_file = format!("{prefix}_{i:05}_{q}.wav");
+        let path = hums_dir.join(&hum_file);
+        write_wav_mono(&path, &hum.samples, hum.sample_rate)
+            .map_err(|source| SongSetError::Write { path, source })?;
+        let offset = song.pass_starts_s[0];
+        let mut row = String::new();
+        let _ = writeln!(
+            row,
+            "hums/{hum_file},songs/{file},{},{:?},{},{:.3},{:.1},{:.2},{:.2},{}",
+            difficulty.name(),
+            hum_spec.style,
+            hum_spec.transpose,
+            hum_spec.tempo,
+            hum_spec.snr_db,
+            offset + hum.melody_start_s,
+            offset + hum.melody_end_s,
+            clean(&melody.id)
+        );
+        query_rows.push(row);
+    }
+    Ok(Rendered {
+        song_row,
+        notes_row,
+        query_rows,
+        seconds,
+    })
+}
