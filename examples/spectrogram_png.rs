@@ -24,14 +24,21 @@ fn band_of_midi(midi: f32) -> f32 {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 6, "usage: spectrogram_png SONG START_S END_S HUM OUT.png");
+    anyhow::ensure!(
+        args.len() == 6,
+        "usage: spectrogram_png SONG START_S END_S HUM OUT.png"
+    );
     let (song, _) = decode_file(Path::new(&args[1]))?;
     let (start, end): (f32, f32) = (args[2].parse()?, args[3].parse()?);
     let (hum, _) = decode_file(Path::new(&args[4]))?;
     let a = ((start * SAMPLE_RATE as f32) as usize).min(song.len());
     let b = ((end * SAMPLE_RATE as f32) as usize).min(song.len());
     let panels = [(&song[a..b], false), (&hum[..], true)];
-    let width = panels.iter().map(|(s, _)| s.len() / HOP + 1).max().unwrap_or(1);
+    let width = panels
+        .iter()
+        .map(|(s, _)| s.len() / HOP + 1)
+        .max()
+        .unwrap_or(1);
     let height = BINS * 2 + 4;
     let mut img = vec![0u8; width * height * 3];
     for (p, (samples, is_hum)) in panels.iter().enumerate() {
@@ -42,13 +49,21 @@ fn main() -> anyhow::Result<()> {
             for (bin, &v) in row.iter().enumerate() {
                 let t = (v / max).clamp(0.0, 1.0);
                 // Dark blue -> orange -> yellow colour map.
-                let rgb = [(255.0 * t.powf(0.8)) as u8, (200.0 * t.powf(1.5)) as u8, (90.0 * (1.0 - t) + 40.0 * t) as u8];
+                let rgb = [
+                    (255.0 * t.powf(0.8)) as u8,
+                    (200.0 * t.powf(1.5)) as u8,
+                    (90.0 * (1.0 - t) + 40.0 * t) as u8,
+                ];
                 let y = y0 + BINS - 1 - bin;
                 img[(y * width + x) * 3..][..3].copy_from_slice(&rgb);
             }
         }
         if *is_hum {
-            for f in PitchTracker::new(SAMPLE_RATE).track(samples).iter().filter(|f| f.voiced) {
+            for f in PitchTracker::new(SAMPLE_RATE)
+                .track(samples)
+                .iter()
+                .filter(|f| f.voiced)
+            {
                 let x = (f.time_s * SAMPLE_RATE as f32 / HOP as f32) as usize;
                 let band = band_of_midi(hz_to_midi(f.hz)).round() as isize;
                 if x < width && (0..BINS as isize).contains(&band) {

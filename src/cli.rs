@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Method};
 use crate::library::IndexOptions;
 
 #[derive(Parser)]
@@ -66,8 +66,9 @@ enum Command {
         /// Print one JSON array with one object per query on stdout
         #[arg(long)]
         json: bool,
-        /// Search method (only `baseline`, melody-contour matching, exists so far)
-        #[arg(long, default_value = "baseline", value_parser = ["baseline"])]
+        /// Search method: learned (embedding ANN vote + contour re-ranking; falls back to
+        /// baseline without a model) or baseline (contour matching alone)
+        #[arg(long, default_value = "learned", value_parser = ["learned", "baseline"])]
         method: String,
         /// Recordings to search with (any supported audio format)
         #[arg(required = true, value_name = "AUDIO")]
@@ -91,10 +92,42 @@ enum Command {
         /// Also write the full report (per-query ranks) as JSON here
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Search method: learned or baseline
+        #[arg(long, default_value = "learned", value_parser = ["learned", "baseline"])]
+        method: String,
     },
     /// Synthesize audio with known answers.
     #[command(subcommand)]
     Synth(SynthCommand),
+    /// Train the melody embedding on pairs from `earworm synth pairs` (CPU; resumes from the
+    /// checkpoint in --out). The shipped model: see models/README.md for the exact command.
+    Train {
+        /// Training pairs folder (shards from `earworm synth pairs --split train`)
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Pairs from dev melodies, for a retrieval check logged during training
+        #[arg(long, value_name = "DIR")]
+        dev: Option<PathBuf>,
+        /// Output folder: checkpoints, train_log.jsonl, melody.safetensors, melody.card.json
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3000)]
+        steps: usize,
+        /// Pairs per batch (each hum is contrasted with every song segment in the batch)
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Weight of the batch-wide confidence loss; 0 = triplet loss alone (ablation)
+        #[arg(long, default_value_t = 1.0)]
+        confidence_weight: f32,
+        #[arg(long, default_value_t = 0.2)]
+        margin: f32,
+        #[arg(long, default_value_t = 0.1)]
+        temperature: f32,
+    },
     /// One-command tour: synthesize a small demo library and some hums, index, and search.
     Demo {
         #[command(flatten)]
@@ -135,6 +168,49 @@ enum SynthCommand {
         #[arg(long, default_value_t = 3)]
         queries_per_song: usize,
     },
+    /// Training pairs for `earworm train`: songs (one pass of each melody) and hums of
+    /// excerpts, stored as spectrogram shards with frame-level ground truth. Resumable.
+    Pairs {
+        /// Output folder (pairs_NNNN.ewp shards)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Melody split to draw from: train (for training) or dev (for the training-time check)
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[arg(long, default_value_t = 2000)]
+        songs: usize,
+        #[arg(long, default_value_t = 4)]
+        hums_per_song: usize,
+        /// Singers: train (the training pool), heldout (never in training) or all
+        #[arg(long, default_value = "train")]
+        voices: String,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value = crate::synth::gm::FLUID_GM)]
+        soundfont: PathBuf,
+        #[arg(long, value_name = "JSONL.GZ")]
+        corpus: Option<PathBuf>,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Hums only: hummed, sung and whistled excerpts of corpus melodies (WAV) with their
+    /// ground truth in hums.csv.
+    Hums {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value = "dev")]
+        split: String,
+        /// Number of melodies; one hum of each per difficulty
+        #[arg(long, default_value_t = 20)]
+        melodies: usize,
+        /// Singers: all, train or heldout
+        #[arg(long, default_value = "all")]
+        voices: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_name = "JSONL.GZ")]
+        corpus: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -161,6 +237,9 @@ struct SongSetArgs {
     /// Worker threads [default: number of CPU cores]
     #[arg(long)]
     threads: Option<usize>,
+    /// Singers of the hums: all, train (the training pool) or heldout (never in training)
+    #[arg(long, default_value = "all")]
+    voices: String,
 }
 
 /// Entry point of the binary: runs the command and maps errors to a message and exit status.
@@ -187,15 +266,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db,
             top,
             json,
-            method: _,
+            method,
             audio,
-        }) => cmd_query(&db, top, json, &audio),
+        }) => cmd_query(&db, top, json, parse_method(&method), &audio),
         Some(Command::Library { db, check }) => cmd_library(&db, check),
         Some(Command::Eval {
             db,
             manifest,
             report,
-        }) => cmd_eval(&db, &manifest, report.as_deref()),
+            method,
+        }) => cmd_eval(&db, &manifest, report.as_deref(), parse_method(&method)),
         Some(Command::Synth(SynthCommand::Testset {
             out,
             songs,
@@ -209,6 +289,71 @@ fn run(cli: Cli) -> Result<ExitCode> {
             set,
             queries_per_song,
         })) => cmd_song_set(&set, queries_per_song),
+        Some(Command::Synth(SynthCommand::Pairs {
+            out,
+            split,
+            songs,
+            hums_per_song,
+            voices,
+            seed,
+            soundfont,
+            corpus,
+            threads,
+        })) => cmd_synth_pairs(
+            out,
+            &split,
+            songs,
+            hums_per_song,
+            &voices,
+            seed,
+            soundfont,
+            corpus,
+            threads,
+        ),
+        Some(Command::Synth(SynthCommand::Hums {
+            out,
+            split,
+            melodies,
+            voices,
+            seed,
+            corpus,
+        })) => cmd_synth_hums(out, &split, melodies, &voices, seed, corpus),
+        Some(Command::Train {
+            data,
+            dev,
+            out,
+            steps,
+            batch,
+            lr,
+            seed,
+            confidence_weight,
+            margin,
+            temperature,
+        }) => {
+            let config = crate::train::TrainConfig {
+                data,
+                dev,
+                out,
+                steps,
+                batch,
+                lr,
+                seed,
+                margin,
+                temperature,
+                confidence_weight,
+                checkpoint_every: 100,
+                eval_every: 250,
+            };
+            let card = crate::train::train(&config, &mut |line| eprintln!("{line}"))?;
+            eprintln!(
+                "wrote {} and {} to {}",
+                crate::model::WEIGHTS_FILE,
+                crate::model::CARD_FILE,
+                config.out.display()
+            );
+            println!("{}", serde_json::to_string_pretty(&card.training)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -227,6 +372,7 @@ fn cmd_song_set(args: &SongSetArgs, queries_per_song: usize) -> Result<ExitCode>
         soundfont: args.soundfont.clone(),
         song_rate: args.rate,
         hum_rate: 44_100,
+        voices: parse_voices(&args.voices)?,
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -249,6 +395,83 @@ fn cmd_song_set(args: &SongSetArgs, queries_per_song: usize) -> Result<ExitCode>
         secs,
         summary.song_seconds / secs.max(1e-9),
         spec.threads
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_voices(s: &str) -> Result<crate::synth::VoicePool> {
+    crate::synth::VoicePool::parse(s)
+        .with_context(|| format!("unknown voice pool {s:?} (all, train, heldout)"))
+}
+
+fn threads_or_cores(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_synth_pairs(
+    out: PathBuf,
+    split: &str,
+    songs: usize,
+    hums_per_song: usize,
+    voices: &str,
+    seed: u64,
+    soundfont: PathBuf,
+    corpus_path: Option<PathBuf>,
+    threads: Option<usize>,
+) -> Result<ExitCode> {
+    use crate::synth::{corpus, pairs};
+    let split = corpus::Split::parse(split)
+        .with_context(|| format!("unknown split {split:?} (train, dev, demo)"))?;
+    let melodies = corpus::load(&corpus_path.unwrap_or_else(corpus::default_path))?;
+    let spec = pairs::PairsSpec {
+        split,
+        songs,
+        hums_per_song,
+        voices: parse_voices(voices)?,
+        seed,
+        soundfont,
+        threads: threads_or_cores(threads),
+    };
+    let pb = bar(
+        songs as u64,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs  ETA {eta}",
+    );
+    let s = pairs::generate(&melodies, &out, &spec, &|done, _| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    eprintln!(
+        "{} shards written ({} already there): {} songs ({:.2} h), {} hums ({:.2} h), {:.1} MB in {:.1} s: {:.0}x real time",
+        s.shards_written,
+        s.shards_skipped,
+        s.songs,
+        s.song_seconds / 3600.0,
+        s.hums,
+        s.hum_seconds / 3600.0,
+        s.bytes as f64 / 1e6,
+        s.seconds,
+        (s.song_seconds + s.hum_seconds) / s.seconds.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_synth_hums(
+    out: PathBuf,
+    split: &str,
+    melodies: usize,
+    voices: &str,
+    seed: u64,
+    corpus_path: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use crate::synth::{corpus, devset};
+    let split = corpus::Split::parse(split)
+        .with_context(|| format!("unknown split {split:?} (train, dev, demo)"))?;
+    let all = corpus::load(&corpus_path.unwrap_or_else(corpus::default_path))?;
+    let n = devset::generate_hums(&all, &out, split, melodies, parse_voices(voices)?, seed)?;
+    eprintln!(
+        "{n} hums written to {} (ground truth in hums.csv)",
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -382,8 +605,35 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
     })
 }
 
-fn cmd_query(db: &DbArg, top: usize, json: bool, audio: &[PathBuf]) -> Result<ExitCode> {
+fn parse_method(s: &str) -> Method {
+    Method::parse(s).unwrap_or(Method::Learned)
+}
+
+/// The method that will actually answer, telling the user when the learned one cannot.
+fn effective_method(engine: &Engine, method: Method) -> Method {
+    if method == Method::Learned {
+        if let Some(why) = engine.model_problem() {
+            eprintln!("note: using the baseline search: {why}");
+            return Method::Baseline;
+        }
+        if let Ok(n) = engine.songs_needing_embeddings() {
+            if n > 0 {
+                eprintln!("note: {n} songs have no embeddings for this model yet; run `earworm index` again to add them");
+            }
+        }
+    }
+    method
+}
+
+fn cmd_query(
+    db: &DbArg,
+    top: usize,
+    json: bool,
+    method: Method,
+    audio: &[PathBuf],
+) -> Result<ExitCode> {
     let mut engine = db.open()?;
+    let method = effective_method(&engine, method);
     if engine.catalog().song_count()? == 0 {
         anyhow::bail!(
             "the library in {} is empty: run `earworm index <music folder>` first",
@@ -395,7 +645,7 @@ fn cmd_query(db: &DbArg, top: usize, json: bool, audio: &[PathBuf]) -> Result<Ex
     let mut failures = 0;
     for path in audio {
         let started = std::time::Instant::now();
-        let result = engine.query_file(path, top.max(1));
+        let result = engine.query_file_with(path, top.max(1), method);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(r) => {
@@ -519,9 +769,11 @@ fn cmd_eval(
     db: &DbArg,
     manifest: &std::path::Path,
     report_path: Option<&std::path::Path>,
+    method: Method,
 ) -> Result<ExitCode> {
     let rows = crate::eval::read_manifest(manifest)?;
     let mut engine = db.open()?;
+    let method = effective_method(&engine, method);
     if engine.catalog().song_count()? == 0 {
         anyhow::bail!(
             "the library in {} is empty: index the manifest's songs first",
@@ -532,7 +784,7 @@ fn cmd_eval(
         rows.len() as u64,
         "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries  ETA {eta}",
     );
-    let report = crate::eval::evaluate(&mut engine, &rows, &mut |done, _| {
+    let report = crate::eval::evaluate(&mut engine, method, &rows, &mut |done, _| {
         pb.set_position(done as u64)
     })?;
     pb.finish_and_clear();
@@ -544,9 +796,16 @@ fn cmd_eval(
         );
     }
     println!(
-        "{} songs in library, {} queries, method baseline",
+        "{} songs in library, {} queries, method {}",
         engine.catalog().song_count()?,
-        rows.len()
+        rows.len(),
+        match method {
+            Method::Learned => format!(
+                "learned ({})",
+                engine.embedder().map_or("?".into(), |e| e.id.clone())
+            ),
+            Method::Baseline => "baseline".into(),
+        }
     );
     println!(
         "{:<10} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10} {:>9} {:>7}",

@@ -8,7 +8,30 @@ use crate::library::{
     index_paths, Catalog, CatalogError, IndexOptions, IndexProgress, IndexReport, SongRecord,
 };
 use crate::melody::Contour;
+use crate::model::{Embedder, ModelError};
+use crate::search::learned::{self, LearnedError, SegmentIndex};
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
+use std::sync::Arc;
+
+/// Which search answers a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The learned embedding (ANN vote) re-ranked by contour alignment; falls back to the
+    /// baseline when no model is available.
+    Learned,
+    /// Contour matching alone (the engine's first method).
+    Baseline,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "learned" => Some(Self::Learned),
+            "baseline" => Some(Self::Baseline),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -18,6 +41,10 @@ pub enum EngineError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error(transparent)]
+    Learned(#[from] LearnedError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// A match with the song it points at.
@@ -36,8 +63,13 @@ pub struct QueryResult {
 
 pub struct Engine {
     catalog: Catalog,
+    db_dir: PathBuf,
     /// Built on first query, dropped when the library changes.
     searcher: Option<MelodySearcher>,
+    segments: Option<SegmentIndex>,
+    embedder: Option<Arc<Embedder>>,
+    /// Why there is no model, when there is none.
+    model_problem: Option<String>,
 }
 
 impl Engine {
@@ -48,11 +80,50 @@ impl Engine {
             .unwrap_or_else(|| PathBuf::from(".earworm"))
     }
 
+    /// Opens the library in `db_dir` with the shipped model (see [`crate::model::find_model_dir`]);
+    /// without a usable model the engine still works with the baseline search.
     pub fn open(db_dir: &Path) -> Result<Self, EngineError> {
+        let model = Embedder::load_default();
+        Self::open_with_model(db_dir, model)
+    }
+
+    /// Opens the library with a given model (or the reason there is none).
+    pub fn open_with_model(
+        db_dir: &Path,
+        model: Result<Embedder, ModelError>,
+    ) -> Result<Self, EngineError> {
+        let mut catalog = Catalog::open(db_dir)?;
+        let (embedder, model_problem) = match model {
+            Ok(e) => (Some(Arc::new(e)), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        catalog.set_embedding_model(embedder.as_ref().map(|e| e.id.clone()));
         Ok(Self {
-            catalog: Catalog::open(db_dir)?,
+            catalog,
+            db_dir: db_dir.to_path_buf(),
             searcher: None,
+            segments: None,
+            embedder,
+            model_problem,
         })
+    }
+
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
+        self.embedder.as_ref()
+    }
+
+    /// Why the learned search is unavailable (None when a model is loaded).
+    pub fn model_problem(&self) -> Option<&str> {
+        self.model_problem.as_deref()
+    }
+
+    /// Songs whose segments for the loaded model are missing: an index run will add them.
+    pub fn songs_needing_embeddings(&self) -> Result<i64, EngineError> {
+        let Some(e) = &self.embedder else {
+            return Ok(0);
+        };
+        let (with, _) = self.catalog.songs_with_segments(&e.id)?;
+        Ok(self.catalog.song_count()? - with)
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -61,6 +132,7 @@ impl Engine {
 
     pub fn catalog_mut(&mut self) -> &mut Catalog {
         self.searcher = None;
+        self.segments = None;
         &mut self.catalog
     }
 
@@ -71,7 +143,22 @@ impl Engine {
         progress: &mut dyn FnMut(&IndexProgress),
     ) -> Result<IndexReport, EngineError> {
         self.searcher = None;
-        Ok(index_paths(&mut self.catalog, paths, options, progress)?)
+        self.segments = None;
+        let mut options = options.clone();
+        if options.embedder.is_none() {
+            options.embedder = self.embedder.clone();
+        }
+        Ok(index_paths(&mut self.catalog, paths, &options, progress)?)
+    }
+
+    fn segment_index(&mut self) -> Result<Option<&SegmentIndex>, EngineError> {
+        let Some(e) = &self.embedder else {
+            return Ok(None);
+        };
+        if self.segments.is_none() {
+            self.segments = Some(SegmentIndex::open(&self.db_dir, &self.catalog, &e.id)?);
+        }
+        Ok(self.segments.as_ref().filter(|s| !s.is_empty()))
     }
 
     fn searcher(&mut self) -> Result<&MelodySearcher, EngineError> {
@@ -83,7 +170,9 @@ impl Engine {
 
     /// Loads the search structures now (otherwise the first query pays for it).
     pub fn warm_up(&mut self) -> Result<(), EngineError> {
-        self.searcher().map(|_| ())
+        self.searcher()?;
+        self.segment_index()?;
+        Ok(())
     }
 
     /// Searches with a recorded hum: mono samples at [`crate::audio::SAMPLE_RATE`].
@@ -92,12 +181,32 @@ impl Engine {
         samples: &[f32],
         top: usize,
     ) -> Result<QueryResult, EngineError> {
+        self.query_samples_with(samples, top, Method::Learned)
+    }
+
+    /// Searches with the given method; `Learned` without a model (or with no embedded songs)
+    /// answers with the baseline.
+    pub fn query_samples_with(
+        &mut self,
+        samples: &[f32],
+        top: usize,
+        method: Method,
+    ) -> Result<QueryResult, EngineError> {
         let hum = hum_contour(samples);
+        if method == Method::Learned && self.segment_index()?.is_some() {
+            let embedder = Arc::clone(self.embedder.as_ref().expect("index implies a model"));
+            let queries = learned::embed_query(&embedder, samples)?;
+            self.searcher()?;
+            let (Some(index), Some(contours)) = (&self.segments, &self.searcher) else {
+                return self.query_contour(hum, top);
+            };
+            let found = learned::search(index, contours, &queries, &hum, top)?;
+            return self.with_songs(hum, found);
+        }
         self.query_contour(hum, top)
     }
 
-    pub fn query_contour(&mut self, hum: Contour, top: usize) -> Result<QueryResult, EngineError> {
-        let found = self.searcher()?.search(&hum, top)?;
+    fn with_songs(&self, hum: Contour, found: Vec<Match>) -> Result<QueryResult, EngineError> {
         let mut matches = Vec::with_capacity(found.len());
         for m in found {
             if let Some(song) = self.catalog.song(m.song_id)? {
@@ -107,9 +216,23 @@ impl Engine {
         Ok(QueryResult { hum, matches })
     }
 
+    pub fn query_contour(&mut self, hum: Contour, top: usize) -> Result<QueryResult, EngineError> {
+        let found = self.searcher()?.search(&hum, top)?;
+        self.with_songs(hum, found)
+    }
+
     /// Searches with an audio file (any supported format).
     pub fn query_file(&mut self, path: &Path, top: usize) -> Result<QueryResult, EngineError> {
+        self.query_file_with(path, top, Method::Learned)
+    }
+
+    pub fn query_file_with(
+        &mut self,
+        path: &Path,
+        top: usize,
+        method: Method,
+    ) -> Result<QueryResult, EngineError> {
         let (samples, _) = decode_file(path)?;
-        self.query_samples(&samples, top)
+        self.query_samples_with(&samples, top, method)
     }
 }

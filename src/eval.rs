@@ -141,6 +141,7 @@ pub fn summarise(outcomes: &[&QueryOutcome]) -> Metrics {
 /// Runs every query of the manifest against the engine's library.
 pub fn evaluate(
     engine: &mut Engine,
+    method: crate::engine::Method,
     rows: &[ManifestRow],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, crate::engine::EngineError> {
@@ -157,7 +158,7 @@ pub fn evaluate(
             missing_targets.push(row.target.clone());
         }
         let started = Instant::now();
-        let result = engine.query_file(&row.query, 10);
+        let result = engine.query_file_with(&row.query, 10, method);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let (rank, error) = match result {
             Ok(r) => (

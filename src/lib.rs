@@ -13,5 +13,7 @@ pub mod engine;
 pub mod eval;
 pub mod library;
 pub mod melody;
+pub mod model;
 pub mod search;
 pub mod synth;
+pub mod train;

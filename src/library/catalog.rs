@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -77,11 +77,24 @@ pub struct NewSong<'a> {
     pub album: &'a str,
     pub duration_s: f64,
     pub melody: &'a Contour,
+    /// Segment embeddings (start s, vector) from `model`, when a model was used.
+    pub segments: Option<(&'a str, &'a [(f32, Vec<f32>)])>,
 }
 
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// The embedding model songs must have segments for to count as current (None: melody only).
+    embedding_model: Option<String>,
+}
+
+/// One stored segment embedding.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub id: i64,
+    pub song_id: i64,
+    pub start_s: f32,
+    pub embedding: Vec<f32>,
 }
 
 fn path_str(p: &Path) -> String {
@@ -121,7 +134,11 @@ impl Catalog {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        let catalog = Self { conn, path };
+        let catalog = Self {
+            conn,
+            path,
+            embedding_model: None,
+        };
         catalog.migrate()?;
         Ok(catalog)
     }
@@ -174,6 +191,22 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        if version < 2 {
+            // Version 2: learned segment embeddings (rebuildable: a song without them for the
+            // current model is re-analysed by the next index run).
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS segments(
+                    id INTEGER PRIMARY KEY,
+                    song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
+                    model TEXT NOT NULL,
+                    start_s REAL NOT NULL,
+                    embedding BLOB NOT NULL);
+                 CREATE INDEX IF NOT EXISTS segments_song ON segments(song_id);
+                 PRAGMA user_version = 2;
+                 COMMIT;",
+            )?;
+        }
         Ok(())
     }
 
@@ -183,15 +216,16 @@ impl Catalog {
         let song = self
             .conn
             .query_row(
-                "SELECT s.size, s.mtime_ns, s.hash, COALESCE(m.version, 0) FROM songs s
-                 LEFT JOIN melodies m ON m.song_id = s.id WHERE s.path = ?1",
-                [&p],
+                "SELECT s.size, s.mtime_ns, s.hash, COALESCE(m.version, 0),
+                    (?2 IS NULL OR EXISTS(SELECT 1 FROM segments g WHERE g.song_id = s.id AND g.model = ?2))
+                 FROM songs s LEFT JOIN melodies m ON m.song_id = s.id WHERE s.path = ?1",
+                params![&p, self.embedding_model],
                 |r| {
                     Ok(FileState {
                         size: r.get(0)?,
                         mtime_ns: r.get(1)?,
                         hash: Some(r.get(2)?),
-                        current: r.get::<_, i64>(3)? == MELODY_VERSION,
+                        current: r.get::<_, i64>(3)? == MELODY_VERSION && r.get::<_, bool>(4)?,
                     })
                 },
             )
@@ -242,6 +276,16 @@ impl Catalog {
             "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
             params![id, MELODY_VERSION, song.melody.fps, song.melody.to_bytes()],
         )?;
+        tx.execute("DELETE FROM segments WHERE song_id = ?1", [id])?;
+        if let Some((model, segments)) = song.segments {
+            let mut stmt = tx.prepare(
+                "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
+            )?;
+            for (start, v) in segments {
+                let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                stmt.execute(params![id, model, *start as f64, blob])?;
+            }
+        }
         tx.execute("DELETE FROM errors WHERE path = ?1", [&p])?;
         tx.commit()?;
         Ok(id)
@@ -353,6 +397,54 @@ impl Catalog {
         tx.execute("DELETE FROM errors WHERE path = ?1", [&p])?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Songs count as current only with segments from `model` (set when a model is loaded).
+    pub fn set_embedding_model(&mut self, model: Option<String>) {
+        self.embedding_model = model;
+    }
+
+    pub fn embedding_model(&self) -> Option<&str> {
+        self.embedding_model.as_deref()
+    }
+
+    /// Every segment embedding of `model`, in id order.
+    pub fn segments(&self, model: &str) -> Result<Vec<Segment>, CatalogError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, song_id, start_s, embedding FROM segments WHERE model = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([model], |r| {
+            let blob: Vec<u8> = r.get(3)?;
+            Ok(Segment {
+                id: r.get(0)?,
+                song_id: r.get(1)?,
+                start_s: r.get::<_, f64>(2)? as f32,
+                embedding: blob
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Songs with at least one segment of `model`, and the number of such segments.
+    pub fn songs_with_segments(&self, model: &str) -> Result<(i64, i64), CatalogError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(DISTINCT song_id), COUNT(*) FROM segments WHERE model = ?1",
+            [model],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// A cheap fingerprint of the segment set of `model` (count, largest id): the saved ANN
+    /// index is valid only for the fingerprint it was built from.
+    pub fn segments_fingerprint(&self, model: &str) -> Result<(i64, i64), CatalogError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM segments WHERE model = ?1",
+            [model],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
     }
 
     pub fn songs(&self) -> Result<Vec<SongRecord>, CatalogError> {
@@ -496,8 +588,22 @@ mod tests {
             album: "",
             duration_s: 3.0,
             melody: &melody,
+            segments: None,
         };
         let id = cat.upsert_song(&song).unwrap();
+        // With a model set, a song without its segments is not current until re-embedded.
+        cat.set_embedding_model(Some("m@1".into()));
+        assert!(!cat.file_state(path).unwrap().unwrap().current);
+        let segs = vec![(0.0f32, vec![1.0f32, 0.0]), (1.0, vec![0.0, 1.0])];
+        cat.upsert_song(&NewSong {
+            segments: Some(("m@1", &segs)),
+            ..song
+        })
+        .unwrap();
+        assert!(cat.file_state(path).unwrap().unwrap().current);
+        assert_eq!(cat.segments("m@1").unwrap()[1].embedding, vec![0.0, 1.0]);
+        assert_eq!(cat.segments_fingerprint("m@1").unwrap().0, 2);
+        cat.set_embedding_model(None);
         cat.add_folder(Path::new("/music/a_b")).unwrap();
         assert_eq!(cat.song(id).unwrap().unwrap().title, "T");
         assert_eq!(cat.melody(id).unwrap().unwrap().midi[2], 62.0);

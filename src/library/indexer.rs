@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use super::catalog::{Catalog, CatalogError, NewSong};
 use crate::audio::decode_file_streaming;
 use crate::melody::{Contour, MelodyExtractor};
+use crate::model::features::StreamingSpectrogram;
+use crate::model::Embedder;
 
 /// Extensions treated as audio. Files with others are ignored (cover art, playlists, notes).
 pub const AUDIO_EXTENSIONS: &[&str] = &[
@@ -32,6 +34,8 @@ pub struct IndexOptions {
     pub threads: usize,
     /// Set to stop early: work in flight is finished and stored, the rest waits for the next run.
     pub cancel: Arc<AtomicBool>,
+    /// With a model, songs also get segment embeddings for the learned search.
+    pub embedder: Option<Arc<Embedder>>,
 }
 
 impl Default for IndexOptions {
@@ -39,6 +43,7 @@ impl Default for IndexOptions {
         Self {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cancel: Arc::new(AtomicBool::new(false)),
+            embedder: None,
         }
     }
 }
@@ -92,6 +97,7 @@ enum Outcome {
         album: String,
         duration_s: f64,
         melody: Contour,
+        segments: Option<Vec<(f32, Vec<f32>)>>,
     },
     Failed(String),
 }
@@ -120,7 +126,7 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-fn analyse(job: &Job) -> Outcome {
+fn analyse(job: &Job, embedder: Option<&Embedder>) -> Outcome {
     let hash = match hash_file(&job.path) {
         Ok(h) => h,
         Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
@@ -129,12 +135,25 @@ fn analyse(job: &Job) -> Outcome {
         return Outcome::Unchanged;
     }
     let mut extractor = MelodyExtractor::new();
+    let mut spectrogram = embedder.map(|e| StreamingSpectrogram::new(&e.params));
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let info = decode_file_streaming(&job.path, &mut |chunk| extractor.push(chunk));
-        info.map(|info| (info, extractor.finish()))
+        let info = decode_file_streaming(&job.path, &mut |chunk| {
+            extractor.push(chunk);
+            if let Some(s) = spectrogram.as_mut() {
+                s.push(chunk);
+            }
+        });
+        info.map(|info| (info, extractor.finish(), spectrogram.map(|s| s.finish())))
     }));
     match decoded {
-        Ok(Ok((info, melody))) => {
+        Ok(Ok((info, melody, spec))) => {
+            let segments = match (embedder, spec) {
+                (Some(e), Some(spec)) => match e.embed_song(&spec) {
+                    Ok(s) => Some(s),
+                    Err(err) => return Outcome::Failed(format!("embedding failed: {err}")),
+                },
+                _ => None,
+            };
             let stem = job
                 .path
                 .file_stem()
@@ -147,6 +166,7 @@ fn analyse(job: &Job) -> Outcome {
                 album: info.tags.album.unwrap_or_default(),
                 duration_s: info.duration_s,
                 melody,
+                segments,
             }
         }
         // The error names the file already; store only the reason.
@@ -245,13 +265,14 @@ pub fn index_paths(
     let result: Result<(), CatalogError> = std::thread::scope(|scope| {
         for _ in 0..threads {
             let (queue, tx, cancel) = (Arc::clone(&queue), tx.clone(), Arc::clone(&options.cancel));
+            let embedder = options.embedder.clone();
             scope.spawn(move || loop {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
                 let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                 let Some(job) = next else { break };
-                let outcome = analyse(&job);
+                let outcome = analyse(&job, embedder.as_deref());
                 if tx.send((job, outcome)).is_err() {
                     break;
                 }
@@ -272,7 +293,13 @@ pub fn index_paths(
                     album,
                     duration_s,
                     melody,
+                    segments,
                 } => {
+                    let model_id = options
+                        .embedder
+                        .as_ref()
+                        .map(|e| e.id.clone())
+                        .unwrap_or_default();
                     catalog.upsert_song(&NewSong {
                         path: &job.path,
                         size: job.size,
@@ -283,6 +310,7 @@ pub fn index_paths(
                         album: &album,
                         duration_s,
                         melody: &melody,
+                        segments: segments.as_deref().map(|s| (model_id.as_str(), s)),
                     })?;
                     if job.was_song || job.known_hash.is_some() {
                         report.updated += 1;

@@ -4,7 +4,9 @@
 mod catalog;
 mod indexer;
 
-pub use catalog::{Catalog, CatalogError, ErrorRecord, FolderSummary, SongRecord, SCHEMA_VERSION};
+pub use catalog::{
+    Catalog, CatalogError, ErrorRecord, FolderSummary, Segment, SongRecord, SCHEMA_VERSION,
+};
 pub use indexer::{
     index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS,
 };

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::corpus::{CorpusMelody, Split};
 use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError};
-use super::hum::{render_hum, Difficulty, HumSpec, SongTiming};
+use super::hum::{render_hum, Difficulty, HumSpec, SongTiming, VoicePool};
 use super::rng::Rng;
 use crate::audio::write_wav_mono;
 
@@ -23,6 +23,8 @@ pub struct SongSetSpec {
     pub soundfont: PathBuf,
     pub song_rate: u32,
     pub hum_rate: u32,
+    /// Which singers hum the queries.
+    pub voices: VoicePool,
     pub threads: usize,
 }
 
@@ -241,7 +243,9 @@ fn render_one(
     for q in 0..spec.queries_per_song {
         let difficulty =
             spec.difficulties[(i * spec.queries_per_song + q) % spec.difficulties.len()];
-        let hum_spec = HumSpec::random(&mut rng, &melody.score, timing, difficulty, spec.hum_rate);
+        let mut hum_spec =
+            HumSpec::random(&mut rng, &melody.score, timing, difficulty, spec.hum_rate);
+        spec.voices.apply(&mut hum_spec, &mut rng);
         let hum = render_hum(&melody.score, timing, &hum_spec, rng.next_u64());
         let hum_file = format!("{prefix}_{i:05}_{q}.wav");
         let path = hums_dir.join(&hum_file);
@@ -269,4 +273,61 @@ fn render_one(
         query_rows,
         seconds,
     })
+}
+
+/// Hums only (`earworm synth hums`): one hum per difficulty of each of `n` melodies of `split`,
+/// at the melody's own tempo and key, with ground truth in hums.csv. Returns the hum count.
+pub fn generate_hums(
+    corpus: &[CorpusMelody],
+    out: &Path,
+    split: Split,
+    n: usize,
+    voices: VoicePool,
+    seed: u64,
+) -> Result<usize, SongSetError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SongSetError::Write { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut csv = String::from(
+        "file,melody_id,difficulty,style,transpose,tempo,snr_db,voice_centre,formant_scale,melody_start_s,melody_end_s\n",
+    );
+    let mut count = 0;
+    for (i, melody) in pick_melodies(corpus, split, n, seed)
+        .into_iter()
+        .enumerate()
+    {
+        let mut rng = Rng::fork(seed, i as u64);
+        let timing = SongTiming {
+            seconds_per_beat: 60.0 / melody.tempo_bpm.unwrap_or(100.0),
+            transpose: 0.0,
+        };
+        for difficulty in [Difficulty::Clean, Difficulty::Medium, Difficulty::Hard] {
+            let mut hs = HumSpec::random(&mut rng, &melody.score, timing, difficulty, 44_100);
+            voices.apply(&mut hs, &mut rng);
+            let hum = render_hum(&melody.score, timing, &hs, rng.next_u64());
+            let file = format!("hum_{i:04}_{}.wav", difficulty.name());
+            let path = out.join(&file);
+            write_wav_mono(&path, &hum.samples, hum.sample_rate).map_err(io(&path))?;
+            let _ = writeln!(
+                csv,
+                "{file},{},{},{:?},{},{:.3},{:.1},{:.1},{:.3},{:.2},{:.2}",
+                melody.id.replace(',', " "),
+                difficulty.name(),
+                hs.style,
+                hs.transpose,
+                hs.tempo,
+                hs.snr_db,
+                hs.voice_centre,
+                hs.formant_scale,
+                hum.melody_start_s,
+                hum.melody_end_s
+            );
+            count += 1;
+        }
+    }
+    let path = out.join("hums.csv");
+    std::fs::write(&path, csv).map_err(io(&path))?;
+    Ok(count)
 }

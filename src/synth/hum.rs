@@ -163,6 +163,60 @@ impl HumSpec {
     }
 }
 
+/// Which singers a hum may come from. Training uses `Train`; the generalisation check uses
+/// `HeldOut` (mid-range voices with neutral vocal-tract length, never heard in training).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoicePool {
+    All,
+    Train,
+    HeldOut,
+}
+
+impl VoicePool {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "all" => Some(Self::All),
+            "train" => Some(Self::Train),
+            "heldout" => Some(Self::HeldOut),
+            _ => None,
+        }
+    }
+
+    /// Redraws the singer of `spec` from this pool.
+    pub fn apply(self, spec: &mut HumSpec, rng: &mut Rng) {
+        match self {
+            VoicePool::All => {}
+            VoicePool::Train => {
+                if rng.chance(0.5) {
+                    spec.voice_centre = rng.range(47.0, 52.5);
+                    spec.formant_scale = rng.range(0.85, 0.96);
+                } else {
+                    spec.voice_centre = rng.range(59.5, 66.0);
+                    spec.formant_scale = rng.range(1.04, 1.2);
+                }
+            }
+            VoicePool::HeldOut => {
+                spec.voice_centre = rng.range(52.5, 59.5);
+                spec.formant_scale = rng.range(0.96, 1.04);
+            }
+        }
+    }
+
+    /// True when a singer with these settings belongs to the pool.
+    pub fn contains(self, voice_centre: f32, formant_scale: f32) -> bool {
+        match self {
+            VoicePool::All => true,
+            VoicePool::Train => {
+                (47.0..52.5).contains(&voice_centre) && (0.85..0.96).contains(&formant_scale)
+                    || (59.5..66.0).contains(&voice_centre) && (1.04..1.2).contains(&formant_scale)
+            }
+            VoicePool::HeldOut => {
+                (52.5..59.5).contains(&voice_centre) && (0.96..1.04).contains(&formant_scale)
+            }
+        }
+    }
+}
+
 /// A rendered hum with its ground truth.
 pub struct RenderedHum {
     pub samples: Vec<f32>,

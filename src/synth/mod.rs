@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod devset;
 pub mod gm;
 pub mod hum;
+pub mod pairs;
 pub mod rng;
 pub mod score;
 pub mod song;
@@ -14,6 +15,7 @@ mod voice;
 
 pub use hum::{
     render_hum, render_voice, Difficulty, HumSpec, HumStyle, RenderedHum, SongTiming, VoiceParams,
+    VoicePool,
 };
 pub use rng::Rng;
 pub use score::{random_melody, Note, Score};

@@ -11,6 +11,8 @@
 //! refines the best songs with subsequence DTW at 25 fps, which absorbs rubato and skipped
 //! notes and yields the alignment path (the app's overlay) and the matched start and end.
 
+pub mod learned;
+
 use crate::audio::SAMPLE_RATE;
 use crate::dsp::PitchTracker;
 use crate::melody::{contour_from_pitch, Contour, CONTOUR_FPS};
@@ -42,6 +44,17 @@ pub struct Alignment {
     pub tempo: f32,
     /// Matched frame pairs (query frame, song frame) at [`CONTOUR_FPS`].
     pub path: Vec<(u32, u32)>,
+}
+
+impl Default for Alignment {
+    /// No alignment known: same key, same tempo, empty path.
+    fn default() -> Self {
+        Self {
+            key_shift: 0.0,
+            tempo: 1.0,
+            path: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +152,17 @@ impl MelodySearcher {
 
     /// Ranked matches for a hum's contour, best first, at most `top`.
     pub fn search(&self, query: &Contour, top: usize) -> Result<Vec<Match>, SearchError> {
+        self.search_among(query, top, None)
+    }
+
+    /// Like [`Self::search`], restricted to the songs in `candidates` when given (the learned
+    /// search's shortlist: this is its re-ranking and alignment stage).
+    pub fn search_among(
+        &self,
+        query: &Contour,
+        top: usize,
+        candidates: Option<&std::collections::HashSet<i64>>,
+    ) -> Result<Vec<Match>, SearchError> {
         if self.songs.is_empty() {
             return Err(SearchError::EmptyLibrary);
         }
@@ -162,26 +186,26 @@ impl MelodySearcher {
             .map(|k| TEMPO_MIN * (TEMPO_MAX / TEMPO_MIN).powf(k as f32 / (TEMPO_STEPS - 1) as f32))
             .collect();
 
-        // Stage 1 over all songs, split across threads.
+        // Stage 1 over all (candidate) songs, split across threads.
+        let pool: Vec<usize> = (0..self.songs.len())
+            .filter(|&i| candidates.is_none_or(|c| c.contains(&self.songs[i].id)))
+            .collect();
+        if pool.is_empty() {
+            return Ok(Vec::new());
+        }
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(self.songs.len())
+            .min(pool.len())
             .max(1);
-        let chunk = self.songs.len().div_ceil(threads);
+        let chunk = pool.len().div_ceil(threads);
         let mut coarse: Vec<(usize, Coarse)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .songs
+            let handles: Vec<_> = pool
                 .chunks(chunk)
-                .enumerate()
-                .map(|(c, songs)| {
-                    let (q, tempi) = (&coarse_q, &tempi);
+                .map(|idxs| {
+                    let (q, tempi, songs) = (&coarse_q, &tempi, &self.songs);
                     scope.spawn(move || {
-                        songs
-                            .iter()
-                            .enumerate()
-                            .map(|(i, s)| {
-                                (c * chunk + i, coarse_match(q, coarse_len, &s.coarse, tempi))
-                            })
+                        idxs.iter()
+                            .map(|&i| (i, coarse_match(q, coarse_len, &songs[i].coarse, tempi)))
                             .collect::<Vec<_>>()
                     })
                 })

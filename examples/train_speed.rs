@@ -1,0 +1,86 @@
+//! Measures training throughput (pairs/s) of the embedding network on this machine, on pairs
+//! made from random melodies (no corpus needed).
+//!
+//! cargo run --release --example train_speed -- OUT_DIR [BATCH]
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use earworm::model::{default_net_config, FeatureParams, MelodyNet};
+use earworm::synth::corpus::{CorpusMelody, Split};
+use earworm::synth::{random_melody, Rng};
+use earworm::train::{losses, PairCorpus};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let out = std::path::PathBuf::from(args.get(1).map_or("/tmp/train_speed", |s| s.as_str()));
+    let batch: usize = args.get(2).map_or(Ok(32), |s| s.parse())?;
+    let mut rng = Rng::new(1);
+    let melodies: Vec<CorpusMelody> = (0..batch + 8)
+        .map(|i| CorpusMelody {
+            id: format!("random#{i}"),
+            collection: "random".into(),
+            title: String::new(),
+            split: Split::Train,
+            meter: None,
+            tempo_bpm: None,
+            score: random_melody(&mut rng, 12),
+            chords: Vec::new(),
+        })
+        .collect();
+    let spec = earworm::synth::pairs::PairsSpec {
+        split: Split::Train,
+        songs: melodies.len(),
+        hums_per_song: 2,
+        voices: earworm::synth::VoicePool::Train,
+        seed: 1,
+        soundfont: earworm::synth::gm::FLUID_GM.into(),
+        threads: 1,
+    };
+    let t = std::time::Instant::now();
+    let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;
+    eprintln!(
+        "pairs: {:?} in {:.1}s",
+        (s.songs, s.hums, s.song_seconds, s.hum_seconds),
+        t.elapsed().as_secs_f64()
+    );
+    let params = FeatureParams::default();
+    let corpus = PairCorpus::load(&out, &params, 1)?;
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let net = MelodyNet::new(
+        default_net_config(&params),
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
+    let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
+    let (ch, w) = (params.channels(), params.window_frames);
+    let mut prep = 0.0;
+    let mut train = 0.0;
+    for step in 0..6 {
+        let t = std::time::Instant::now();
+        let (hw, sw) = corpus.batch(&params, batch, &mut Rng::fork(1, step), true);
+        prep += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let h = net.forward(&Tensor::from_vec(hw, (batch, ch, w), &device)?)?;
+        let s = net.forward(&Tensor::from_vec(sw, (batch, ch, w), &device)?)?;
+        let l = losses(&h, &s, 0.2, 0.1, 1.0)?;
+        opt.backward_step(&l.total)?;
+        train += t.elapsed().as_secs_f64();
+        eprintln!("step {step}: loss {:.3}", l.total.to_scalar::<f32>()?);
+    }
+    eprintln!(
+        "batch prep {:.3} s/batch, train {:.3} s/batch: {:.1} pairs/s",
+        prep / 6.0,
+        train / 6.0,
+        6.0 * batch as f64 / train
+    );
+    let t = std::time::Instant::now();
+    let x = Tensor::zeros((64, ch, w), DType::F32, &device)?;
+    for _ in 0..5 {
+        net.forward(&x)?;
+    }
+    eprintln!(
+        "inference: {:.0} windows/s",
+        320.0 / t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The learned melody embedding: features ([`features`]), network ([`net`]), the model card
+//! that ships beside the weights, and [`Embedder`], which turns audio into window embeddings.
+
+pub mod features;
+pub mod net;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+pub use features::{FeatureParams, Spectrogram};
+pub use net::{MelodyNet, NetConfig};
+
+/// File names of the shipped model inside a model directory.
+pub const WEIGHTS_FILE: &str = "melody.safetensors";
+pub const CARD_FILE: &str = "melody.card.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("no model found (looked for {WEIGHTS_FILE} in {searched}); build one with `earworm train` or use --method baseline")]
+    NotFound { searched: String },
+    #[error("model card {path}: {why}")]
+    Card { path: PathBuf, why: String },
+    #[error("model {path} was trained with feature parameters {card} but this build computes {ours}; retrain it or use a matching build")]
+    FeatureMismatch {
+        path: PathBuf,
+        card: String,
+        ours: String,
+    },
+    #[error("model weights {path}: {source}")]
+    Weights {
+        path: PathBuf,
+        source: candle_core::Error,
+    },
+    #[error("inference failed: {0}")]
+    Inference(#[from] candle_core::Error),
+}
+
+/// What ships beside the weights: enough to know what the model is, how it was made, how good
+/// it is, and to refuse it if this build would feed it different features.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ModelCard {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub net: NetConfig,
+    pub features: FeatureParams,
+    /// Training set-up: data, seeds, steps, losses, wall time.
+    pub training: serde_json::Value,
+    /// Dev-set figures measured with `earworm eval`.
+    pub metrics: serde_json::Value,
+}
+
+impl ModelCard {
+    pub fn read(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Card {
+            path: path.into(),
+            why: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| ModelError::Card {
+            path: path.into(),
+            why: e.to_string(),
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n")?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+/// Where the shipped model is looked for: `$EARWORM_MODEL_DIR`, `models/` beside the
+/// executable (and two levels up, for `target/release`), then the source tree's `models/`.
+pub fn model_dir_candidates() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("EARWORM_MODEL_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for up in exe.ancestors().skip(1).take(3) {
+            dirs.push(up.join("models"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs
+}
+
+pub fn find_model_dir() -> Result<PathBuf, ModelError> {
+    let candidates = model_dir_candidates();
+    candidates
+        .iter()
+        .find(|d| d.join(WEIGHTS_FILE).is_file() && d.join(CARD_FILE).is_file())
+        .cloned()
+        .ok_or_else(|| ModelError::NotFound {
+            searched: candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The inference device: a CUDA GPU when built with the `cuda` feature and one is present.
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    Device::Cpu
+}
+
+pub fn device_name(device: &Device) -> &'static str {
+    if device.is_cuda() {
+        "GPU (CUDA)"
+    } else {
+        "CPU"
+    }
+}
+
+/// Turns audio into window embeddings with a loaded model.
+pub struct Embedder {
+    net: MelodyNet,
+    /// Identity of the weights (name and content hash): stored with every segment, so a
+    /// new model makes the catalog re-embed.
+    pub id: String,
+    pub card: ModelCard,
+    pub params: FeatureParams,
+    pub device: Device,
+    pub dir: PathBuf,
+}
+
+impl Embedder {
+    /// Loads the model in `dir`, refusing it if its feature parameters differ from this build's.
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let card_path = dir.join(CARD_FILE);
+        let card = ModelCard::read(&card_path)?;
+        let ours = FeatureParams::default();
+        if card.features != ours {
+            return Err(ModelError::FeatureMismatch {
+                path: card_path,
+                card: format!("{:?}", card.features),
+                ours: format!("{ours:?}"),
+            });
+        }
+        if card.net.in_channels != ours.channels() {
+            return Err(ModelError::Card {
+                path: card_path,
+                why: format!(
+                    "network expects {} input channels, features have {}",
+                    card.net.in_channels,
+                    ours.channels()
+                ),
+            });
+        }
+        let device = default_device();
+        let weights = dir.join(WEIGHTS_FILE);
+        let werr = |source| ModelError::Weights {
+            path: weights.clone(),
+            source,
+        };
+        let bytes = std::fs::read(&weights).map_err(|e| werr(e.into()))?;
+        let id = format!("{}@{}", card.name, &blake3::hash(&bytes).to_hex()[..12]);
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(werr)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let net = MelodyNet::new(card.net, vb).map_err(werr)?;
+        Ok(Self {
+            net,
+            id,
+            card,
+            params: ours,
+            device,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Loads the shipped model (see [`find_model_dir`]).
+    pub fn load_default() -> Result<Self, ModelError> {
+        Self::load(&find_model_dir()?)
+    }
+
+    pub fn dim(&self) -> usize {
+        self.card.net.embedding_dim
+    }
+
+    /// Embeds windows (each `channels × window_frames`, concatenated), in batches.
+    pub fn embed_windows(&self, windows: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (ch, w) = (self.params.channels(), self.params.window_frames);
+        let n = windows.len() / (ch * w);
+        let mut out = Vec::with_capacity(n);
+        const BATCH: usize = 64;
+        for b0 in (0..n).step_by(BATCH) {
+            let b = BATCH.min(n - b0);
+            let x = Tensor::from_slice(
+                &windows[b0 * ch * w..(b0 + b) * ch * w],
+                (b, ch, w),
+                &self.device,
+            )?;
+            let e = self.net.forward(&x)?.to_vec2::<f32>()?;
+            out.extend(e);
+        }
+        Ok(out)
+    }
+
+    /// Window embeddings of a clip's spectrogram, windows `hop` frames apart: (start frame, embedding).
+    pub fn embed_spectrogram(
+        &self,
+        spec: &Spectrogram,
+        hop: usize,
+    ) -> Result<Vec<(usize, Vec<f32>)>, ModelError> {
+        let feats = features::interval_features(&self.params, spec);
+        let frames = spec.frames();
+        let starts = features::window_starts(&self.params, frames, hop);
+        let wins = features::windows(&self.params, &feats, frames, &starts);
+        Ok(starts.into_iter().zip(self.embed_windows(&wins)?).collect())
+    }
+}
+
+/// Segment hop used when indexing songs: one embedding per second.
+pub const SONG_SEGMENT_HOP: usize = 25;
+
+impl Embedder {
+    /// Segment embeddings of a song: (start s, embedding), one per [`SONG_SEGMENT_HOP`] frames.
+    pub fn embed_song(&self, spec: &Spectrogram) -> Result<Vec<(f32, Vec<f32>)>, ModelError> {
+        let fps = self.params.frames_per_second();
+        Ok(self
+            .embed_spectrogram(spec, SONG_SEGMENT_HOP)?
+            .into_iter()
+            .map(|(start, e)| (start as f32 / fps, e))
+            .collect())
+    }
+}
+
+/// Builds a fresh, randomly initialised network config for these features.
+pub fn default_net_config(params: &FeatureParams) -> NetConfig {
+    NetConfig {
+        in_channels: params.channels(),
+        hidden: 128,
+        blocks: 3,
+        embedding_dim: 128,
+    }
+}

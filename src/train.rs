@@ -1,0 +1,644 @@
+//! Training the melody embedding (`earworm train`) on the pairs corpus from
+//! [`crate::synth::pairs`]: (song window, hum window of the same melody) pairs, augmented in
+//! the feature domain, with a triplet loss and the batch-wide confidence loss of Hum to Search.
+//!
+//! Deterministic per seed: batch `n` draws from `Rng::fork(seed, n)`, so a resumed run sees the
+//! same batches as an uninterrupted one (optimizer moments restart at a resume).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+
+use crate::model::features::{interval_features, FeatureParams, Spectrogram};
+use crate::model::{default_net_config, MelodyNet, ModelCard, NetConfig, CARD_FILE, WEIGHTS_FILE};
+use crate::synth::pairs::{read_shard, shard_paths, PairsError};
+use crate::synth::Rng;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    /// Pairs rendered from dev melodies: a retrieval check logged during training.
+    pub dev: Option<PathBuf>,
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub seed: u64,
+    pub margin: f32,
+    pub temperature: f32,
+    /// Weight of the confidence loss; 0 trains with the triplet loss alone (the ablation).
+    pub confidence_weight: f32,
+    pub checkpoint_every: usize,
+    pub eval_every: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] PairsError),
+    #[error("no training pairs in {0} (make them with `earworm synth pairs`)")]
+    NoData(PathBuf),
+    #[error("training data in {path} was made with different feature parameters than this build")]
+    FeatureMismatch { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// One song of the corpus, ready for sampling.
+struct SongData {
+    spec: Spectrogram,
+    /// Interval features, channel-major.
+    feats: Vec<f32>,
+    frames: usize,
+}
+
+struct HumData {
+    spec: Spectrogram,
+    map: Vec<f32>,
+    song: usize,
+    /// Frames whose song position is known: window centres are drawn from these.
+    anchored: Vec<usize>,
+}
+
+pub struct PairCorpus {
+    songs: Vec<SongData>,
+    hums: Vec<HumData>,
+    /// For each song, its hums.
+    hums_of: Vec<Vec<usize>>,
+    pub melodies: Vec<String>,
+    pub hours_song: f64,
+    pub hours_hum: f64,
+}
+
+impl PairCorpus {
+    /// Loads every shard in `dir` and precomputes the song features (on `threads` threads).
+    pub fn load(dir: &Path, params: &FeatureParams, threads: usize) -> Result<Self, TrainError> {
+        let paths = shard_paths(dir)?;
+        if paths.is_empty() {
+            return Err(TrainError::NoData(dir.into()));
+        }
+        let mut songs_raw = Vec::new();
+        let mut hums = Vec::new();
+        let mut melodies = Vec::new();
+        for path in &paths {
+            let shard = read_shard(path)?;
+            if shard.header.params != *params {
+                return Err(TrainError::FeatureMismatch { path: path.clone() });
+            }
+            let base = songs_raw.len();
+            for (h, (spec, map)) in shard.header.hums.iter().zip(shard.hums) {
+                let anchored = (0..map.len())
+                    .filter(|&t| map[t].is_finite())
+                    .collect::<Vec<_>>();
+                if anchored.is_empty() {
+                    continue;
+                }
+                hums.push(HumData {
+                    spec,
+                    map,
+                    song: base + h.song,
+                    anchored,
+                });
+            }
+            melodies.extend(shard.header.songs.iter().map(|s| s.melody_id.clone()));
+            songs_raw.extend(shard.songs.into_iter().map(|(spec, _labels)| spec));
+        }
+        let feats: Vec<std::sync::Mutex<Option<Vec<f32>>>> = songs_raw
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        std::thread::scope(|scope| {
+            for t in 0..threads.max(1) {
+                let (songs_raw, feats) = (&songs_raw, &feats);
+                scope.spawn(move || {
+                    for i in (t..songs_raw.len()).step_by(threads.max(1)) {
+                        let f = interval_features(params, &songs_raw[i]);
+                        if let Ok(mut slot) = feats[i].lock() {
+                            *slot = Some(f);
+                        }
+                    }
+                });
+            }
+        });
+        let fps = params.frames_per_second() as f64;
+        let hours_song = songs_raw.iter().map(|s| s.frames() as f64).sum::<f64>() / fps / 3600.0;
+        let hours_hum = hums.iter().map(|h| h.spec.frames() as f64).sum::<f64>() / fps / 3600.0;
+        let songs: Vec<SongData> = songs_raw
+            .into_iter()
+            .zip(feats)
+            .map(|(spec, f)| {
+                let frames = spec.frames();
+                SongData {
+                    spec,
+                    feats: f.into_inner().ok().flatten().unwrap_or_default(),
+                    frames,
+                }
+            })
+            .collect();
+        let mut hums_of = vec![Vec::new(); songs.len()];
+        for (i, h) in hums.iter().enumerate() {
+            hums_of[h.song].push(i);
+        }
+        Ok(Self {
+            songs,
+            hums,
+            hums_of,
+            melodies,
+            hours_song,
+            hours_hum,
+        })
+    }
+
+    pub fn songs(&self) -> usize {
+        self.songs.len()
+    }
+
+    pub fn hums(&self) -> usize {
+        self.hums.len()
+    }
+
+    /// A batch of `n` pairs from distinct songs: (hum windows, song windows), each
+    /// `n × channels × window_frames`. `augment` switches the feature-domain augmentation.
+    pub fn batch(
+        &self,
+        params: &FeatureParams,
+        n: usize,
+        rng: &mut Rng,
+        augment: bool,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (ch, w) = (params.channels(), params.window_frames);
+        let mut hum_out = vec![0.0f32; n * ch * w];
+        let mut song_out = vec![0.0f32; n * ch * w];
+        let with_hums: Vec<usize> = (0..self.songs.len())
+            .filter(|&s| !self.hums_of[s].is_empty())
+            .collect();
+        let mut chosen: Vec<usize> = Vec::with_capacity(n);
+        while chosen.len() < n.min(with_hums.len()) {
+            let s = *rng.pick(&with_hums);
+            if !chosen.contains(&s) {
+                chosen.push(s);
+            }
+        }
+        for (i, &s) in chosen.iter().enumerate() {
+            let hum = &self.hums[*rng.pick(&self.hums_of[s])];
+            let song = &self.songs[s];
+            // Time stretch of the hum (tempo robustness beyond what the hums already vary).
+            let stretch = if augment { rng.range(0.85, 1.18) } else { 1.0 };
+            let centre = *rng.pick(&hum.anchored);
+            let span = ((w + params.lags[3]) as f32 / stretch).ceil() as usize;
+            let start = centre
+                .saturating_sub(span / 2)
+                .min(hum.spec.frames().saturating_sub(span));
+            let end = (start + span).min(hum.spec.frames());
+            let mut clip = Spectrogram {
+                bins: hum.spec.bins,
+                data: hum.spec.data[start * hum.spec.bins..end * hum.spec.bins].to_vec(),
+            };
+            if augment && (stretch - 1.0).abs() > 1e-3 {
+                clip = clip.stretch(stretch);
+            }
+            if augment && rng.chance(0.3) {
+                // Accompaniment leaking into the mic: another song, quietly, in the magnitude domain.
+                let other = &self.songs[rng.int(0, self.songs.len() as i32 - 1) as usize].spec;
+                let offset = rng.int(0, other.frames().saturating_sub(1) as i32) as usize;
+                let gain = 10f32.powf(rng.range(-25.0, -8.0) / 20.0);
+                for t in 0..clip.frames() {
+                    let o = (offset + t) % other.frames().max(1);
+                    for b in 0..clip.bins {
+                        let (a, c) = (clip.data[t * clip.bins + b], other.data[o * other.bins + b]);
+                        clip.data[t * clip.bins + b] = (a.exp() + gain * (c.exp() - 1.0)).ln();
+                    }
+                }
+            }
+            let feats = interval_features(params, &clip);
+            let frames = clip.frames();
+            copy_window(
+                &feats,
+                frames,
+                0,
+                ch,
+                w,
+                &mut hum_out[i * ch * w..(i + 1) * ch * w],
+            );
+            // The song window centred on where the hum's centre sits in the song.
+            let song_centre = hum.map[centre].round() as usize;
+            let s0 = song_centre
+                .saturating_sub(w / 2)
+                .min(song.frames.saturating_sub(w));
+            copy_window(
+                &song.feats,
+                song.frames,
+                s0,
+                ch,
+                w,
+                &mut song_out[i * ch * w..(i + 1) * ch * w],
+            );
+            if augment {
+                for out in [&mut hum_out, &mut song_out] {
+                    let window = &mut out[i * ch * w..(i + 1) * ch * w];
+                    // Frame dropout: a few frames go silent (breaths, dropouts, masked notes).
+                    for _ in 0..rng.int(0, (w / 12) as i32) {
+                        let t = rng.int(0, w as i32 - 1) as usize;
+                        for c in 0..ch {
+                            window[c * w + t] = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+        (hum_out, song_out)
+    }
+}
+
+fn copy_window(feats: &[f32], frames: usize, start: usize, ch: usize, w: usize, out: &mut [f32]) {
+    let take = frames.saturating_sub(start).min(w);
+    for c in 0..ch {
+        out[c * w..c * w + take]
+            .copy_from_slice(&feats[c * frames + start..c * frames + start + take]);
+    }
+}
+
+/// Losses of one batch: hum embeddings `h` and song embeddings `s`, both (n, dim), row i a pair.
+pub struct Losses {
+    pub total: Tensor,
+    pub triplet: f32,
+    pub confidence: f32,
+}
+
+pub fn losses(
+    h: &Tensor,
+    s: &Tensor,
+    margin: f32,
+    temperature: f32,
+    confidence_weight: f32,
+) -> candle_core::Result<Losses> {
+    let n = h.dim(0)?;
+    let device = h.device();
+    let sim = h.matmul(&s.t()?)?; // (n, n): cosine similarities
+    let eye = Tensor::eye(n, DType::F32, device)?;
+    let pos = (&sim * &eye)?.sum_keepdim(1)?; // (n, 1)
+                                              // Triplet (hum anchor, its song segment, other songs' segments), averaged over the
+                                              // triplets that still violate the margin.
+    let viol = (sim.broadcast_sub(&pos)? + margin as f64)?.relu()?;
+    let viol = (viol * (1.0 - &eye)?)?;
+    let active = viol
+        .gt(1e-6)?
+        .to_dtype(DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()?
+        .max(1.0);
+    let triplet = (viol.sum_all()? / active as f64)?;
+    // Confidence: every hum picks its song among all the batch's songs, and every song its hum.
+    let targets = Tensor::arange(0u32, n as u32, device)?;
+    let logits = (&sim / temperature as f64)?;
+    let conf = ((candle_nn::loss::cross_entropy(&logits, &targets)?
+        + candle_nn::loss::cross_entropy(&logits.t()?, &targets)?)?
+        / 2.0)?;
+    let total = if confidence_weight > 0.0 {
+        (&triplet + (&conf * confidence_weight as f64)?)?
+    } else {
+        triplet.clone()
+    };
+    Ok(Losses {
+        triplet: triplet.to_scalar::<f32>()?,
+        confidence: conf.to_scalar::<f32>()?,
+        total,
+    })
+}
+
+/// Hum→song retrieval among `n` held-out pairs: (top-1, top-10), each hum ranked against all
+/// `n` song windows.
+pub fn pair_retrieval(
+    net: &MelodyNet,
+    corpus: &PairCorpus,
+    params: &FeatureParams,
+    n: usize,
+    device: &Device,
+) -> candle_core::Result<(f32, f32)> {
+    let mut rng = Rng::new(12345);
+    let n = n.min(corpus.songs());
+    let (ch, w) = (params.channels(), params.window_frames);
+    let mut he = Vec::new();
+    let mut se = Vec::new();
+    for b0 in (0..n).step_by(64) {
+        let b = 64.min(n - b0);
+        let (hw, sw) = corpus.batch(params, b, &mut rng, false);
+        he.push(net.forward(&Tensor::from_vec(hw, (b, ch, w), device)?)?);
+        se.push(net.forward(&Tensor::from_vec(sw, (b, ch, w), device)?)?);
+    }
+    let h = Tensor::cat(&he, 0)?;
+    let s = Tensor::cat(&se, 0)?;
+    let sim = h.matmul(&s.t()?)?.to_vec2::<f32>()?;
+    // Pairs are drawn batch by batch, so a song can appear twice; its other window then
+    // counts against it (a slight underestimate).
+    let (mut top1, mut top10) = (0, 0);
+    for (i, row) in sim.iter().enumerate() {
+        let better = row.iter().filter(|&&v| v > row[i]).count();
+        top1 += (better == 0) as usize;
+        top10 += (better < 10) as usize;
+    }
+    Ok((
+        top1 as f32 / sim.len() as f32,
+        top10 as f32 / sim.len() as f32,
+    ))
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    step: usize,
+    elapsed_s: f64,
+}
+
+/// Runs (or resumes) training; writes checkpoints, `train_log.jsonl`, and finally the weights
+/// and model card into `config.out`.
+pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCard, TrainError> {
+    let params = FeatureParams::default();
+    let device = crate::model::default_device();
+    let out = &config.out;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    log(&format!("loading pairs from {}", config.data.display()));
+    let t_load = std::time::Instant::now();
+    let corpus = PairCorpus::load(&config.data, &params, 2)?;
+    let dev = match &config.dev {
+        Some(d) => Some(PairCorpus::load(d, &params, 2)?),
+        None => None,
+    };
+    // No dev melody may be trained on.
+    if let Some(dev) = &dev {
+        let train_set: std::collections::HashSet<&String> = corpus.melodies.iter().collect();
+        if let Some(m) = dev.melodies.iter().find(|m| train_set.contains(m)) {
+            return Err(TrainError::Io {
+                path: config.dev.clone().unwrap_or_default(),
+                source: std::io::Error::other(format!(
+                    "dev melody {m} is also in the training data"
+                )),
+            });
+        }
+    }
+    log(&format!(
+        "{} songs ({:.1} h), {} hums ({:.1} h) loaded in {:.0} s",
+        corpus.songs(),
+        corpus.hours_song,
+        corpus.hums(),
+        corpus.hours_hum,
+        t_load.elapsed().as_secs_f64()
+    ));
+    let net_config: NetConfig = default_net_config(&params);
+    let mut varmap = VarMap::new();
+    let net = MelodyNet::new(
+        net_config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
+    let ckpt_weights = out.join("checkpoint.safetensors");
+    let ckpt_state = out.join("checkpoint.json");
+    let mut first_step = 0;
+    let mut elapsed_before = 0.0;
+    if ckpt_weights.is_file() && ckpt_state.is_file() {
+        varmap.load(&ckpt_weights)?;
+        let state: Checkpoint = std::fs::read_to_string(&ckpt_state)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Checkpoint {
+                step: 0,
+                elapsed_s: 0.0,
+            });
+        first_step = state.step;
+        elapsed_before = state.elapsed_s;
+        log(&format!("resuming from step {first_step}"));
+    }
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: config.lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
+    let log_path = out.join("train_log.jsonl");
+    let mut log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io(&log_path))?;
+    let (ch, w) = (params.channels(), params.window_frames);
+    let started = std::time::Instant::now();
+    // Batches are prepared on a second thread while the network trains on the current one.
+    let (tx, rx) = mpsc::sync_channel::<(usize, Vec<f32>, Vec<f32>)>(3);
+    let result = std::thread::scope(|scope| -> Result<(), TrainError> {
+        let (corpus, params) = (&corpus, &params);
+        scope.spawn(move || {
+            for step in first_step..config.steps {
+                let mut rng = Rng::fork(config.seed, step as u64);
+                let (h, s) = corpus.batch(params, config.batch, &mut rng, true);
+                if tx.send((step, h, s)).is_err() {
+                    return;
+                }
+            }
+        });
+        let (mut acc_t, mut acc_c, mut acc_n) = (0.0f32, 0.0f32, 0);
+        let mut last_report = std::time::Instant::now();
+        let mut pairs_since = 0usize;
+        for (step, hw, sw) in rx.iter() {
+            let n = hw.len() / (ch * w);
+            // Warm-up then cosine decay.
+            let progress = step as f64 / config.steps.max(1) as f64;
+            let lr = config.lr
+                * (step as f64 / 200.0).min(1.0)
+                * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            opt.set_learning_rate(lr);
+            let h = net.forward(&Tensor::from_vec(hw, (n, ch, w), &device)?)?;
+            let s = net.forward(&Tensor::from_vec(sw, (n, ch, w), &device)?)?;
+            let l = losses(
+                &h,
+                &s,
+                config.margin,
+                config.temperature,
+                config.confidence_weight,
+            )?;
+            opt.backward_step(&l.total)?;
+            acc_t += l.triplet;
+            acc_c += l.confidence;
+            acc_n += 1;
+            pairs_since += n;
+            let done = step + 1;
+            if done % 25 == 0 || done == config.steps {
+                let secs = last_report.elapsed().as_secs_f64();
+                let line = serde_json::json!({
+                    "step": done,
+                    "triplet": acc_t / acc_n as f32,
+                    "confidence": acc_c / acc_n as f32,
+                    "lr": lr,
+                    "pairs_per_s": pairs_since as f64 / secs.max(1e-9),
+                    "elapsed_s": elapsed_before + started.elapsed().as_secs_f64(),
+                });
+                let _ = writeln!(log_file, "{line}");
+                log(&line.to_string());
+                (acc_t, acc_c, acc_n, pairs_since) = (0.0, 0.0, 0, 0);
+                last_report = std::time::Instant::now();
+            }
+            if let Some(dev) = &dev {
+                if done % config.eval_every == 0 || done == config.steps {
+                    let (top1, top10) = pair_retrieval(&net, dev, params, 512, &device)?;
+                    let line = serde_json::json!({"step": done, "dev_pairs_top1": top1, "dev_pairs_top10": top10});
+                    let _ = writeln!(log_file, "{line}");
+                    log(&line.to_string());
+                }
+            }
+            if done % config.checkpoint_every == 0 || done == config.steps {
+                let tmp = out.join("checkpoint.tmp.safetensors");
+                varmap.save(&tmp)?;
+                std::fs::rename(&tmp, &ckpt_weights).map_err(io(&ckpt_weights))?;
+                let state = Checkpoint {
+                    step: done,
+                    elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
+                };
+                std::fs::write(
+                    &ckpt_state,
+                    serde_json::to_string(&state).unwrap_or_default(),
+                )
+                .map_err(io(&ckpt_state))?;
+            }
+        }
+        Ok(())
+    });
+    result?;
+    let wall = elapsed_before + started.elapsed().as_secs_f64();
+    let dev_pairs = match &dev {
+        Some(d) => {
+            let (top1, top10) = pair_retrieval(&net, d, &params, 512, &device)?;
+            serde_json::json!({"top1": top1, "top10": top10, "pairs": 512.min(d.songs())})
+        }
+        None => serde_json::Value::Null,
+    };
+    varmap.save(out.join(WEIGHTS_FILE))?;
+    let card = ModelCard {
+        name: "earworm-melody".into(),
+        version: format!("{}-{}", env!("CARGO_PKG_VERSION"), if config.confidence_weight > 0.0 { "triplet+confidence" } else { "triplet" }),
+        architecture: format!(
+            "interval features ({} channels: lags {:?} frames, ±{} bins) → conv1d k3, time/2 → {} residual blocks (2× conv1d k3, ReLU, time/2) → mean+max pool over time → linear {} → L2 norm; hidden {}",
+            params.channels(), params.lags, params.max_shift, net_config.blocks, net_config.embedding_dim, net_config.hidden
+        ),
+        net: net_config,
+        features: params,
+        training: serde_json::json!({
+            "command": format!(
+                "earworm train --data {} --out {} --steps {} --batch {} --lr {} --seed {} --confidence-weight {}",
+                config.data.display(), out.display(), config.steps, config.batch, config.lr, config.seed, config.confidence_weight
+            ),
+            "config": config,
+            "songs": corpus.songs(),
+            "hums": corpus.hums(),
+            "song_hours": corpus.hours_song,
+            "hum_hours": corpus.hours_hum,
+            "losses": if config.confidence_weight > 0.0 { "triplet (batch-all, margin) + confidence (softmax over the batch, both directions)" } else { "triplet only" },
+            "wall_time_s": wall,
+            "device": crate::model::device_name(&device),
+            "dev_pairs_retrieval": dev_pairs,
+        }),
+        metrics: serde_json::Value::Null,
+    };
+    card.write(&out.join(CARD_FILE))
+        .map_err(io(&out.join(CARD_FILE)))?;
+    Ok(card)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A few steps on a few pairs (rendered with the small GM font CI installs) lower the loss.
+    #[test]
+    fn a_tiny_training_run_lowers_the_loss() {
+        let font = std::path::Path::new(crate::synth::gm::TIMGM6MB);
+        let corpus_path = crate::synth::corpus::default_path();
+        if !font.exists() || !corpus_path.exists() {
+            panic!(
+                "needs {} (apt: timgm6mb-soundfont) and {}",
+                font.display(),
+                corpus_path.display()
+            );
+        }
+        let melodies = crate::synth::corpus::load(&corpus_path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = crate::synth::pairs::PairsSpec {
+            split: crate::synth::corpus::Split::Train,
+            songs: 6,
+            hums_per_song: 1,
+            voices: crate::synth::VoicePool::Train,
+            seed: 3,
+            soundfont: font.into(),
+            threads: 2,
+        };
+        crate::synth::pairs::generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
+        let params = FeatureParams::default();
+        let corpus = PairCorpus::load(dir.path(), &params, 2).unwrap();
+        assert_eq!((corpus.songs(), corpus.hums()), (6, 6));
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let net = MelodyNet::new(
+            default_net_config(&params),
+            VarBuilder::from_varmap(&varmap, DType::F32, &device),
+        )
+        .unwrap();
+        let mut opt = AdamW::new(
+            varmap.all_vars(),
+            ParamsAdamW {
+                lr: 1e-3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let (ch, w) = (params.channels(), params.window_frames);
+        let (hw, sw) = corpus.batch(&params, 6, &mut Rng::new(1), false);
+        let x_h = Tensor::from_vec(hw, (6, ch, w), &device).unwrap();
+        let x_s = Tensor::from_vec(sw, (6, ch, w), &device).unwrap();
+        let loss = |net: &MelodyNet| {
+            let l = losses(
+                &net.forward(&x_h).unwrap(),
+                &net.forward(&x_s).unwrap(),
+                0.2,
+                0.1,
+                1.0,
+            )
+            .unwrap();
+            l.total.to_scalar::<f32>().unwrap()
+        };
+        let before = loss(&net);
+        for _ in 0..15 {
+            let l = losses(
+                &net.forward(&x_h).unwrap(),
+                &net.forward(&x_s).unwrap(),
+                0.2,
+                0.1,
+                1.0,
+            )
+            .unwrap();
+            opt.backward_step(&l.total).unwrap();
+        }
+        let after = loss(&net);
+        assert!(after < 0.7 * before, "loss {before} -> {after}");
+    }
+
+    #[test]
+    fn losses_prefer_matching_pairs() {
+        let dev = Device::Cpu;
+        let h = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0], (2, 2), &dev).unwrap();
+        let good = losses(&h, &h, 0.2, 0.1, 1.0).unwrap();
+        let swapped = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], (2, 2), &dev).unwrap();
+        let bad = losses(&h, &swapped, 0.2, 0.1, 1.0).unwrap();
+        assert!(good.triplet < 1e-6 && bad.triplet > 1.0);
+        assert!(good.confidence < bad.confidence);
+    }
+}

@@ -1,0 +1,116 @@
+//! The shipped model: it loads from models/, embeds deterministically, and is key-invariant
+//! where it matters (a transposed copy of a segment stays nearer than other songs). The
+//! learned search end to end: a hum finds its song through the ANN index, the index is saved
+//! and reloaded.
+
+mod common;
+
+use earworm::audio::SAMPLE_RATE;
+use earworm::engine::{Engine, Method};
+use earworm::library::IndexOptions;
+use earworm::model::{features, Embedder};
+use earworm::synth::{random_melody, render_song, Difficulty, Rng, SongSpec, Timbre};
+
+fn model() -> Embedder {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    Embedder::load(&dir).expect("models/melody.safetensors and its card load")
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn the_shipped_model_loads_and_embeds_deterministically() {
+    let m = model();
+    assert!(m.dim() >= 64 && m.dim() <= 256);
+    let mut rng = Rng::new(5);
+    let score = random_melody(&mut rng, 8);
+    let song = render_song(&score, &SongSpec::random(&mut rng, SAMPLE_RATE), 5);
+    let spec = features::spectrogram(&m.params, &song.samples);
+    let a = m.embed_song(&spec).unwrap();
+    let b = model().embed_song(&spec).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert!(a.len() > 3);
+    for ((ta, ea), (tb, eb)) in a.iter().zip(&b) {
+        assert_eq!(ta, tb);
+        assert_eq!(ea, eb);
+        let norm: f32 = ea.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3);
+    }
+}
+
+#[test]
+fn a_transposed_segment_stays_nearer_than_other_songs() {
+    let m = model();
+    let mut rng = Rng::new(21);
+    let score = random_melody(&mut rng, 8);
+    let mut spec = SongSpec::random(&mut rng, SAMPLE_RATE);
+    spec.lead = Timbre::Flute;
+    spec.intro_bars = 0;
+    let window = |song_samples: &[f32]| {
+        let s = features::spectrogram(&m.params, song_samples);
+        m.embed_song(&s).unwrap()[2].1.clone()
+    };
+    let original = window(&render_song(&score, &spec, 1).samples);
+    let mut up = spec.clone();
+    up.transpose += 5.0;
+    let transposed = window(&render_song(&score, &up, 1).samples);
+    let near = cosine(&original, &transposed);
+    for other in 0..6 {
+        let mut r = Rng::fork(99, other);
+        let other_score = random_melody(&mut r, 8);
+        let e = window(&render_song(&other_score, &spec, 1).samples);
+        let far = cosine(&original, &e);
+        assert!(
+            near > far,
+            "transposed copy {near:.3} vs other song {other} {far:.3}"
+        );
+    }
+}
+
+#[test]
+fn learned_search_finds_hummed_songs_and_reloads_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = common::write_songs(&dir.path().join("songs"), 12, 31);
+    let db = dir.path().join("db");
+    let hums: Vec<_> = songs
+        .iter()
+        .enumerate()
+        .take(6)
+        .map(|(i, s)| {
+            let p = dir.path().join(format!("hum_{i}.wav"));
+            common::write_hum(s, &p, Difficulty::Medium, 100 + i as u64);
+            p
+        })
+        .collect();
+    {
+        let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
+        engine
+            .index(
+                &[dir.path().join("songs")],
+                &IndexOptions::default(),
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(engine.songs_needing_embeddings().unwrap(), 0);
+        let mut hits = 0;
+        for (i, h) in hums.iter().enumerate() {
+            let r = engine.query_file_with(h, 5, Method::Learned).unwrap();
+            hits += (r.matches.first().map(|m| m.song.path.clone())
+                == Some(std::fs::canonicalize(&songs[i].path).unwrap()))
+                as usize;
+        }
+        assert!(hits >= 5, "{hits}/6 hums found their song first");
+    }
+    // Reopened: the saved ANN index is loaded, not rebuilt, and answers the same.
+    assert!(db.join("ann").join("meta.json").is_file());
+    let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
+    let r = engine
+        .query_file_with(&hums[0], 5, Method::Learned)
+        .unwrap();
+    assert_eq!(
+        r.matches[0].song.path,
+        std::fs::canonicalize(&songs[0].path).unwrap()
+    );
+}
