@@ -52,13 +52,15 @@ impl FeatureParams {
     }
 
     /// Channels of the interval features: lag 0 is symmetric (k ≥ 0 only), other lags use
-    /// both directions; one extra channel carries frame loudness (rhythm and onsets).
+    /// both directions; each lag's profile is standardised per frame and its mean kept as one
+    /// more channel (how alike the two frames are); a last channel carries frame loudness.
     pub fn channels(&self) -> usize {
         let both = 2 * self.max_shift + 1;
         self.lags
             .iter()
             .map(|&l| if l == 0 { self.max_shift + 1 } else { both })
             .sum::<usize>()
+            + self.lags.len()
             + 1
     }
 
@@ -261,6 +263,26 @@ pub fn interval_features(params: &FeatureParams, spec: &Spectrogram) -> Vec<f32>
                 c += 1;
             }
         }
+        // Standardise each lag's interval profile within the frame: the raw correlations share
+        // a large positive offset that would otherwise dominate every embedding; the offset
+        // itself (frame-to-frame similarity) is kept as its own channel.
+        let mut g0 = 0;
+        for (li, &lag) in params.lags.iter().enumerate() {
+            let len = if lag == 0 {
+                ms as usize + 1
+            } else {
+                2 * ms as usize + 1
+            };
+            let vals: Vec<f32> = (g0..g0 + len).map(|ci| out[ci * n + t]).collect();
+            let mean = vals.iter().sum::<f32>() / len as f32;
+            let sd = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / len as f32).sqrt();
+            for (j, v) in vals.iter().enumerate() {
+                out[(g0 + j) * n + t] = (v - mean) / (sd + 0.05);
+            }
+            out[(c + li) * n + t] = mean * 4.0;
+            g0 += len;
+        }
+        let c = c + params.lags.len();
         // Loudness relative to the clip: onsets and rests, independent of recording level.
         out[c * n + t] = loudness[t];
     }
@@ -334,7 +356,7 @@ mod tests {
     #[test]
     fn channel_count_matches_layout() {
         let p = FeatureParams::default();
-        assert_eq!(p.channels(), 25 + 3 * 49 + 1);
+        assert_eq!(p.channels(), 25 + 3 * 49 + 4 + 1);
         let spec = spectrogram(&p, &melody(&[60.0, 64.0]));
         let f = interval_features(&p, &spec);
         assert_eq!(f.len(), p.channels() * spec.frames());

@@ -4,7 +4,7 @@
 //! ../shared/MEASURED.md — candle's CPU conv2d is ~20x slower).
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{conv1d, linear, Conv1d, Conv1dConfig, Linear, VarBuilder};
+use candle_nn::{linear, linear_no_bias, Linear, VarBuilder};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NetConfig {
@@ -14,13 +14,44 @@ pub struct NetConfig {
     pub embedding_dim: usize,
 }
 
+/// A 1-D convolution over time ("same" padding, stride 1) written as unfold + matmul on
+/// time-major tensors (batch, time, channels): only ops whose backward pass is plain matmul
+/// and slicing, and the fastest form on a CPU.
+struct TimeConv {
+    taps: usize,
+    linear: Linear,
+}
+
+impl TimeConv {
+    fn new(inputs: usize, outputs: usize, taps: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            taps,
+            linear: linear(taps * inputs, outputs, vb)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let pad = self.taps / 2;
+        let zeros = Tensor::zeros((b, pad, c), x.dtype(), x.device())?;
+        let padded = Tensor::cat(&[&zeros, x, &zeros], 1)?;
+        let shifted: Vec<Tensor> = (0..self.taps)
+            .map(|j| padded.narrow(1, j, t))
+            .collect::<Result<_>>()?;
+        let unfolded = Tensor::cat(&shifted, 2)?.reshape((b * t, self.taps * c))?;
+        // One 2-D matmul for the whole batch (Linear on 3-D input broadcasts the weights per item).
+        let y = self.linear.forward(&unfolded)?;
+        y.reshape((b, t, ()))
+    }
+}
+
 struct Block {
-    a: Conv1d,
-    b: Conv1d,
+    a: TimeConv,
+    b: TimeConv,
 }
 
 pub struct MelodyNet {
-    input: Conv1d,
+    input: TimeConv,
     blocks: Vec<Block>,
     proj: Linear,
     pub config: NetConfig,
@@ -28,21 +59,17 @@ pub struct MelodyNet {
 
 impl MelodyNet {
     pub fn new(config: NetConfig, vb: VarBuilder) -> Result<Self> {
-        let pad = |p| Conv1dConfig {
-            padding: p,
-            ..Default::default()
-        };
-        let input = conv1d(config.in_channels, config.hidden, 3, pad(1), vb.pp("input"))?;
+        let input = TimeConv::new(config.in_channels, config.hidden, 3, vb.pp("input"))?;
         let blocks = (0..config.blocks)
             .map(|i| {
                 let vb = vb.pp(format!("block{i}"));
                 Ok(Block {
-                    a: conv1d(config.hidden, config.hidden, 3, pad(1), vb.pp("a"))?,
-                    b: conv1d(config.hidden, config.hidden, 3, pad(1), vb.pp("b"))?,
+                    a: TimeConv::new(config.hidden, config.hidden, 3, vb.pp("a"))?,
+                    b: TimeConv::new(config.hidden, config.hidden, 3, vb.pp("b"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let proj = linear(2 * config.hidden, config.embedding_dim, vb.pp("proj"))?;
+        let proj = linear_no_bias(2 * config.hidden, config.embedding_dim, vb.pp("proj"))?;
         Ok(Self {
             input,
             blocks,
@@ -53,29 +80,36 @@ impl MelodyNet {
 
     /// `x`: (batch, channels, frames) → (batch, embedding_dim), unit length.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // Interval features already span up to half a second: 12.5 frames/s is enough inside.
-        let mut h = halve_time(&self.input.forward(x)?.relu()?)?;
+        let x = x.transpose(1, 2)?.contiguous()?; // time-major from here on
+                                                  // Interval features already span up to half a second: 12.5 frames/s is enough inside.
+        let mut h = halve_time(&self.input.forward(&x)?.relu()?)?;
         for block in &self.blocks {
             let r = block.b.forward(&block.a.forward(&h)?.relu()?)?;
             h = (h + r)?.relu()?;
             h = halve_time(&h)?;
         }
-        let pooled = Tensor::cat(&[h.mean(D::Minus1)?, h.max(D::Minus1)?], 1)?;
-        l2_normalize(&self.proj.forward(&pooled)?)
+        let pooled = Tensor::cat(&[h.mean(1)?, h.max(1)?], 1)?;
+        // Standardise across features: pooled ReLU outputs share a large positive part that
+        // would make every embedding point the same way.
+        let centred = pooled.broadcast_sub(&pooled.mean_keepdim(D::Minus1)?)?;
+        let sd = centred
+            .sqr()?
+            .mean_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-5, f64::MAX)?;
+        l2_normalize(&self.proj.forward(&centred.broadcast_div(&sd)?)?)
     }
 }
 
-/// Average-pools pairs of frames (dropping an odd last frame): plain reshape + mean, whose
-/// backward pass candle supports everywhere.
+/// Average-pools pairs of frames (dropping an odd last frame) of a (batch, time, channels)
+/// tensor.
 fn halve_time(h: &Tensor) -> Result<Tensor> {
-    let (b, c, t) = h.dims3()?;
+    let (b, t, c) = h.dims3()?;
     let t2 = t / 2;
     if t2 == 0 {
         return Ok(h.clone());
     }
-    h.narrow(2, 0, 2 * t2)?
-        .reshape((b, c, t2, 2))?
-        .mean(D::Minus1)
+    h.narrow(1, 0, 2 * t2)?.reshape((b, t2, 2, c))?.mean(2)
 }
 
 pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {

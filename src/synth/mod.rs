@@ -156,4 +156,82 @@ mod tests {
         assert!(render(5) == render(5));
         assert!(render(5).0 != render(6).0);
     }
+
+    /// Energy of a voice's spectrum in [lo, hi) Hz as a fraction of the total (0–4 kHz).
+    fn band_share(samples: &[f32], lo: f32, hi: f32) -> f32 {
+        let n = 8192;
+        let mid = samples.len() / 2 - n / 2;
+        let mut stft = crate::dsp::Stft::new(n);
+        let mut mags = Vec::new();
+        stft.magnitudes(&samples[mid..mid + n], &mut mags);
+        let hz = |k: usize| k as f32 * SAMPLE_RATE as f32 / n as f32;
+        let (mut band, mut total) = (0.0, 0.0);
+        for (k, m) in mags.iter().enumerate() {
+            let f = hz(k);
+            if f < 4000.0 {
+                total += m * m;
+                if f >= lo && f < hi {
+                    band += m * m;
+                }
+            }
+        }
+        band / total.max(1e-12)
+    }
+
+    /// Ear-substitute check that the voices sound like what they claim to be: a hum's energy
+    /// sits low (nasal murmur), a sung vowel has formant energy in 400–1200 Hz, a whistle is
+    /// nearly a pure tone, and a shorter vocal tract moves formants up.
+    #[test]
+    fn voices_have_their_formants_where_they_should_be() {
+        let note = [(0.0f32, 1.5f32, 50.0f32)]; // D3, ~147 Hz
+        let voice = |style, formant_scale, midi: f32| {
+            let params = VoiceParams {
+                style,
+                formant_scale,
+                vibrato_cents: 0.0,
+            };
+            let perf = [(note[0].0, note[0].1, midi)];
+            render_voice(&perf, &params, 1.6, SAMPLE_RATE, &mut Rng::new(3))
+        };
+        let hum = voice(HumStyle::Hum, 1.0, 50.0);
+        let sung = voice(HumStyle::Sing, 1.0, 50.0);
+        let (hum_low, sung_mid) = (
+            band_share(&hum, 0.0, 400.0),
+            band_share(&sung, 400.0, 1200.0),
+        );
+        assert!(hum_low > 0.6, "hum energy below 400 Hz: {hum_low}");
+        assert!(
+            sung_mid > band_share(&hum, 400.0, 1200.0),
+            "sung vowel formants {sung_mid}"
+        );
+        let whistle = voice(HumStyle::Whistle, 1.0, 84.0); // C6, ~1047 Hz
+        let fundamental = band_share(&whistle, 950.0, 1150.0);
+        assert!(
+            fundamental > 0.8,
+            "whistle energy at its pitch: {fundamental}"
+        );
+        // Shorter tract (higher formant scale): more energy above 1 kHz for the same note.
+        let (long, short) = (
+            voice(HumStyle::Sing, 0.85, 50.0),
+            voice(HumStyle::Sing, 1.2, 50.0),
+        );
+        assert!(band_share(&short, 1000.0, 4000.0) > band_share(&long, 1000.0, 4000.0));
+    }
+
+    #[test]
+    fn training_and_held_out_singers_never_overlap() {
+        let mut rng = Rng::new(9);
+        let score = random_melody(&mut rng, 4);
+        let song = SongSpec::random(&mut rng, SAMPLE_RATE);
+        for i in 0..200 {
+            let mut r = Rng::new(i);
+            let mut spec = HumSpec::random(&mut r, &score, &song, Difficulty::Medium, SAMPLE_RATE);
+            VoicePool::Train.apply(&mut spec, &mut r);
+            assert!(VoicePool::Train.contains(spec.voice_centre, spec.formant_scale));
+            assert!(!VoicePool::HeldOut.contains(spec.voice_centre, spec.formant_scale));
+            VoicePool::HeldOut.apply(&mut spec, &mut r);
+            assert!(VoicePool::HeldOut.contains(spec.voice_centre, spec.formant_scale));
+            assert!(!VoicePool::Train.contains(spec.voice_centre, spec.formant_scale));
+        }
+    }
 }

@@ -432,4 +432,48 @@ mod tests {
         assert!((map[62] - 25.0 * (10.5 + 0.48 * 0.45)).abs() < 0.1);
         assert!(map[80].is_nan());
     }
+
+    #[test]
+    fn pairs_are_deterministic_per_seed_and_read_back() {
+        let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
+        let make = |seed: u64| {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = PairsSpec {
+                split: Split::Train,
+                songs: 2,
+                hums_per_song: 2,
+                voices: VoicePool::Train,
+                seed,
+                soundfont: crate::synth::gm::TIMGM6MB.into(),
+                threads: 2,
+            };
+            generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
+            let path = dir.path().join("pairs_0000.ewp");
+            (std::fs::read(&path).unwrap(), read_shard(&path).unwrap())
+        };
+        let (a, shard) = make(4);
+        assert_eq!(a, make(4).0);
+        assert_ne!(a, make(5).0);
+        assert_eq!((shard.songs.len(), shard.hums.len()), (2, 4));
+        // Every hum is anchored to its song: mapped frames fall inside the song, and the song's
+        // melody labels are voiced where the map points for most frames.
+        for (h, (_, map)) in shard.header.hums.iter().zip(&shard.hums) {
+            let (_, labels) = &shard.songs[h.song];
+            let mapped: Vec<usize> = map
+                .iter()
+                .filter(|m| m.is_finite())
+                .map(|&m| m.round() as usize)
+                .collect();
+            assert!(mapped.len() > 100, "{} anchored frames", mapped.len());
+            let voiced = mapped
+                .iter()
+                .filter(|&&f| labels.get(f).is_some_and(|&l| l > 0))
+                .count();
+            assert!(
+                voiced as f32 > 0.8 * mapped.len() as f32,
+                "{voiced}/{}",
+                mapped.len()
+            );
+        }
+    }
 }
