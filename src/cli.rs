@@ -128,13 +128,14 @@ enum Command {
         #[arg(long, default_value_t = 0.1)]
         temperature: f32,
     },
-    /// One-command tour: synthesize a small demo library and some hums, index, and search.
+    /// One-command tour: index the bundled demo library (20 songs) and search it with some of
+    /// its example hums.
     Demo {
         #[command(flatten)]
         db: DbArg,
-        /// Where to write the demo songs and hums [default: <data dir>/demo]
+        /// A demo library folder (songs/, hums/, manifest.csv) [default: the bundled assets/demo]
         #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
+        library: Option<PathBuf>,
     },
 }
 
@@ -283,7 +284,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             difficulty,
             seed,
         })) => cmd_synth_testset(out, songs, queries_per_song, &difficulty, seed),
-        Some(Command::Demo { db, out }) => cmd_demo(&db, out),
+        Some(Command::Demo { db, library }) => cmd_demo(&db, library),
         Some(Command::Synth(SynthCommand::Songs { set })) => cmd_song_set(&set, 0),
         Some(Command::Synth(SynthCommand::Devset {
             set,
@@ -476,56 +477,58 @@ fn cmd_synth_hums(
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_demo(db: &DbArg, out: Option<PathBuf>) -> Result<ExitCode> {
-    use crate::synth::{testset, Difficulty};
-    let out = out.unwrap_or_else(|| Engine::default_db_dir().join("demo"));
-    let manifest = out.join("manifest.csv");
-    if !manifest.exists() {
-        eprintln!(
-            "synthesizing 20 demo songs and 5 hums into {} ...",
-            out.display()
-        );
-        let spec = testset::TestsetSpec {
-            songs: 20,
-            queries_per_song: 1,
-            difficulties: vec![Difficulty::Clean, Difficulty::Medium],
-            seed: 2026,
-            ..Default::default()
-        };
-        testset::generate(&out, &spec, &mut |_, _| {})
-            .with_context(|| format!("writing {}", out.display()))?;
-    }
+/// The bundled demo library (assets/demo): beside the executable or in the source tree.
+pub fn bundled_demo_dir() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.ancestors().skip(1).take(3).map(|d| d.join("assets/demo")).collect())
+        .unwrap_or_default();
+    dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo"));
+    dirs.into_iter().find(|d| d.join("manifest.csv").is_file())
+}
+
+fn cmd_demo(db: &DbArg, library: Option<PathBuf>) -> Result<ExitCode> {
+    let demo = match library {
+        Some(d) => d,
+        None => bundled_demo_dir().context(
+            "the bundled demo library (assets/demo) is missing; rebuild it with tools/make_demo_library.sh",
+        )?,
+    };
+    let manifest = demo.join("manifest.csv");
     eprintln!(
-        "indexing {} into {} ...",
-        out.join("songs").display(),
+        "indexing the demo library {} into {} ...",
+        demo.join("songs").display(),
         db.dir().display()
     );
-    cmd_index(db, None, &[out.join("songs")])?;
+    cmd_index(db, None, &[demo.join("songs")])?;
     let rows = crate::eval::read_manifest(&manifest)?;
     let picks: Vec<_> = rows.iter().step_by(4).take(5).collect();
     let mut engine = db.open()?;
+    let method = effective_method(&engine, Method::Learned);
     for row in picks {
         let result = engine
-            .query_file(&row.query, 3)
+            .query_file_with(&row.query, 3, method)
             .with_context(|| format!("querying {}", row.query.display()))?;
-        let want = row
-            .target
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        println!("\n{} (a hum of {want}):", row.query.display());
+        let want = std::fs::canonicalize(&row.target).unwrap_or_else(|_| row.target.clone());
+        let want_title = engine
+            .catalog()
+            .songs()?
+            .into_iter()
+            .find(|s| s.path == want)
+            .map_or_else(|| want.display().to_string(), |s| s.title);
+        println!("\n{} (a hum of \"{want_title}\"):", row.query.display());
         for (i, m) in result.matches.iter().enumerate() {
             let a = &m.found.alignment;
             println!(
-                "  {}. {:<10} score {:.3}  at {}–{}  (hummed {:+} semitones, {:.0}% of the song's tempo){}",
+                "  {}. {:<40} score {:.3}  at {}–{}  (hummed {:+} semitones, {:.0}% of the song's tempo){}",
                 i + 1,
-                m.song.title,
+                truncate(&m.song.title, 40),
                 m.found.score,
                 mmss(m.found.start_s),
                 mmss(m.found.end_s),
                 a.key_shift.round() as i32,
                 a.tempo * 100.0,
-                if m.song.title == want { "  <- right song" } else { "" }
+                if m.song.path == want { "  <- right song" } else { "" }
             );
         }
     }
