@@ -55,52 +55,23 @@ fn main() -> anyhow::Result<()> {
     let (ch, w) = (params.channels(), params.window_frames);
     let mut prep = 0.0;
     let mut train = 0.0;
-    for step in 0..40 {
+    for step in 0..10 {
         let t = std::time::Instant::now();
-        let (hw, sw) = corpus.batch(&params, batch, &mut Rng::fork(1, 0), false);
-        let m = hw.iter().sum::<f32>() / hw.len() as f32;
-        let mx = hw.iter().cloned().fold(0.0f32, f32::max);
-        let nz = hw.iter().filter(|v| v.abs() > 1e-6).count() as f32 / hw.len() as f32;
-        eprintln!("hum feats mean {m:.4} max {mx:.3} nonzero {nz:.3}");
+        let (hw, sw) = corpus.batch(&params, batch, &mut Rng::fork(1, step), true);
         prep += t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         let h = net.forward(&Tensor::from_vec(hw, (batch, ch, w), &device)?)?;
         let s = net.forward(&Tensor::from_vec(sw, (batch, ch, w), &device)?)?;
-        let sim = h.matmul(&s.t()?)?;
-        eprintln!(
-            "sim mean {:.4} min {:.4} max {:.4}",
-            sim.mean_all()?.to_scalar::<f32>()?,
-            sim.flatten_all()?.min(0)?.to_scalar::<f32>()?,
-            sim.flatten_all()?.max(0)?.to_scalar::<f32>()?
-        );
         let l = losses(&h, &s, 0.2, 0.1, 1.0)?;
-        let grads = l.total.backward()?;
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                if step == 0 {
-                    eprintln!(
-                        "grad {name}: {:.3e} (w {:.3e})",
-                        g.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?,
-                        var.as_tensor()
-                            .sqr()?
-                            .sum_all()?
-                            .sqrt()?
-                            .to_scalar::<f32>()?
-                    );
-                }
-            } else {
-                eprintln!("no grad {name}");
-            }
-        }
-        opt.step(&grads)?;
+        opt.backward_step(&l.total)?;
         train += t.elapsed().as_secs_f64();
         eprintln!("step {step}: loss {:.3}", l.total.to_scalar::<f32>()?);
     }
     eprintln!(
         "batch prep {:.3} s/batch, train {:.3} s/batch: {:.1} pairs/s",
-        prep / 6.0,
-        train / 6.0,
-        40.0 * batch as f64 / train
+        prep / 10.0,
+        train / 10.0,
+        10.0 * batch as f64 / train
     );
     let t = std::time::Instant::now();
     let x = Tensor::zeros((64, ch, w), DType::F32, &device)?;
