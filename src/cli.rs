@@ -481,7 +481,13 @@ fn cmd_synth_hums(
 pub fn bundled_demo_dir() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::current_exe()
         .ok()
-        .map(|exe| exe.ancestors().skip(1).take(3).map(|d| d.join("assets/demo")).collect())
+        .map(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .take(3)
+                .map(|d| d.join("assets/demo"))
+                .collect()
+        })
         .unwrap_or_default();
     dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo"));
     dirs.into_iter().find(|d| d.join("manifest.csv").is_file())
