@@ -374,9 +374,7 @@ fn cmd_song_set(args: &SongSetArgs, queries_per_song: usize) -> Result<ExitCode>
         song_rate: args.rate,
         hum_rate: 44_100,
         voices: parse_voices(&args.voices)?,
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: threads_or_cores(args.threads),
     };
     let pb = bar(
         args.songs as u64,
