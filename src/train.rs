@@ -604,28 +604,20 @@ mod tests {
         let (hw, sw) = corpus.batch(&params, 6, &mut Rng::new(1), false);
         let x_h = Tensor::from_vec(hw, (6, ch, w), &device).unwrap();
         let x_s = Tensor::from_vec(sw, (6, ch, w), &device).unwrap();
-        let loss = |net: &MelodyNet| {
-            let l = losses(
+        let batch_losses = |net: &MelodyNet| {
+            losses(
                 &net.forward(&x_h).unwrap(),
                 &net.forward(&x_s).unwrap(),
                 0.2,
                 0.1,
                 1.0,
             )
-            .unwrap();
-            l.total.to_scalar::<f32>().unwrap()
+            .unwrap()
         };
+        let loss = |net: &MelodyNet| batch_losses(net).total.to_scalar::<f32>().unwrap();
         let before = loss(&net);
         for _ in 0..15 {
-            let l = losses(
-                &net.forward(&x_h).unwrap(),
-                &net.forward(&x_s).unwrap(),
-                0.2,
-                0.1,
-                1.0,
-            )
-            .unwrap();
-            opt.backward_step(&l.total).unwrap();
+            opt.backward_step(&batch_losses(&net).total).unwrap();
         }
         let after = loss(&net);
         assert!(after < 0.7 * before, "loss {before} -> {after}");

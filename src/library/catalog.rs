@@ -437,6 +437,16 @@ impl Catalog {
         )?)
     }
 
+    /// (song id, start s) of every segment of `model`, in id order: what a loaded ANN index
+    /// needs beside it, without reading the embeddings.
+    pub fn segment_refs(&self, model: &str) -> Result<Vec<(i64, f32)>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT song_id, start_s FROM segments WHERE model = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([model], |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as f32)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// A cheap fingerprint of the segment set of `model` (count, largest id): the saved ANN
     /// index is valid only for the fingerprint it was built from.
     pub fn segments_fingerprint(&self, model: &str) -> Result<(i64, i64), CatalogError> {

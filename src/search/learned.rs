@@ -71,9 +71,8 @@ impl SegmentIndex {
         let saved: Option<AnnMeta> = std::fs::read_to_string(&meta_path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
-        let segments = catalog.segments(model)?;
-        let points: Vec<(i64, f32)> = segments.iter().map(|s| (s.song_id, s.start_s)).collect();
         if saved.as_ref() == Some(&meta) && count > 0 {
+            let points = catalog.segment_refs(model)?;
             // The loader must outlive the index it hands out: leak it (one per load).
             let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&ann_dir, ANN_BASENAME)));
             if let Ok(hnsw) = io.load_hnsw::<f32, DistDot>() {
@@ -86,6 +85,9 @@ impl SegmentIndex {
                 }
             }
         }
+        // Building: now the embeddings are needed.
+        let segments = catalog.segments(model)?;
+        let points: Vec<(i64, f32)> = segments.iter().map(|s| (s.song_id, s.start_s)).collect();
         let hnsw = Hnsw::<f32, DistDot>::new(16, segments.len().max(1), 16, 100, DistDot {});
         let data: Vec<(&Vec<f32>, usize)> = segments
             .iter()
