@@ -44,6 +44,16 @@ impl DbArg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Open the desktop app (also what `earworm` with no command does). On first run it indexes
+    /// the bundled demo library into the database.
+    App {
+        #[command(flatten)]
+        db: DbArg,
+        /// Drive the app through its main states, saving screenshots and frame times into DIR,
+        /// then quit (uses a fresh database in DIR/db unless --db is given).
+        #[arg(long, value_name = "DIR")]
+        tour: Option<PathBuf>,
+    },
     /// Add or update music folders (and files) in the library; unchanged files are skipped,
     /// deleted ones forgotten. Ctrl-C stops cleanly; the next run resumes.
     Index {
@@ -123,6 +133,10 @@ enum Command {
         /// Weight of the batch-wide confidence loss; 0 = triplet loss alone (ablation)
         #[arg(long, default_value_t = 1.0)]
         confidence_weight: f32,
+        /// Stop after this step, keeping the schedule of --steps (one stage of a longer run;
+        /// run again with a later --until or none to go on)
+        #[arg(long, value_name = "STEP")]
+        until: Option<usize>,
         #[arg(long, default_value_t = 0.2)]
         margin: f32,
         #[arg(long, default_value_t = 0.1)]
@@ -244,6 +258,18 @@ struct SongSetArgs {
 }
 
 /// Entry point of the binary: runs the command and maps errors to a message and exit status.
+fn cmd_app(db: Option<PathBuf>, tour: Option<PathBuf>) -> Result<ExitCode> {
+    let mut config = crate::app::AppConfig::default();
+    if let (None, Some(t)) = (&db, &tour) {
+        // A tour starts from an empty library, so the first-run indexing is part of it.
+        let _ = std::fs::remove_dir_all(t.join("db"));
+    }
+    config.db_dir = db.or_else(|| tour.as_ref().map(|t| t.join("db")));
+    config.tour = tour;
+    crate::app::run(config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -257,11 +283,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            Ok(ExitCode::SUCCESS)
-        }
+        None => cmd_app(None, None),
+        Some(Command::App { db, tour }) => cmd_app(db.db, tour),
         Some(Command::Index { db, threads, paths }) => cmd_index(&db, threads, &paths),
         Some(Command::Query {
             db,
@@ -330,6 +353,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             confidence_weight,
             margin,
             temperature,
+            until,
         }) => {
             let config = crate::train::TrainConfig {
                 data,
@@ -344,6 +368,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 confidence_weight,
                 checkpoint_every: 100,
                 eval_every: 250,
+                until,
             };
             let card = crate::train::train(&config, &mut |line| eprintln!("{line}"))?;
             eprintln!(

@@ -126,6 +126,13 @@ impl Engine {
         Ok(self.catalog.song_count()? - with)
     }
 
+    /// Forgets cached search structures: call when another process or thread changed the
+    /// library (the app's indexer runs beside its search engine).
+    pub fn reload(&mut self) {
+        self.searcher = None;
+        self.segments = None;
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

@@ -6,6 +6,7 @@
 //! melodies in a SQLite catalog; [`search`] matches a hum against it. [`cli`] is the
 //! command-line front end; [`synth`] makes test audio with known answers.
 
+pub mod app;
 pub mod audio;
 pub mod cli;
 pub mod dsp;

@@ -33,6 +33,9 @@ pub struct TrainConfig {
     pub confidence_weight: f32,
     pub checkpoint_every: usize,
     pub eval_every: usize,
+    /// Stop after this step (the schedule still spans `steps`): one stage of a longer run.
+    #[serde(default)]
+    pub until: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -439,7 +442,7 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
     let result = std::thread::scope(|scope| -> Result<(), TrainError> {
         let (corpus, params) = (&corpus, &params);
         scope.spawn(move || {
-            for step in first_step..config.steps {
+            for step in first_step..config.until.unwrap_or(config.steps).min(config.steps) {
                 let mut rng = Rng::fork(config.seed, step as u64);
                 let (h, s) = corpus.batch(params, config.batch, &mut rng, true);
                 if tx.send((step, h, s)).is_err() {
@@ -496,7 +499,10 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
                     log(&line.to_string());
                 }
             }
-            if done % config.checkpoint_every == 0 || done == config.steps {
+            if done % config.checkpoint_every == 0
+                || done == config.steps
+                || Some(done) == config.until
+            {
                 let tmp = out.join("checkpoint.tmp.safetensors");
                 varmap.save(&tmp)?;
                 std::fs::rename(&tmp, &ckpt_weights).map_err(io(&ckpt_weights))?;
@@ -523,6 +529,29 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
         None => serde_json::Value::Null,
     };
     varmap.save(out.join(WEIGHTS_FILE))?;
+    let command = format!(
+        "earworm train --data {} --out {} --steps {} --batch {} --lr {} --seed {} --confidence-weight {}{}",
+        config.data.display(), out.display(), config.steps, config.batch, config.lr, config.seed, config.confidence_weight,
+        config.until.map(|u| format!(" --until {u}")).unwrap_or_default()
+    );
+    // Every stage (run or resumed run) of this output folder, oldest first.
+    let stages_path = out.join("train_stages.jsonl");
+    let stage = serde_json::json!({
+        "command": command,
+        "from_step": first_step,
+        "to_step": config.until.unwrap_or(config.steps).min(config.steps),
+        "wall_time_s": started.elapsed().as_secs_f64(),
+    });
+    let mut stages: Vec<serde_json::Value> = std::fs::read_to_string(&stages_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    stages.push(stage);
+    let _ = std::fs::write(
+        &stages_path,
+        stages.iter().map(|s| format!("{s}\n")).collect::<String>(),
+    );
     let card = ModelCard {
         name: "earworm-melody".into(),
         version: format!("{}-{}", env!("CARGO_PKG_VERSION"), if config.confidence_weight > 0.0 { "triplet+confidence" } else { "triplet" }),
@@ -533,10 +562,8 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
         net: net_config,
         features: params,
         training: serde_json::json!({
-            "command": format!(
-                "earworm train --data {} --out {} --steps {} --batch {} --lr {} --seed {} --confidence-weight {}",
-                config.data.display(), out.display(), config.steps, config.batch, config.lr, config.seed, config.confidence_weight
-            ),
+            "command": command,
+            "stages": stages,
             "config": config,
             "songs": corpus.songs(),
             "hums": corpus.hums(),

@@ -41,6 +41,33 @@ fn the_shipped_model_loads_and_embeds_deterministically() {
 }
 
 #[test]
+fn the_fast_conv1d_form_embeds_like_the_training_form() {
+    let m = model();
+    let mut rng = Rng::new(9);
+    let score = random_melody(&mut rng, 8);
+    let song = render_song(&score, &SongSpec::random(&mut rng, SAMPLE_RATE), 9);
+    let spec = features::spectrogram(&m.params, &song.samples);
+    let feats = features::interval_features(&m.params, &spec);
+    let starts = features::window_starts(&m.params, spec.frames(), 25);
+    let windows = features::windows(&m.params, &feats, spec.frames(), &starts);
+    let fast = m.embed_windows(&windows).unwrap();
+    let reference = m.embed_windows_reference(&windows).unwrap();
+    assert_eq!(fast.len(), reference.len());
+    assert!(fast.len() >= 3);
+    for (f, r) in fast.iter().zip(&reference) {
+        let worst = f
+            .iter()
+            .zip(r)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-4,
+            "fast and reference embeddings differ by {worst}"
+        );
+    }
+}
+
+#[test]
 fn a_transposed_segment_stays_nearer_than_other_songs() {
     let m = model();
     let mut rng = Rng::new(21);

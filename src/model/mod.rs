@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use features::{FeatureParams, Spectrogram};
-pub use net::{MelodyNet, NetConfig};
+pub use net::{FastMelodyNet, MelodyNet, NetConfig};
 
 /// File names of the shipped model inside a model directory.
 pub const WEIGHTS_FILE: &str = "melody.safetensors";
@@ -122,7 +122,10 @@ pub fn device_name(device: &Device) -> &'static str {
 
 /// Turns audio into window embeddings with a loaded model.
 pub struct Embedder {
+    /// The training form of the network (reference for the fast one).
     net: MelodyNet,
+    /// Same weights, conv1d forward: what embedding uses.
+    fast: FastMelodyNet,
     /// Identity of the weights (name and content hash): stored with every segment, so a
     /// new model makes the catalog re-embed.
     pub id: String,
@@ -166,8 +169,10 @@ impl Embedder {
         let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(werr)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let net = MelodyNet::new(card.net, vb).map_err(werr)?;
+        let fast = FastMelodyNet::new(&net).map_err(werr)?;
         Ok(Self {
             net,
+            fast,
             id,
             card,
             params: ours,
@@ -198,10 +203,19 @@ impl Embedder {
                 (b, ch, w),
                 &self.device,
             )?;
-            let e = self.net.forward(&x)?.to_vec2::<f32>()?;
+            let e = self.fast.forward(&x)?.to_vec2::<f32>()?;
             out.extend(e);
         }
         Ok(out)
+    }
+
+    /// Embeds windows with the training form of the network (slower; for checking the fast
+    /// form against it).
+    pub fn embed_windows_reference(&self, windows: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (ch, w) = (self.params.channels(), self.params.window_frames);
+        let n = windows.len() / (ch * w);
+        let x = Tensor::from_slice(windows, (n, ch, w), &self.device)?;
+        Ok(self.net.forward(&x)?.to_vec2::<f32>()?)
     }
 
     /// Window embeddings of a clip's spectrogram, windows `hop` frames apart: (start frame, embedding).

@@ -30,6 +30,22 @@ impl TimeConv {
         })
     }
 
+    /// The same weights as a conv1d kernel (out, in, taps): the unfolded input's channel index
+    /// is `tap * in + channel`.
+    fn conv_kernel(&self) -> Result<(Tensor, Option<Tensor>)> {
+        let w = self.linear.weight();
+        let (out, taps_in) = w.dims2()?;
+        let kernel = w
+            .reshape((out, self.taps, taps_in / self.taps))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let bias = match self.linear.bias() {
+            Some(b) => Some(b.reshape((1, out, 1))?),
+            None => None,
+        };
+        Ok((kernel, bias))
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let pad = self.taps / 2;
@@ -99,6 +115,66 @@ impl MelodyNet {
             .clamp(1e-5, f64::MAX)?;
         l2_normalize(&self.proj.forward(&centred.broadcast_div(&sd)?)?)
     }
+}
+
+/// Inference-only form of [`MelodyNet`] with the same weights, using candle's conv1d forward
+/// (about 3x faster on a CPU than unfold + matmul; its backward pass did not train here, which
+/// is why training uses the other form). Channel-major (batch, channels, time) throughout.
+pub struct FastMelodyNet {
+    input: (Tensor, Option<Tensor>),
+    blocks: Vec<[(Tensor, Option<Tensor>); 2]>,
+    proj: Linear,
+}
+
+impl FastMelodyNet {
+    pub fn new(net: &MelodyNet) -> Result<Self> {
+        Ok(Self {
+            input: net.input.conv_kernel()?,
+            blocks: net
+                .blocks
+                .iter()
+                .map(|b| Ok([b.a.conv_kernel()?, b.b.conv_kernel()?]))
+                .collect::<Result<_>>()?,
+            proj: net.proj.clone(),
+        })
+    }
+
+    fn conv(x: &Tensor, (kernel, bias): &(Tensor, Option<Tensor>)) -> Result<Tensor> {
+        let pad = kernel.dim(2)? / 2;
+        let y = x.conv1d(kernel, pad, 1, 1, 1)?;
+        match bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// `x`: (batch, channels, frames) → (batch, embedding_dim), unit length.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        let mut h = halve_time_cm(&Self::conv(&x, &self.input)?.relu()?)?;
+        for [a, b] in &self.blocks {
+            let r = Self::conv(&Self::conv(&h, a)?.relu()?, b)?;
+            h = halve_time_cm(&(h + r)?.relu()?)?;
+        }
+        let pooled = Tensor::cat(&[h.mean(2)?, h.max(2)?], 1)?;
+        let centred = pooled.broadcast_sub(&pooled.mean_keepdim(D::Minus1)?)?;
+        let sd = centred
+            .sqr()?
+            .mean_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-5, f64::MAX)?;
+        l2_normalize(&self.proj.forward(&centred.broadcast_div(&sd)?)?)
+    }
+}
+
+/// [`halve_time`] for channel-major (batch, channels, time) tensors.
+fn halve_time_cm(h: &Tensor) -> Result<Tensor> {
+    let (b, c, t) = h.dims3()?;
+    let t2 = t / 2;
+    if t2 == 0 {
+        return Ok(h.clone());
+    }
+    h.narrow(2, 0, 2 * t2)?.reshape((b, c, t2, 2))?.mean(3)
 }
 
 /// Average-pools pairs of frames (dropping an odd last frame) of a (batch, time, channels)

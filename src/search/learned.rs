@@ -203,23 +203,35 @@ pub fn search(
         return Err(SearchError::EmptyLibrary);
     }
     let ranked = vote(index, queries);
-    let shortlist: Vec<(i64, f32)> = ranked.into_iter().take(SHORTLIST.max(top)).collect();
+    // Tuning knobs (defaults above): EARWORM_SHORTLIST, EARWORM_VOTE_WEIGHT.
+    let knob = |name: &str, default: f32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<f32>().ok())
+            .unwrap_or(default)
+    };
+    let shortlist_len = knob("EARWORM_SHORTLIST", SHORTLIST as f32) as usize;
+    let vote_weight = knob("EARWORM_VOTE_WEIGHT", VOTE_WEIGHT);
+    let shortlist: Vec<(i64, f32)> = ranked.into_iter().take(shortlist_len.max(top)).collect();
     let ids: HashSet<i64> = shortlist.iter().map(|s| s.0).collect();
     let aligned: HashMap<i64, Match> = match contours.search_among(hum, ids.len(), Some(&ids)) {
         Ok(ms) => ms.into_iter().map(|m| (m.song_id, m)).collect(),
         Err(SearchError::NotEnoughMelody { .. }) => HashMap::new(),
         Err(e) => return Err(e),
     };
+    if let Ok(path) = std::env::var("EARWORM_DUMP_CANDIDATES") {
+        dump_candidates(&path, &shortlist, &aligned);
+    }
     let mut out: Vec<Match> = shortlist
         .iter()
         .map(|&(song, v)| match aligned.get(&song) {
             Some(m) => Match {
-                score: VOTE_WEIGHT * v + (1.0 - VOTE_WEIGHT) * m.score,
+                score: vote_weight * v + (1.0 - vote_weight) * m.score,
                 ..m.clone()
             },
             None => Match {
                 song_id: song,
-                score: VOTE_WEIGHT * v,
+                score: vote_weight * v,
                 start_s: 0.0,
                 end_s: 0.0,
                 alignment: Default::default(),
@@ -229,4 +241,21 @@ pub fn search(
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out.truncate(top);
     Ok(out)
+}
+
+/// Appends one JSON line per query: the shortlist as [song id, vote, alignment score or null]
+/// (for tuning the shortlist length and vote weight offline; see tools/tune_rerank.py).
+fn dump_candidates(path: &str, shortlist: &[(i64, f32)], aligned: &HashMap<i64, Match>) {
+    use std::io::Write;
+    let rows: Vec<serde_json::Value> = shortlist
+        .iter()
+        .map(|&(song, v)| serde_json::json!([song, v, aligned.get(&song).map(|m| m.score)]))
+        .collect();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{}", serde_json::Value::Array(rows));
+    }
 }

@@ -1,0 +1,1616 @@
+//! The desktop app (eframe/egui): hum into the microphone, watch your pitch live, get ranked
+//! songs with an alignment overlay, play them, and manage the library. It drives the same
+//! [`crate::engine::Engine`] as the CLI, on worker threads ([`worker`]); this module is the UI
+//! state and drawing, and never blocks on audio, search or indexing.
+
+pub mod capture;
+pub mod live;
+pub mod overlay;
+pub mod playback;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, Color32, RichText, Vec2};
+
+use crate::audio::SAMPLE_RATE;
+use crate::library::{is_audio_path, IndexProgress};
+use capture::{Capture, InputDevice};
+use live::{LiveAnalysis, StopReason, StopRules};
+use playback::{Player, Playing};
+use worker::{EngineInfo, LibrarySnapshot, Reply, Request, Results, Worker};
+
+/// Where recorded audio comes from.
+#[derive(Clone)]
+pub enum AudioInput {
+    /// The system's microphones (cpal).
+    System,
+    /// No audio system at all (what a machine without sound hardware reports).
+    Unavailable,
+}
+
+/// How the app is set up; the defaults are the real desktop app.
+#[derive(Clone)]
+pub struct AppConfig {
+    /// Database folder; `None` uses the saved setting or the platform default.
+    pub db_dir: Option<PathBuf>,
+    /// Indexed on first run when the library is empty.
+    pub demo_dir: Option<PathBuf>,
+    pub audio: AudioInput,
+    /// Speed of the example hum's playback into the recorder (1 = real time).
+    pub clip_speed: f32,
+    pub stop_rules: StopRules,
+    /// Seconds of new audio between provisional searches while recording.
+    pub provisional_every_s: f32,
+    /// Scripted tour that saves screenshots and frame times into this folder, then quits.
+    pub tour: Option<PathBuf>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            db_dir: None,
+            demo_dir: crate::cli::bundled_demo_dir(),
+            audio: AudioInput::System,
+            clip_speed: 1.0,
+            stop_rules: StopRules::default(),
+            provisional_every_s: 2.0,
+            tour: None,
+        }
+    }
+}
+
+/// What the app remembers between runs (eframe storage).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub input_device: Option<String>,
+    pub dark_mode: bool,
+    pub db_dir: Option<PathBuf>,
+    /// The demo library was offered once; removing it is then respected.
+    pub demo_indexed: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            input_device: None,
+            dark_mode: true,
+            db_dir: None,
+            demo_indexed: false,
+        }
+    }
+}
+
+const SETTINGS_KEY: &str = "earworm-settings";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Search,
+    Library,
+}
+
+struct Recording {
+    capture: Capture,
+    /// Recording length at the last provisional search.
+    searched_at_s: f32,
+}
+
+/// A dropped or picked path (egui's file-drop type for tests and the tour).
+#[derive(Debug)]
+pub struct DroppedPath(pub PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Frame times by what the app was doing, for the responsiveness figures.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct FrameTimes {
+    /// Milliseconds spent building each frame, and between frames.
+    pub idle: Vec<(f32, f32)>,
+    pub recording: Vec<(f32, f32)>,
+    pub indexing: Vec<(f32, f32)>,
+}
+
+pub struct EarwormApp {
+    config: AppConfig,
+    settings: Settings,
+    db_dir: PathBuf,
+    worker: Worker,
+    info: Option<EngineInfo>,
+    open_error: Option<String>,
+    devices: Vec<InputDevice>,
+    recording: Option<Recording>,
+    live: Option<LiveAnalysis>,
+    mic_message: Option<String>,
+    drain_buffer: Vec<f32>,
+    query_seq: u64,
+    final_seq: Option<u64>,
+    stopped_at: Option<Instant>,
+    /// Stop → final results, for the last recording.
+    pub last_stop_to_results: Option<Duration>,
+    results: Option<Results>,
+    results_provisional: bool,
+    results_error: Option<String>,
+    selected: Option<usize>,
+    library: LibrarySnapshot,
+    library_loaded: bool,
+    index_progress: Option<IndexProgress>,
+    index_note: Option<String>,
+    tab: Tab,
+    player: Player,
+    player_error: Option<String>,
+    message: Option<String>,
+    spectrogram: Option<egui::TextureHandle>,
+    demo_hums: Vec<PathBuf>,
+    next_example: usize,
+    folder_pick: Option<Receiver<Option<PathBuf>>>,
+    file_pick: Option<Receiver<Option<PathBuf>>>,
+    show_settings: bool,
+    db_dir_edit: String,
+    frame_times: FrameTimes,
+    last_frame: Option<Instant>,
+    last_library_refresh: Instant,
+    tour: Option<Tour>,
+}
+
+impl EarwormApp {
+    /// The app as eframe creates it: settings from storage.
+    pub fn new(cc: &eframe::CreationContext<'_>, config: AppConfig) -> Self {
+        // A tour starts like a first run, whatever this machine's saved settings say.
+        let settings: Settings = cc
+            .storage
+            .filter(|_| config.tour.is_none())
+            .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
+            .unwrap_or_default();
+        Self::with_settings(&cc.egui_ctx, config, settings)
+    }
+
+    pub fn with_settings(ctx: &egui::Context, config: AppConfig, settings: Settings) -> Self {
+        ctx.set_theme(if settings.dark_mode {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        let db_dir = config
+            .db_dir
+            .clone()
+            .or_else(|| settings.db_dir.clone())
+            .unwrap_or_else(crate::engine::Engine::default_db_dir);
+        let worker = spawn_worker(ctx, &db_dir);
+        let devices = match config.audio {
+            AudioInput::System => capture::input_devices(),
+            AudioInput::Unavailable => Vec::new(),
+        };
+        let demo_hums = config
+            .demo_dir
+            .as_deref()
+            .map(demo_hum_paths)
+            .unwrap_or_default();
+        let tour = config.tour.clone().map(Tour::new);
+        Self {
+            db_dir_edit: db_dir.display().to_string(),
+            config,
+            settings,
+            db_dir,
+            worker,
+            info: None,
+            open_error: None,
+            devices,
+            recording: None,
+            live: None,
+            mic_message: None,
+            drain_buffer: Vec::new(),
+            query_seq: 0,
+            final_seq: None,
+            stopped_at: None,
+            last_stop_to_results: None,
+            results: None,
+            results_provisional: false,
+            results_error: None,
+            selected: None,
+            library: LibrarySnapshot::default(),
+            library_loaded: false,
+            index_progress: None,
+            index_note: None,
+            tab: Tab::Search,
+            player: Player::new(),
+            player_error: None,
+            message: None,
+            spectrogram: None,
+            demo_hums,
+            next_example: 0,
+            folder_pick: None,
+            file_pick: None,
+            show_settings: false,
+            frame_times: FrameTimes::default(),
+            last_frame: None,
+            last_library_refresh: Instant::now(),
+            tour,
+        }
+    }
+
+    // ----- State the tests look at -----
+
+    pub fn results(&self) -> Option<&Results> {
+        self.results.as_ref()
+    }
+    pub fn results_are_final(&self) -> bool {
+        self.results.is_some() && !self.results_provisional && self.final_seq.is_none()
+    }
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+    pub fn is_indexing(&self) -> bool {
+        self.worker.indexing()
+    }
+    pub fn library(&self) -> &LibrarySnapshot {
+        &self.library
+    }
+    pub fn library_loaded(&self) -> bool {
+        self.library_loaded && self.info.is_some()
+    }
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+    pub fn frame_times(&self) -> &FrameTimes {
+        &self.frame_times
+    }
+    pub fn live(&self) -> Option<&LiveAnalysis> {
+        self.live.as_ref()
+    }
+    pub fn index_note(&self) -> Option<&str> {
+        self.index_note.as_deref()
+    }
+
+    // ----- Actions -----
+
+    /// Starts recording from the chosen microphone.
+    pub fn start_recording(&mut self) {
+        if self.recording.is_some() {
+            return;
+        }
+        let opened = match self.config.audio {
+            AudioInput::Unavailable => Err(capture::CaptureError::NoDevice),
+            AudioInput::System => Capture::open_microphone(self.settings.input_device.as_deref()),
+        };
+        match opened {
+            Ok(c) => self.begin(c),
+            Err(e) => {
+                self.mic_message = Some(format!(
+                    "{e}. Connect a microphone and press Record again — or try \"Example hum\", or drop an audio file on the hum area to search with it."
+                ))
+            }
+        }
+    }
+
+    /// Records a clip as if it came from the microphone (the example hum; the UI tests).
+    pub fn record_clip(&mut self, samples: Vec<f32>, sample_rate: u32, name: &str) {
+        if self.recording.is_some() {
+            return;
+        }
+        let c = Capture::from_clip(Arc::new(samples), sample_rate, self.config.clip_speed, name);
+        self.begin(c);
+    }
+
+    fn begin(&mut self, capture: Capture) {
+        self.mic_message = None;
+        self.live = Some(LiveAnalysis::new(capture.sample_rate));
+        self.recording = Some(Recording {
+            capture,
+            searched_at_s: 0.0,
+        });
+        self.results = None;
+        self.results_error = None;
+        self.selected = None;
+        self.final_seq = None;
+        self.tab = Tab::Search;
+    }
+
+    pub fn stop_recording(&mut self) {
+        let Some(mut rec) = self.recording.take() else {
+            return;
+        };
+        if let Some(live) = &mut self.live {
+            rec.capture.drain(&mut self.drain_buffer);
+            live.push(&self.drain_buffer);
+            self.drain_buffer.clear();
+            if live.duration_s() < 1.0 {
+                self.results_error = Some("The recording is shorter than a second: hum a few notes of the tune (5–15 s works best).".into());
+                return;
+            }
+            self.query_seq += 1;
+            self.final_seq = Some(self.query_seq);
+            self.stopped_at = Some(Instant::now());
+            self.worker.send(Request::Query {
+                seq: self.query_seq,
+                samples: Arc::new(live.samples.clone()),
+                provisional: false,
+            });
+        }
+    }
+
+    /// Searches with an audio file (dropped on the hum area, or picked).
+    pub fn search_file(&mut self, path: &Path) {
+        self.recording = None;
+        self.live = None;
+        self.results = None;
+        self.results_error = None;
+        self.selected = None;
+        self.query_seq += 1;
+        self.final_seq = Some(self.query_seq);
+        self.stopped_at = Some(Instant::now());
+        self.message = Some(format!("Searching with {}", file_name(path)));
+        self.worker.send(Request::QueryFile {
+            seq: self.query_seq,
+            path: path.to_path_buf(),
+        });
+    }
+
+    pub fn play_example_hum(&mut self) {
+        if self.demo_hums.is_empty() {
+            self.message = Some("No example hums found (assets/demo is missing).".into());
+            return;
+        }
+        let path = self.demo_hums[self.next_example % self.demo_hums.len()].clone();
+        self.next_example += 1;
+        match crate::audio::decode_file(&path) {
+            Ok((samples, _)) => self.record_clip(samples, SAMPLE_RATE, &file_name(&path)),
+            Err(e) => self.message = Some(format!("Cannot read the example hum: {e}")),
+        }
+    }
+
+    /// Indexes folders or files (drop, "Add folder…", re-scan).
+    pub fn index_paths(&mut self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        if self.open_error.is_some() {
+            self.message = Some("Fix the library database first (see above).".into());
+            return;
+        }
+        if self.worker.start_index(paths) {
+            self.index_progress = Some(IndexProgress::default());
+            self.index_note = None;
+        } else {
+            self.message = Some("Indexing is already running: wait for it or cancel it.".into());
+        }
+    }
+
+    pub fn cancel_indexing(&mut self) {
+        self.worker.cancel_index();
+        self.index_note = Some("Cancelling…".into());
+    }
+
+    pub fn select(&mut self, index: usize) {
+        if self.results.as_ref().is_some_and(|r| index < r.rows.len()) {
+            self.selected = Some(index);
+        }
+    }
+
+    fn play_selected(&mut self) {
+        let Some(row) = self
+            .selected
+            .and_then(|i| self.results.as_ref().and_then(|r| r.rows.get(i)))
+        else {
+            return;
+        };
+        let (path, title, start, dur) = (
+            row.song.path.clone(),
+            row.song.title.clone(),
+            row.found.start_s,
+            row.song.duration_s as f32,
+        );
+        self.player_error = self.player.play_file(&path, &title, start, dur).err();
+    }
+
+    fn play_recording(&mut self) {
+        if let Some(live) = &self.live {
+            self.player_error = self
+                .player
+                .play_samples(live.samples.clone(), SAMPLE_RATE)
+                .err();
+        }
+    }
+
+    // ----- Per-frame work -----
+
+    fn handle_replies(&mut self) {
+        while let Ok(reply) = self.worker.replies.try_recv() {
+            match reply {
+                Reply::Opened(info) => {
+                    self.info = Some(info);
+                    self.open_error = None;
+                }
+                Reply::OpenFailed(why) => self.open_error = Some(why),
+                Reply::Library(snapshot) => {
+                    self.library = snapshot;
+                    self.library_loaded = true;
+                    self.maybe_index_demo();
+                }
+                Reply::Results {
+                    seq,
+                    provisional,
+                    result,
+                } => {
+                    // Provisional answers must not replace a final one, nor a stale one a newer.
+                    let is_final_answer = self.final_seq == Some(seq);
+                    if !(is_final_answer || (provisional && self.recording.is_some())) {
+                        continue;
+                    }
+                    match result {
+                        Ok(r) => {
+                            self.results = Some(r);
+                            self.results_error = None;
+                            // The best match is shown with its overlay, refreshed as results come.
+                            if is_final_answer || self.selected.is_none() {
+                                self.selected = Some(0).filter(|_| {
+                                    self.results.as_ref().is_some_and(|r| !r.rows.is_empty())
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            if is_final_answer || self.results.is_none() {
+                                self.results_error = Some(explain_query_error(&e));
+                            }
+                        }
+                    }
+                    self.results_provisional = !is_final_answer;
+                    if is_final_answer {
+                        self.final_seq = None;
+                        self.last_stop_to_results = self.stopped_at.take().map(|t| t.elapsed());
+                        self.message = None;
+                    }
+                }
+                Reply::IndexProgress(p) => {
+                    // Song counts in the library view follow the indexer.
+                    if self.last_library_refresh.elapsed() > Duration::from_millis(1500) {
+                        self.last_library_refresh = Instant::now();
+                        self.worker.send(Request::RefreshLibrary);
+                    }
+                    self.index_progress = Some(p);
+                }
+                Reply::IndexDone(result) => {
+                    self.worker.index_finished();
+                    self.index_progress = None;
+                    self.index_note = Some(match result {
+                        Ok(r) if r.cancelled => format!(
+                            "Indexing cancelled: {} songs added, the rest waits for the next scan.",
+                            r.added + r.updated
+                        ),
+                        Ok(r) => format!(
+                            "Indexed: {} new, {} updated, {} unchanged, {} failed ({:.0} s).",
+                            r.added,
+                            r.updated,
+                            r.unchanged,
+                            r.failed,
+                            r.elapsed.as_secs_f32()
+                        ),
+                        Err(e) => format!("Indexing failed: {e}"),
+                    });
+                }
+                Reply::Message(m) => self.message = Some(m),
+            }
+        }
+    }
+
+    /// First run: an empty library gets the bundled demo songs, once.
+    fn maybe_index_demo(&mut self) {
+        if self.settings.demo_indexed || self.library.songs > 0 || self.worker.indexing() {
+            return;
+        }
+        if let Some(demo) = self.config.demo_dir.clone() {
+            let songs = demo.join("songs");
+            self.settings.demo_indexed = true;
+            self.index_paths(vec![if songs.is_dir() { songs } else { demo }]);
+            self.index_note = Some("First run: indexing the bundled demo library…".into());
+        }
+    }
+
+    fn pump_recording(&mut self) {
+        let Some(rec) = &mut self.recording else {
+            return;
+        };
+        let live = self
+            .live
+            .get_or_insert_with(|| LiveAnalysis::new(rec.capture.sample_rate));
+        rec.capture.drain(&mut self.drain_buffer);
+        live.push(&self.drain_buffer);
+        self.drain_buffer.clear();
+        let duration = live.duration_s();
+        let stop = live.should_stop(&self.config.stop_rules).is_some() || rec.capture.finished();
+        if !stop
+            && duration - rec.searched_at_s >= self.config.provisional_every_s
+            && live.voiced_frames > 25
+        {
+            rec.searched_at_s = duration;
+            self.query_seq += 1;
+            self.worker.send(Request::Query {
+                seq: self.query_seq,
+                samples: Arc::new(live.samples.clone()),
+                provisional: true,
+            });
+        }
+        if stop {
+            let reason = live.should_stop(&self.config.stop_rules);
+            self.stop_recording();
+            if reason == Some(StopReason::MaxLength) {
+                self.message = Some("Stopped at the maximum length.".into());
+            }
+        }
+    }
+
+    fn handle_dropped_files(&mut self, ctx: &egui::Context, query_area: Option<egui::Rect>) {
+        let (dropped, pos) = ctx.input(|i| (i.raw.dropped_files.clone(), i.pointer.latest_pos()));
+        if dropped.is_empty() {
+            return;
+        }
+        let paths: Vec<PathBuf> = dropped.iter().map(|f| f.path().to_path_buf()).collect();
+        let on_query_area = self.tab == Tab::Search
+            && query_area.is_some_and(|r| pos.is_some_and(|p| r.contains(p)));
+        if on_query_area && paths.len() == 1 && paths[0].is_file() && is_audio_path(&paths[0]) {
+            self.search_file(&paths[0].clone());
+        } else {
+            self.index_paths(paths);
+            self.tab = Tab::Library;
+        }
+    }
+
+    fn poll_pickers(&mut self) {
+        if let Some(rx) = &self.folder_pick {
+            if let Ok(picked) = rx.try_recv() {
+                self.folder_pick = None;
+                if let Some(folder) = picked {
+                    self.index_paths(vec![folder]);
+                }
+            }
+        }
+        if let Some(rx) = &self.file_pick {
+            if let Ok(picked) = rx.try_recv() {
+                self.file_pick = None;
+                if let Some(file) = picked {
+                    self.search_file(&file);
+                }
+            }
+        }
+    }
+
+    fn change_database(&mut self, ctx: &egui::Context, dir: PathBuf) {
+        self.worker.cancel_index();
+        self.db_dir = dir.clone();
+        self.settings.db_dir = Some(dir);
+        self.worker = spawn_worker(ctx, &self.db_dir);
+        self.info = None;
+        self.open_error = None;
+        self.library = LibrarySnapshot::default();
+        self.library_loaded = false;
+        self.results = None;
+        self.index_progress = None;
+    }
+
+    /// Moves a database that cannot be opened aside (never deleted) and starts a fresh one.
+    fn start_fresh_database(&mut self, ctx: &egui::Context) {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let aside = self.db_dir.with_extension(format!("unreadable-{stamp}"));
+        match std::fs::rename(&self.db_dir, &aside) {
+            Ok(()) => {
+                self.message = Some(format!("The old library was kept in {}.", aside.display()));
+                self.settings.demo_indexed = false;
+                let dir = self.db_dir.clone();
+                self.change_database(ctx, dir);
+            }
+            Err(e) => {
+                self.message = Some(format!(
+                    "Could not move {} aside: {e}",
+                    self.db_dir.display()
+                ))
+            }
+        }
+    }
+
+    fn record_frame_time(&mut self, build: Duration) {
+        let now = Instant::now();
+        let interval = self
+            .last_frame
+            .map_or(0.0, |t| (now - t).as_secs_f32() * 1000.0);
+        self.last_frame = Some(now);
+        let entry = (build.as_secs_f32() * 1000.0, interval);
+        let log = if self.recording.is_some() {
+            &mut self.frame_times.recording
+        } else if self.worker.indexing() {
+            &mut self.frame_times.indexing
+        } else {
+            &mut self.frame_times.idle
+        };
+        if log.len() < 100_000 {
+            log.push(entry);
+        }
+    }
+}
+
+fn spawn_worker(ctx: &egui::Context, db_dir: &Path) -> Worker {
+    let ctx = ctx.clone();
+    Worker::spawn(db_dir, Arc::new(move || ctx.request_repaint()))
+}
+
+fn demo_hum_paths(demo: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(demo.join("manifest.csv")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .map(|rel| demo.join(rel))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn explain_query_error(e: &str) -> String {
+    if e.contains("library is empty") || e.contains("EmptyLibrary") || e.contains("no songs") {
+        "Your library is empty: add a music folder (Library → Add folder…) or drop one on the window.".into()
+    } else {
+        e.to_string()
+    }
+}
+
+fn clock(seconds: f32) -> String {
+    let s = seconds.max(0.0).round() as u32;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+impl eframe::App for EarwormApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.handle_replies();
+        self.pump_recording();
+        self.poll_pickers();
+        self.player.tick();
+        if self.recording.is_some() || self.worker.indexing() || self.player.now.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(33));
+        }
+        if self.final_seq.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = Instant::now();
+        let ctx = ui.ctx().clone();
+        if ctx.input(|i| i.key_pressed(egui::Key::Space)) && !ctx.egui_wants_keyboard_input() {
+            if self.recording.is_some() {
+                self.stop_recording();
+            } else {
+                self.start_recording();
+            }
+        }
+        self.top_bar(ui);
+        self.status_bar(ui);
+        let mut query_area = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(why) = self.open_error.clone() {
+                self.database_problem(ui, &why);
+                return;
+            }
+            match self.tab {
+                Tab::Search => query_area = Some(self.search_view(ui)),
+                Tab::Library => self.library_view(ui),
+            }
+        });
+        if self.show_settings {
+            self.settings_window(&ctx);
+        }
+        self.handle_dropped_files(&ctx, query_area);
+        if let Some(mut tour) = self.tour.take() {
+            tour.step(self, &ctx);
+            self.tour = Some(tour);
+        }
+        self.record_frame_time(started.elapsed());
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+}
+
+// ----- Views -----
+
+impl EarwormApp {
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("top").show(ui, |ui| {
+            ui.add_space(6.0);
+            ui.horizontal(|ui| {
+                let recording = self.recording.is_some();
+                let (label, fill) = if recording {
+                    ("Stop", Color32::from_rgb(90, 90, 90))
+                } else {
+                    ("Record", Color32::from_rgb(200, 40, 50))
+                };
+                let button =
+                    egui::Button::new(RichText::new(label).size(22.0).color(Color32::WHITE))
+                        .fill(fill)
+                        .min_size(Vec2::new(120.0, 44.0));
+                if ui
+                    .add(button)
+                    .on_hover_text("Hum, sing or whistle a tune (space bar)")
+                    .clicked()
+                {
+                    if recording {
+                        self.stop_recording();
+                    } else {
+                        self.start_recording();
+                    }
+                }
+                ui.vertical(|ui| {
+                    self.device_picker(ui);
+                    let level = self
+                        .live
+                        .as_ref()
+                        .filter(|_| recording)
+                        .map_or(-90.0, |l| l.level_db);
+                    ui.add(
+                        egui::ProgressBar::new(((level + 60.0) / 60.0).clamp(0.0, 1.0))
+                            .desired_width(220.0)
+                            .desired_height(8.0),
+                    )
+                    .on_hover_text(format!("Input level {level:.0} dBFS"));
+                });
+                ui.separator();
+                if ui
+                    .add_enabled(!recording, egui::Button::new("Example hum"))
+                    .on_hover_text(
+                        "Try a search without a microphone: plays a bundled hum into the recorder",
+                    )
+                    .clicked()
+                {
+                    self.play_example_hum();
+                }
+                if ui
+                    .add_enabled(
+                        !recording && self.file_pick.is_none(),
+                        egui::Button::new("Search a file…"),
+                    )
+                    .clicked()
+                {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    std::thread::spawn(move || {
+                        let _ = tx.send(
+                            rfd::FileDialog::new()
+                                .add_filter(
+                                    "audio",
+                                    &["wav", "mp3", "flac", "ogg", "m4a", "aiff", "aif"],
+                                )
+                                .pick_file(),
+                        );
+                    });
+                    self.file_pick = Some(rx);
+                }
+                ui.separator();
+                ui.selectable_value(
+                    &mut self.tab,
+                    Tab::Search,
+                    RichText::new("Search").size(16.0),
+                );
+                ui.selectable_value(
+                    &mut self.tab,
+                    Tab::Library,
+                    RichText::new("Library").size(16.0),
+                );
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Settings").clicked() {
+                        self.show_settings = !self.show_settings;
+                    }
+                });
+            });
+            if let Some(m) = &self.mic_message {
+                ui.colored_label(Color32::from_rgb(230, 160, 60), m);
+            }
+            ui.add_space(4.0);
+        });
+    }
+
+    fn device_picker(&mut self, ui: &mut egui::Ui) {
+        let current = self
+            .settings
+            .input_device
+            .as_ref()
+            .and_then(|id| self.devices.iter().find(|d| &d.id == id))
+            .map_or_else(|| "Default microphone".to_string(), |d| d.name.clone());
+        let label = if self.devices.is_empty() {
+            "No microphone found".to_string()
+        } else {
+            current
+        };
+        let mut refresh = false;
+        egui::ComboBox::from_id_salt("input-device")
+            .selected_text(label)
+            .width(220.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.settings.input_device, None, "Default microphone");
+                for d in &self.devices {
+                    ui.selectable_value(
+                        &mut self.settings.input_device,
+                        Some(d.id.clone()),
+                        &d.name,
+                    );
+                }
+                if ui.button("Look for devices again").clicked() {
+                    refresh = true;
+                }
+            });
+        if refresh {
+            if let AudioInput::System = self.config.audio {
+                self.devices = capture::input_devices();
+            }
+        }
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.add_space(3.0);
+            if let Some(p) = self.index_progress.clone() {
+                ui.horizontal(|ui| {
+                    let fraction = if p.total > 0 {
+                        p.done as f32 / p.total as f32
+                    } else {
+                        0.0
+                    };
+                    let secs = p.elapsed.as_secs_f32().max(0.001);
+                    let rate = p.done as f32 / secs;
+                    let eta = if rate > 0.0 && p.total > p.done {
+                        format!(", about {} left", clock((p.total - p.done) as f32 / rate))
+                    } else {
+                        String::new()
+                    };
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .desired_width(260.0)
+                            .text(format!("Indexing {} / {} files", p.done, p.total)),
+                    );
+                    ui.label(format!("{rate:.1} files/s{eta}"));
+                    if p.failed > 0 {
+                        ui.colored_label(
+                            Color32::from_rgb(230, 160, 60),
+                            format!("{} failed", p.failed),
+                        );
+                    }
+                    if ui.button("Cancel").clicked() {
+                        self.cancel_indexing();
+                    }
+                });
+            }
+            ui.horizontal(|ui| {
+                match &self.info {
+                    Some(info) => {
+                        ui.label(format!("Inference: {}", info.inference_device));
+                        ui.separator();
+                        match (&info.model, &info.model_problem) {
+                            (Some(m), _) => ui.label(format!("Model {m}")),
+                            (None, Some(why)) => ui
+                                .colored_label(
+                                    Color32::from_rgb(230, 160, 60),
+                                    "No melody model: contour search only",
+                                )
+                                .on_hover_text(why.as_str()),
+                            _ => ui.label("No model"),
+                        };
+                    }
+                    None if self.open_error.is_none() => {
+                        ui.spinner();
+                        ui.label("Opening the library…");
+                    }
+                    None => {
+                        ui.label("Library unavailable");
+                    }
+                }
+                ui.separator();
+                ui.label(format!("{} songs", self.library.songs));
+                if let Some(note) = &self.index_note {
+                    ui.separator();
+                    ui.label(note);
+                }
+                if let Some(m) = &self.message {
+                    ui.separator();
+                    ui.label(m);
+                }
+            });
+            ui.add_space(2.0);
+        });
+    }
+
+    fn database_problem(&mut self, ui: &mut egui::Ui, why: &str) {
+        let ctx = ui.ctx().clone();
+        ui.add_space(30.0);
+        ui.heading("The library could not be opened");
+        ui.label(why);
+        ui.add_space(10.0);
+        ui.label("Your music files are never touched. You can keep this database aside and start a new library, or choose another location in Settings.");
+        ui.horizontal(|ui| {
+            if ui
+                .button("Start a new library (keep the old one aside)")
+                .clicked()
+            {
+                self.start_fresh_database(&ctx);
+            }
+            if ui.button("Settings…").clicked() {
+                self.show_settings = true;
+            }
+        });
+    }
+
+    /// The search tab; returns the hum area (where a dropped file becomes a query).
+    fn search_view(&mut self, ui: &mut egui::Ui) -> egui::Rect {
+        let area = self.live_view(ui);
+        ui.add_space(8.0);
+        egui::Panel::left("results-panel")
+            .resizable(true)
+            .default_size(430.0)
+            .show(ui, |ui| self.results_list(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.match_detail(ui));
+        area
+    }
+
+    fn live_view(&mut self, ui: &mut egui::Ui) -> egui::Rect {
+        let height = 200.0;
+        let (rect, _) = ui.allocate_exact_size(
+            Vec2::new(ui.available_width(), height),
+            egui::Sense::hover(),
+        );
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 4.0, Color32::from_rgb(12, 12, 20));
+        let visible = (live::FRAMES_PER_SECOND * 12.0) as usize;
+        let label_w = 34.0;
+        let plot = egui::Rect::from_min_max(rect.min + Vec2::new(label_w, 0.0), rect.max);
+        if let Some(live) = &self.live {
+            let first = live.columns.len().saturating_sub(visible);
+            let image = spectrogram_image(&live.columns[first..], visible);
+            let texture = self.spectrogram.get_or_insert_with(|| {
+                ui.ctx().load_texture(
+                    "live-spectrogram",
+                    image.clone(),
+                    egui::TextureOptions::LINEAR,
+                )
+            });
+            texture.set(image, egui::TextureOptions::LINEAR);
+            painter.image(
+                texture.id(),
+                plot,
+                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                Color32::WHITE,
+            );
+            // The pitch track over it.
+            let y_of = |midi: f32| {
+                plot.bottom()
+                    - (LiveAnalysis::midi_to_band(midi) + 0.5) / live::DISPLAY_BINS as f32
+                        * plot.height()
+            };
+            // Newest frame at the right edge, as in the image.
+            let offset = visible - (live.columns.len() - first).min(visible);
+            let x_of = |i: usize| {
+                plot.left() + (offset + i - first) as f32 / visible as f32 * plot.width()
+            };
+            let mut line: Vec<egui::Pos2> = Vec::new();
+            for (i, &m) in live.pitch_midi.iter().enumerate().skip(first) {
+                if m.is_nan() {
+                    if line.len() > 1 {
+                        painter.add(egui::Shape::line(
+                            std::mem::take(&mut line),
+                            egui::Stroke::new(2.5, Color32::from_rgb(80, 230, 255)),
+                        ));
+                    }
+                    line.clear();
+                } else {
+                    line.push(egui::pos2(x_of(i), y_of(m)));
+                }
+            }
+            if line.len() > 1 {
+                painter.add(egui::Shape::line(
+                    line,
+                    egui::Stroke::new(2.5, Color32::from_rgb(80, 230, 255)),
+                ));
+            }
+            if let Some(&m) = live.pitch_midi.last().filter(|m| !m.is_nan()) {
+                painter.text(
+                    plot.right_top() + Vec2::new(-8.0, 6.0),
+                    egui::Align2::RIGHT_TOP,
+                    crate::dsp::midi_note_name(m),
+                    egui::FontId::proportional(22.0),
+                    Color32::from_rgb(80, 230, 255),
+                );
+            }
+            painter.text(
+                plot.left_top() + Vec2::new(8.0, 6.0),
+                egui::Align2::LEFT_TOP,
+                format!("{:.1} s", live.duration_s()),
+                egui::FontId::proportional(14.0),
+                Color32::LIGHT_GRAY,
+            );
+        } else {
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Press Record (or space) and hum, sing or whistle a tune.\nNo microphone? Try \"Example hum\", or drop an audio file here.",
+                egui::FontId::proportional(16.0),
+                Color32::GRAY,
+            );
+        }
+        // Note names on the pitch axis.
+        for octave in 0..=5 {
+            let midi = live::DISPLAY_MIN_MIDI + 12.0 * octave as f32;
+            let y = plot.bottom()
+                - (LiveAnalysis::midi_to_band(midi) + 0.5) / live::DISPLAY_BINS as f32
+                    * plot.height();
+            painter.text(
+                egui::pos2(rect.left() + 4.0, y),
+                egui::Align2::LEFT_CENTER,
+                crate::dsp::midi_note_name(midi),
+                egui::FontId::proportional(11.0),
+                Color32::GRAY,
+            );
+            painter.hline(
+                plot.x_range(),
+                y,
+                egui::Stroke::new(0.5, Color32::from_white_alpha(25)),
+            );
+        }
+        if ui.ctx().input(|i| !i.raw.hovered_files.is_empty()) {
+            painter.rect_stroke(
+                rect,
+                4.0,
+                egui::Stroke::new(2.0, Color32::LIGHT_BLUE),
+                egui::StrokeKind::Inside,
+            );
+        }
+        rect
+    }
+
+    fn results_list(&mut self, ui: &mut egui::Ui) {
+        if self.recording.is_some() && self.results.is_none() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Listening… results appear while you hum.");
+            });
+        } else if self.final_seq.is_some() && !self.results_provisional {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Searching…");
+            });
+        }
+        if let Some(e) = &self.results_error {
+            ui.colored_label(Color32::from_rgb(230, 160, 60), e);
+        }
+        if self.library_loaded && self.library.songs == 0 && !self.worker.indexing() {
+            ui.label("Your library is empty. Add a music folder in the Library tab, or drop one on the window.");
+        }
+        let Some(results) = &self.results else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.heading(if self.results_provisional {
+                "Results so far"
+            } else {
+                "Results"
+            });
+            if !self.results_provisional {
+                ui.label(format!("({} ms)", results.elapsed.as_millis()));
+            }
+        });
+        if results.rows.is_empty() {
+            ui.label("No song matched.");
+        }
+        let mut clicked = None;
+        egui::ScrollArea::vertical()
+            .id_salt("results")
+            .show(ui, |ui| {
+                for (i, row) in results.rows.iter().enumerate() {
+                    let selected = self.selected == Some(i);
+                    let frame = egui::Frame::group(ui.style()).fill(if selected {
+                        ui.visuals().selection.bg_fill.gamma_multiply(0.5)
+                    } else {
+                        Color32::TRANSPARENT
+                    });
+                    let response = frame
+                        .show(ui, |ui| {
+                            ui.set_width(ui.available_width());
+                            ui.horizontal(|ui| {
+                                ui.label(RichText::new(format!("{}.", i + 1)).strong());
+                                ui.label(RichText::new(&row.song.title).strong());
+                            });
+                            if !row.song.artist.is_empty() {
+                                ui.label(&row.song.artist);
+                            }
+                            ui.horizontal(|ui| {
+                                ui.add(
+                                    egui::ProgressBar::new(row.found.score.clamp(0.0, 1.0))
+                                        .desired_width(120.0)
+                                        .desired_height(10.0),
+                                );
+                                ui.label(format!(
+                                    "{:.0}%  at {}–{}",
+                                    100.0 * row.found.score,
+                                    clock(row.found.start_s),
+                                    clock(row.found.end_s)
+                                ));
+                            });
+                        })
+                        .response
+                        .interact(egui::Sense::click());
+                    if response.clicked() {
+                        clicked = Some(i);
+                    }
+                }
+            });
+        if let Some(i) = clicked {
+            self.select(i);
+        }
+    }
+
+    fn match_detail(&mut self, ui: &mut egui::Ui) {
+        let Some((row, hum)) = self.selected.and_then(|i| {
+            self.results
+                .as_ref()
+                .and_then(|r| r.rows.get(i).map(|row| (row.clone(), r.hum.clone())))
+        }) else {
+            if self.live.is_some() && !self.is_recording() {
+                if ui.button("Play my recording").clicked() {
+                    self.play_recording();
+                }
+            }
+            return;
+        };
+        ui.heading(&row.song.title);
+        ui.label(format!(
+            "{}{}matched {}–{} of {}",
+            row.song.artist,
+            if row.song.artist.is_empty() {
+                ""
+            } else {
+                " · "
+            },
+            clock(row.found.start_s),
+            clock(row.found.end_s),
+            clock(row.song.duration_s as f32)
+        ));
+        match &row.melody {
+            Some(melody) => {
+                let o = overlay::build(melody, &hum, &row.found);
+                ui.label(RichText::new(&o.summary).size(15.0));
+                egui_plot::Plot::new("overlay")
+                    .height((ui.available_height() - 70.0).clamp(140.0, 320.0))
+                    .legend(egui_plot::Legend::default())
+                    .x_axis_label("seconds into the song")
+                    .y_axis_formatter(|mark, _| crate::dsp::midi_note_name(mark.value as f32))
+                    .allow_scroll(false)
+                    .show(ui, |plot| {
+                        for line in &o.song {
+                            plot.line(
+                                egui_plot::Line::new("song melody", line.clone())
+                                    .color(Color32::from_rgb(250, 170, 60))
+                                    .width(3.0),
+                            );
+                        }
+                        for line in &o.hum {
+                            plot.line(
+                                egui_plot::Line::new("your hum (in the song's key)", line.clone())
+                                    .color(Color32::from_rgb(80, 200, 255))
+                                    .width(2.0),
+                            );
+                        }
+                    });
+            }
+            None => {
+                ui.label("No melody stored for this song.");
+            }
+        }
+        self.player_controls(ui, &row);
+    }
+
+    fn player_controls(&mut self, ui: &mut egui::Ui, row: &worker::ResultRow) {
+        ui.horizontal(|ui| {
+            if ui.button("Play from the match").clicked() {
+                self.play_selected();
+            }
+            let playing = self.player.now.is_some();
+            if ui
+                .add_enabled(
+                    playing,
+                    egui::Button::new(if self.player.is_paused() {
+                        "Resume"
+                    } else {
+                        "Pause"
+                    }),
+                )
+                .clicked()
+            {
+                self.player.toggle_pause();
+            }
+            if ui.add_enabled(playing, egui::Button::new("Stop")).clicked() {
+                self.player.stop();
+            }
+            if ui
+                .add_enabled(
+                    self.live.is_some() && self.recording.is_none(),
+                    egui::Button::new("Play my recording"),
+                )
+                .clicked()
+            {
+                self.play_recording();
+            }
+        });
+        if let Some(now) = self.player.now.clone() {
+            let mut pos = self.player.position_s();
+            let total = self.player.duration_s.max(pos).max(0.1);
+            ui.horizontal(|ui| {
+                ui.label(match &now {
+                    Playing::Song { title, .. } => title.clone(),
+                    Playing::Recording => "Your recording".into(),
+                });
+                let slider = ui.add(
+                    egui::Slider::new(&mut pos, 0.0..=total)
+                        .show_value(false)
+                        .trailing_fill(true),
+                );
+                ui.label(format!("{} / {}", clock(pos), clock(total)));
+                if slider.drag_stopped() || (slider.changed() && !slider.dragged()) {
+                    self.player.seek(pos);
+                }
+            });
+        }
+        let _ = row;
+        if let Some(e) = &self.player_error {
+            ui.colored_label(Color32::from_rgb(230, 160, 60), e);
+        }
+    }
+
+    fn library_view(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Library");
+            ui.label(format!(
+                "{} songs in {}",
+                self.library.songs,
+                self.db_dir.display()
+            ));
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(self.folder_pick.is_none(), egui::Button::new("Add folder…"))
+                .clicked()
+            {
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let _ = tx.send(rfd::FileDialog::new().pick_folder());
+                });
+                self.folder_pick = Some(rx);
+            }
+            ui.label("…or drop folders and audio files on this window.");
+        });
+        ui.add_space(6.0);
+        let indexing = self.worker.indexing();
+        if let Some(p) = self.index_progress.clone() {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.strong(format!(
+                        "Indexing: {} of {} files analysed ({:.0} min of audio so far)",
+                        p.done,
+                        p.total,
+                        p.audio_seconds / 60.0
+                    ));
+                    if ui.button("Cancel indexing").clicked() {
+                        self.cancel_indexing();
+                    }
+                });
+                if let Some(current) = &p.current {
+                    ui.label(format!("Last file: {}", current.display()));
+                }
+            });
+            ui.add_space(6.0);
+        }
+        let mut rescan = None;
+        let mut remove = None;
+        egui::Grid::new("folders")
+            .striped(true)
+            .num_columns(5)
+            .show(ui, |ui| {
+                ui.strong("Folder");
+                ui.strong("Songs");
+                ui.strong("Failed");
+                ui.label("");
+                ui.label("");
+                ui.end_row();
+                for f in &self.library.folders {
+                    ui.label(f.path.display().to_string());
+                    ui.label(f.songs.to_string());
+                    ui.label(f.errors.to_string());
+                    if ui
+                        .add_enabled(!indexing, egui::Button::new("Re-scan"))
+                        .clicked()
+                    {
+                        rescan = Some(f.path.clone());
+                    }
+                    if ui
+                        .add_enabled(!indexing, egui::Button::new("Remove"))
+                        .clicked()
+                    {
+                        remove = Some(f.path.clone());
+                    }
+                    ui.end_row();
+                }
+            });
+        if let Some(p) = rescan {
+            self.index_paths(vec![p]);
+        }
+        if let Some(p) = remove {
+            self.worker.send(Request::RemoveFolder(p));
+        }
+        if self.library.folders.is_empty() {
+            ui.label("No folders yet.");
+        }
+        if !self.library.errors.is_empty() {
+            ui.add_space(10.0);
+            ui.strong(format!(
+                "{} files could not be indexed",
+                self.library.errors.len()
+            ));
+            egui::ScrollArea::vertical()
+                .id_salt("errors")
+                .max_height(220.0)
+                .show(ui, |ui| {
+                    egui::Grid::new("errors")
+                        .striped(true)
+                        .num_columns(2)
+                        .show(ui, |ui| {
+                            for e in &self.library.errors {
+                                ui.label(e.path.display().to_string());
+                                ui.label(&e.reason);
+                                ui.end_row();
+                            }
+                        });
+                });
+        }
+    }
+
+    fn settings_window(&mut self, ctx: &egui::Context) {
+        let mut open = true;
+        let mut new_db = None;
+        egui::Window::new("Settings")
+            .open(&mut open)
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label("Theme");
+                    let mut dark = self.settings.dark_mode;
+                    ui.selectable_value(&mut dark, true, "Dark");
+                    ui.selectable_value(&mut dark, false, "Light");
+                    if dark != self.settings.dark_mode {
+                        self.settings.dark_mode = dark;
+                        ctx.set_theme(if dark {
+                            egui::Theme::Dark
+                        } else {
+                            egui::Theme::Light
+                        });
+                    }
+                });
+                ui.label("Library database folder");
+                ui.text_edit_singleline(&mut self.db_dir_edit);
+                ui.horizontal(|ui| {
+                    if ui.button("Use this folder").clicked() {
+                        new_db = Some(PathBuf::from(self.db_dir_edit.trim()));
+                    }
+                    if ui.button("Default").clicked() {
+                        let d = crate::engine::Engine::default_db_dir();
+                        self.db_dir_edit = d.display().to_string();
+                        new_db = Some(d);
+                    }
+                });
+            });
+        self.show_settings = open;
+        if let Some(dir) = new_db.filter(|d| !d.as_os_str().is_empty() && *d != self.db_dir) {
+            self.change_database(ctx, dir);
+        }
+    }
+}
+
+/// The visible spectrogram as an image: newest column on the right, lowest band at the bottom.
+fn spectrogram_image(columns: &[Vec<f32>], width: usize) -> egui::ColorImage {
+    let height = live::DISPLAY_BINS;
+    let mut image = egui::ColorImage::filled([width, height], Color32::from_rgb(12, 12, 20));
+    let peak = columns
+        .iter()
+        .flat_map(|c| c.iter())
+        .fold(1.0f32, |a, &b| a.max(b));
+    let offset = width - columns.len().min(width);
+    for (x, col) in columns.iter().enumerate() {
+        for (b, &v) in col.iter().enumerate().take(height) {
+            let t = (v / peak).clamp(0.0, 1.0);
+            image[(offset + x, height - 1 - b)] = heat(t);
+        }
+    }
+    image
+}
+
+/// Dark blue → magenta → orange → pale yellow.
+fn heat(t: f32) -> Color32 {
+    let t = t.powf(1.5);
+    let stops = [
+        (0.0, [12.0, 12.0, 20.0]),
+        (0.35, [90.0, 20.0, 110.0]),
+        (0.7, [230.0, 90.0, 40.0]),
+        (1.0, [255.0, 240.0, 170.0]),
+    ];
+    for w in stops.windows(2) {
+        let ((t0, c0), (t1, c1)) = (w[0], w[1]);
+        if t <= t1 {
+            let f = (t - t0) / (t1 - t0);
+            let mix = |i: usize| (c0[i] + f * (c1[i] - c0[i])) as u8;
+            return Color32::from_rgb(mix(0), mix(1), mix(2));
+        }
+    }
+    Color32::from_rgb(255, 240, 170)
+}
+
+// ----- The scripted tour (screenshots and frame times for the docs) -----
+
+/// Drives the real app through its main states under a real window (Xvfb here), saving
+/// screenshots and frame times into a folder.
+struct Tour {
+    dir: PathBuf,
+    stage: u32,
+    since: Instant,
+    shots: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Tour {
+    fn new(dir: PathBuf) -> Self {
+        let _ = std::fs::create_dir_all(&dir);
+        Self {
+            dir,
+            stage: 0,
+            since: Instant::now(),
+            shots: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        }
+    }
+
+    fn shoot(&self, ctx: &egui::Context, name: &str) {
+        let path = self.dir.join(name);
+        let shots = self.shots.clone();
+        ctx.request_screenshot(move |image| {
+            if let Err(e) = save_png(&path, &image) {
+                eprintln!("earworm tour: {}: {e}", path.display());
+            }
+            shots.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+
+    fn next(&mut self) {
+        self.stage += 1;
+        self.since = Instant::now();
+        eprintln!("earworm tour: stage {}", self.stage);
+    }
+
+    fn step(&mut self, app: &mut EarwormApp, ctx: &egui::Context) {
+        ctx.request_repaint_after(Duration::from_millis(50));
+        let waited = self.since.elapsed();
+        match self.stage {
+            // Fresh database: the demo library is being indexed.
+            0 => {
+                if app.index_progress.as_ref().is_some_and(|p| p.done >= 4) {
+                    app.tab = Tab::Library;
+                    self.shoot(ctx, "app_library_indexing.png");
+                    self.next();
+                }
+            }
+            1 => {
+                if !app.worker.indexing() && waited > Duration::from_secs(1) {
+                    app.tab = Tab::Search;
+                    app.play_example_hum();
+                    self.next();
+                }
+            }
+            2 => {
+                if app.live.as_ref().is_some_and(|l| l.duration_s() > 7.0) && app.results.is_some()
+                {
+                    self.shoot(ctx, "app_recording.png");
+                    self.next();
+                }
+            }
+            3 => {
+                if app.results_are_final() {
+                    app.select(0);
+                    self.next();
+                }
+            }
+            4 => {
+                if waited > Duration::from_secs(1) {
+                    self.shoot(ctx, "app_results.png");
+                    self.next();
+                }
+            }
+            5 => {
+                if waited > Duration::from_secs(2) {
+                    let report = serde_json::json!({
+                        "frame_times_ms": frame_summary(&app.frame_times),
+                        "stop_to_final_results_ms": app.last_stop_to_results.map(|d| d.as_millis()),
+                        "screenshots": self.shots.load(std::sync::atomic::Ordering::SeqCst),
+                    });
+                    let _ = std::fs::write(
+                        self.dir.join("app_tour.json"),
+                        serde_json::to_string_pretty(&report).unwrap_or_default(),
+                    );
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                    self.next();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Median, 95th percentile and worst of build time and frame interval per activity.
+pub fn frame_summary(t: &FrameTimes) -> serde_json::Value {
+    fn stats(v: &[(f32, f32)]) -> serde_json::Value {
+        let pick = |f: fn(&(f32, f32)) -> f32| {
+            let mut x: Vec<f32> = v.iter().map(f).collect();
+            x.sort_by(f32::total_cmp);
+            let at = |q: f32| {
+                x.get(((x.len() as f32 - 1.0) * q) as usize)
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            serde_json::json!({"median": at(0.5), "p95": at(0.95), "max": x.last().copied().unwrap_or(0.0)})
+        };
+        serde_json::json!({"frames": v.len(), "build_ms": pick(|e| e.0), "interval_ms": pick(|e| e.1)})
+    }
+    serde_json::json!({
+        "idle": stats(&t.idle),
+        "recording": stats(&t.recording),
+        "indexing": stats(&t.indexing),
+    })
+}
+
+fn save_png(path: &Path, image: &egui::ColorImage) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, image.size[0] as u32, image.size[1] as u32);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+    writer
+        .write_image_data(&bytes)
+        .map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// Runs the desktop app (blocks until the window closes).
+pub fn run(config: AppConfig) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Earworm — hum to search")
+            .with_inner_size([1180.0, 780.0])
+            .with_min_inner_size([760.0, 520.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Earworm",
+        options,
+        Box::new(move |cc| Ok(Box::new(EarwormApp::new(cc, config)))),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
+}

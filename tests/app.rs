@@ -1,0 +1,227 @@
+//! Headless UI tests of the desktop app (egui_kittest): the real app state and views, driven
+//! by simulated clicks, key presses and file drops, with the search engine and indexer running
+//! on their worker threads against a library built from the bundled demo songs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use earworm::app::{AppConfig, AudioInput, DroppedPath, EarwormApp, Settings};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
+}
+
+/// A small demo library: the first `n` demo songs and their hums, with a manifest.
+fn demo_subset(root: &Path, n: usize) -> PathBuf {
+    let demo = root.join("demo");
+    std::fs::create_dir_all(demo.join("songs")).unwrap();
+    std::fs::create_dir_all(demo.join("hums")).unwrap();
+    let manifest = std::fs::read_to_string(demo_dir().join("manifest.csv")).unwrap();
+    let mut lines = vec![manifest.lines().next().unwrap().to_string()];
+    for line in manifest.lines().skip(1).take(n) {
+        for rel in line.split(',').take(2) {
+            std::fs::copy(demo_dir().join(rel), demo.join(rel)).unwrap();
+        }
+        lines.push(line.to_string());
+    }
+    std::fs::write(demo.join("manifest.csv"), lines.join("\n") + "\n").unwrap();
+    demo
+}
+
+fn config(root: &Path, demo: Option<PathBuf>, audio: AudioInput) -> AppConfig {
+    AppConfig {
+        db_dir: Some(root.join("db")),
+        demo_dir: demo,
+        audio,
+        clip_speed: 4.0,
+        provisional_every_s: 1.5,
+        ..AppConfig::default()
+    }
+}
+
+fn harness(config: AppConfig, settings: Settings) -> Harness<'static, EarwormApp> {
+    Harness::builder()
+        .with_size([1180.0, 780.0])
+        .build_eframe(move |cc| EarwormApp::with_settings(&cc.egui_ctx, config, settings))
+}
+
+/// Steps the UI in real time until `done` holds; panics with `what` after `timeout`.
+fn run_until(
+    h: &mut Harness<'static, EarwormApp>,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&Harness<'static, EarwormApp>) -> bool,
+) {
+    let start = Instant::now();
+    while !done(h) {
+        assert!(start.elapsed() < timeout, "timed out waiting for: {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+#[test]
+fn first_run_indexes_the_demo_and_an_example_hum_finds_its_song_with_an_overlay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = demo_subset(tmp.path(), 4);
+    let mut h = harness(
+        config(tmp.path(), Some(demo), AudioInput::Unavailable),
+        Settings::default(),
+    );
+
+    // First run: the empty library gets the demo songs, with a progress bar.
+    let mut saw_indexing = false;
+    run_until(
+        &mut h,
+        Duration::from_secs(300),
+        "demo library indexed",
+        |h| {
+            saw_indexing |= h.state().is_indexing();
+            !h.state().is_indexing() && h.state().library().songs == 4
+        },
+    );
+    assert!(saw_indexing, "the first run indexed in the background");
+    h.step();
+    assert!(h.query_by_label_contains("Indexed: 4 new").is_some());
+
+    // "Example hum" plays the first demo hum (song 01) into the recorder.
+    h.get_by_label("Example hum").click();
+    let mut saw_provisional = false;
+    run_until(&mut h, Duration::from_secs(300), "final results", |h| {
+        let app = h.state();
+        saw_provisional |= app.is_recording() && app.results().is_some();
+        app.results_are_final()
+    });
+    assert!(saw_provisional, "results refreshed while recording");
+    let live = h.state().live().expect("the recording was analysed live");
+    assert!(!live.columns.is_empty());
+    assert!(live.voiced_frames > 50, "the pitch track followed the hum");
+    let results = h.state().results().unwrap().clone();
+    let top = &results.rows[0].song;
+    assert!(
+        top.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("01_"),
+        "top result {:?}",
+        top.path
+    );
+    h.step();
+    assert!(h.query_by_label_contains(&top.title).is_some());
+
+    // The top result is selected with its overlay; selecting another result switches to it.
+    assert_eq!(h.state().selected(), Some(0));
+    assert!(h.query_by_label_contains("You hummed").is_some());
+    if results.rows.len() > 1 {
+        let second = results.rows[1].song.title.clone();
+        h.get_all_by_label(&second).next().unwrap().click();
+        h.step();
+        h.step();
+        assert_eq!(h.state().selected(), Some(1));
+        assert!(h.query_by_label_contains("matched").is_some());
+    }
+}
+
+#[test]
+fn dropping_a_folder_starts_indexing_and_cancel_stops_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = tmp.path().join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    for entry in std::fs::read_dir(demo_dir().join("songs")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, music.join(p.file_name().unwrap())).unwrap();
+    }
+    let settings = Settings {
+        demo_indexed: true,
+        ..Settings::default()
+    };
+    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    run_until(&mut h, Duration::from_secs(60), "library opened", |h| {
+        h.state().library_loaded()
+    });
+    assert_eq!(h.state().library().songs, 0);
+
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(music.clone())));
+    h.step();
+    assert!(h.state().is_indexing(), "a dropped folder starts indexing");
+    h.step();
+    h.get_by_label("Cancel").click();
+    run_until(&mut h, Duration::from_secs(120), "indexing stopped", |h| {
+        !h.state().is_indexing()
+    });
+    let note = h.state().index_note().unwrap_or_default().to_string();
+    assert!(note.contains("cancelled"), "{note}");
+    run_until(&mut h, Duration::from_secs(10), "library refreshed", |h| {
+        h.state().library().folders.len() == 1
+    });
+    assert!(
+        h.state().library().songs < 20,
+        "cancel stopped before the end"
+    );
+}
+
+#[test]
+fn without_a_microphone_record_explains_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        demo_indexed: true,
+        ..Settings::default()
+    };
+    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    h.step();
+    h.get_by_label("Record").click();
+    h.step();
+    h.step();
+    assert!(!h.state().is_recording());
+    assert!(h.query_by_label_contains("no microphone found").is_some());
+    assert!(h.query_by_label_contains("Example hum").is_some());
+    // The space bar does the same as the button.
+    h.key_press(eframe::egui::Key::Space);
+    h.step();
+    assert!(!h.state().is_recording());
+}
+
+#[test]
+fn an_unreadable_database_is_kept_aside_and_a_new_library_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::write(
+        db.join("catalog.sqlite"),
+        b"this is not a database, it is a test",
+    )
+    .unwrap();
+    let settings = Settings {
+        demo_indexed: true,
+        ..Settings::default()
+    };
+    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    run_until(&mut h, Duration::from_secs(30), "the problem shown", |h| {
+        h.query_by_label_contains("could not be opened").is_some()
+    });
+    h.get_by_label("Start a new library (keep the old one aside)")
+        .click();
+    run_until(&mut h, Duration::from_secs(60), "a fresh library", |h| {
+        h.state().library_loaded()
+    });
+    let kept: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("db.unreadable-")
+        })
+        .collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the old database was moved aside, not deleted"
+    );
+}
