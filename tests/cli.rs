@@ -24,13 +24,26 @@ fn text(out: &Output) -> String {
 }
 
 #[test]
-fn no_subcommand_prints_help() {
-    let out = earworm(&[]);
+fn help_lists_every_command_and_no_display_is_a_clear_error() {
+    let out = earworm(&["--help"]);
     assert!(out.status.success());
     let t = text(&out);
-    for cmd in ["index", "query", "library", "eval"] {
+    for cmd in ["app", "index", "query", "library", "eval", "train", "demo"] {
         assert!(t.contains(cmd), "help lacks {cmd}: {t}");
     }
+    // With no subcommand Earworm opens the app; without a display that fails with a message
+    // pointing at the command line, not a panic.
+    let out = Command::new(common::earworm_bin())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("runs earworm");
+    let t = text(&out);
+    assert!(!out.status.success());
+    assert!(t.contains("window could not be opened"), "{t}");
+    assert!(t.contains("--help"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
 }
 
 #[test]

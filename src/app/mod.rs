@@ -499,6 +499,12 @@ impl EarwormApp {
                     });
                 }
                 Reply::Message(m) => self.message = Some(m),
+                Reply::NeedsReindex { songs, folders } => {
+                    self.index_paths(folders);
+                    self.index_note = Some(format!(
+                        "The melody model changed: updating {songs} songs (searches use the contour method until then)."
+                    ));
+                }
             }
         }
     }
@@ -838,7 +844,7 @@ impl EarwormApp {
             current
         };
         let mut refresh = false;
-        egui::ComboBox::from_id_salt("input-device")
+        egui::ComboBox::new("input-device", "Microphone")
             .selected_text(label)
             .width(220.0)
             .show_ui(ui, |ui| {
@@ -1612,5 +1618,9 @@ pub fn run(config: AppConfig) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| Ok(Box::new(EarwormApp::new(cc, config)))),
     )
-    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the window could not be opened ({e}); is there a display? Everything the app does also works from the command line: earworm --help"
+        )
+    })
 }

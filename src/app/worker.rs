@@ -77,6 +77,12 @@ pub enum Reply {
     IndexProgress(IndexProgress),
     IndexDone(Result<IndexReport, String>),
     Message(String),
+    /// Songs indexed with another (older) model lack embeddings for this one: the app
+    /// re-scans these folders (only the embeddings are redone).
+    NeedsReindex {
+        songs: i64,
+        folders: Vec<PathBuf>,
+    },
 }
 
 pub struct Worker {
@@ -216,7 +222,14 @@ fn engine_thread(
         model: engine.embedder().map(|e| e.id.clone()),
         model_problem: engine.model_problem().map(str::to_string),
     }));
-    send(Reply::Library(snapshot(&engine)));
+    let library = snapshot(&engine);
+    if let Ok(songs @ 1..) = engine.songs_needing_embeddings() {
+        send(Reply::NeedsReindex {
+            songs,
+            folders: library.folders.iter().map(|f| f.path.clone()).collect(),
+        });
+    }
+    send(Reply::Library(library));
     let _ = engine.warm_up();
     while let Ok(mut request) = requests.recv() {
         // Only the newest query matters: skip provisional ones that are already stale.

@@ -22,9 +22,9 @@ const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
 /// Nearest segments per query window.
 const NEIGHBOURS: usize = 40;
 /// Songs passed from the vote to the contour re-ranking.
-const SHORTLIST: usize = 20;
+const SHORTLIST: usize = 100;
 /// Weight of the embedding vote in the final score (the rest is the contour alignment).
-const VOTE_WEIGHT: f32 = 0.5;
+const VOTE_WEIGHT: f32 = 0.1;
 const EF_SEARCH: usize = 96;
 
 #[derive(Debug, thiserror::Error)]
