@@ -160,6 +160,8 @@ pub struct EarwormApp {
     frame_times: FrameTimes,
     last_frame: Option<Instant>,
     last_library_refresh: Instant,
+    /// The selected result's overlay and which result it is for; cleared with new results.
+    overlay: Option<(Option<usize>, overlay::Overlay)>,
     tour: Option<Tour>,
 }
 
@@ -235,6 +237,7 @@ impl EarwormApp {
             frame_times: FrameTimes::default(),
             last_frame: None,
             last_library_refresh: Instant::now(),
+            overlay: None,
             tour,
         }
     }
@@ -450,6 +453,7 @@ impl EarwormApp {
                     match result {
                         Ok(r) => {
                             self.results = Some(r);
+                            self.overlay = None;
                             self.results_error = None;
                             // The best match is shown with its overlay, refreshed as results come.
                             if is_final_answer || self.selected.is_none() {
@@ -650,16 +654,16 @@ fn spawn_worker(ctx: &egui::Context, db_dir: &Path) -> Worker {
     Worker::spawn(db_dir, Arc::new(move || ctx.request_repaint()))
 }
 
+/// The bundled hums, in manifest order.
 fn demo_hum_paths(demo: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string(demo.join("manifest.csv")) else {
-        return Vec::new();
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next())
-        .map(|rel| demo.join(rel))
-        .filter(|p| p.is_file())
-        .collect()
+    crate::eval::read_manifest(&demo.join("manifest.csv"))
+        .map(|rows| {
+            rows.into_iter()
+                .map(|r| r.query)
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn file_name(path: &Path) -> String {
@@ -670,7 +674,7 @@ fn file_name(path: &Path) -> String {
 }
 
 fn explain_query_error(e: &str) -> String {
-    if e.contains("library is empty") || e.contains("EmptyLibrary") || e.contains("no songs") {
+    if e.contains("library is empty") {
         "Your library is empty: add a music folder (Library → Add folder…) or drop one on the window.".into()
     } else {
         e.to_string()
@@ -1195,7 +1199,12 @@ impl EarwormApp {
         ));
         match &row.melody {
             Some(melody) => {
-                let o = overlay::build(melody, &hum, &row.found);
+                // Built once per selected result, not every frame.
+                let key = self.selected;
+                if self.overlay.as_ref().is_none_or(|(k, _)| *k != key) {
+                    self.overlay = Some((key, overlay::build(melody, &hum, &row.found)));
+                }
+                let o = &self.overlay.as_ref().expect("just built").1;
                 ui.label(RichText::new(&o.summary).size(15.0));
                 egui_plot::Plot::new("overlay")
                     .height((ui.available_height() - 70.0).clamp(140.0, 320.0))
@@ -1224,10 +1233,10 @@ impl EarwormApp {
                 ui.label("No melody stored for this song.");
             }
         }
-        self.player_controls(ui, &row);
+        self.player_controls(ui);
     }
 
-    fn player_controls(&mut self, ui: &mut egui::Ui, row: &worker::ResultRow) {
+    fn player_controls(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             if ui.button("Play from the match").clicked() {
                 self.play_selected();
@@ -1278,7 +1287,6 @@ impl EarwormApp {
                 }
             });
         }
-        let _ = row;
         if let Some(e) = &self.player_error {
             ui.colored_label(Color32::from_rgb(230, 160, 60), e);
         }
