@@ -2,7 +2,8 @@
 # Real-audio-path check of the app's recorder: a PulseAudio virtual microphone (a null sink
 # whose monitor is the default source; ALSA's default device routed to PulseAudio) is fed a
 # demo hum with paplay while examples/mic_query records through cpal into the app's capture
-# code, then searches the demo library. Needs: pulseaudio pulseaudio-utils libasound2-plugins
+# code, then searches the demo library. Then examples/play_check plays the matched song through
+# the app's player into another null sink, whose output is recorded and checked for sound. Needs: pulseaudio pulseaudio-utils libasound2-plugins
 # (installed here if missing). Not part of `cargo test`: CI machines have no audio daemon.
 #
 #   tools/virtual_mic_test.sh [HUM_INDEX]   (1-20, default 3)
@@ -13,7 +14,7 @@ if ! command -v pulseaudio >/dev/null || ! command -v paplay >/dev/null || [ ! -
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     pulseaudio pulseaudio-utils libasound2-plugins >/dev/null
 fi
-cargo build --release --example mic_query --bin earworm
+cargo build --release --example mic_query --example play_check --bin earworm
 work=$(mktemp -d)
 trap 'pulseaudio --kill 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -45,3 +46,19 @@ sleep 1.5
 (paplay --latency-msec=20 --device=mic_feed "$work/pre.wav" && \
  paplay --latency-msec=20 --device=mic_feed "$work/hum.wav") &
 wait $rec
+
+# Playback: the app's player (rodio) into the "speakers" sink, recorded from its monitor.
+parec --device=speakers.monitor --file-format=wav "$work/played.wav" &
+capture=$!
+sleep 0.5
+target/release/examples/play_check "assets/demo/$(echo "$line" | cut -d, -f2)" 10
+sleep 0.5
+kill $capture; wait $capture 2>/dev/null || true
+python3 - "$work/played.wav" <<'PY'
+import sys, wave, array, math
+w = wave.open(sys.argv[1])
+a = array.array("h", w.readframes(w.getnframes()))
+rms = math.sqrt(sum(x * x for x in a) / max(1, len(a))) / 32768
+print(f"recorded {w.getnframes() / w.getframerate():.1f} s from the speakers sink, RMS {rms:.4f}")
+sys.exit(0 if rms > 0.005 else "no sound came out of the player")
+PY
