@@ -129,6 +129,43 @@ fn first_run_indexes_the_demo_and_an_example_hum_finds_its_song_with_an_overlay(
         assert_eq!(h.state().selected(), Some(1));
         assert!(has_text(&h, "matched"));
     }
+
+    // An audio file dropped on the hum area is searched with (here demo hum 02).
+    let hum_02 = std::fs::read_dir(tmp.path().join("demo/hums"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("hum_02")
+        })
+        .unwrap();
+    h.hover_at(eframe::egui::pos2(600.0, 160.0));
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(hum_02)));
+    h.step();
+    assert!(
+        !h.state().is_indexing(),
+        "a file on the hum area is a query, not a library add"
+    );
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "results for the dropped file",
+        |h| h.state().results_are_final(),
+    );
+    let top = &h.state().results().unwrap().rows[0].song;
+    assert!(
+        top.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("02_"),
+        "top result {:?}",
+        top.path
+    );
 }
 
 #[test]
