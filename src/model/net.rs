@@ -104,16 +104,7 @@ impl MelodyNet {
             h = (h + r)?.relu()?;
             h = halve_time(&h)?;
         }
-        let pooled = Tensor::cat(&[h.mean(1)?, h.max(1)?], 1)?;
-        // Standardise across features: pooled ReLU outputs share a large positive part that
-        // would make every embedding point the same way.
-        let centred = pooled.broadcast_sub(&pooled.mean_keepdim(D::Minus1)?)?;
-        let sd = centred
-            .sqr()?
-            .mean_keepdim(D::Minus1)?
-            .sqrt()?
-            .clamp(1e-5, f64::MAX)?;
-        l2_normalize(&self.proj.forward(&centred.broadcast_div(&sd)?)?)
+        embedding_head(&Tensor::cat(&[h.mean(1)?, h.max(1)?], 1)?, &self.proj)
     }
 }
 
@@ -156,15 +147,20 @@ impl FastMelodyNet {
             let r = Self::conv(&Self::conv(&h, a)?.relu()?, b)?;
             h = halve_time_cm(&(h + r)?.relu()?)?;
         }
-        let pooled = Tensor::cat(&[h.mean(2)?, h.max(2)?], 1)?;
-        let centred = pooled.broadcast_sub(&pooled.mean_keepdim(D::Minus1)?)?;
-        let sd = centred
-            .sqr()?
-            .mean_keepdim(D::Minus1)?
-            .sqrt()?
-            .clamp(1e-5, f64::MAX)?;
-        l2_normalize(&self.proj.forward(&centred.broadcast_div(&sd)?)?)
+        embedding_head(&Tensor::cat(&[h.mean(2)?, h.max(2)?], 1)?, &self.proj)
     }
+}
+
+/// Pooled features → embedding: standardise across features (pooled ReLU outputs share a
+/// large positive part that would make every embedding point the same way), project, L2.
+fn embedding_head(pooled: &Tensor, proj: &Linear) -> Result<Tensor> {
+    let centred = pooled.broadcast_sub(&pooled.mean_keepdim(D::Minus1)?)?;
+    let sd = centred
+        .sqr()?
+        .mean_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-5, f64::MAX)?;
+    l2_normalize(&proj.forward(&centred.broadcast_div(&sd)?)?)
 }
 
 /// [`halve_time`] for channel-major (batch, channels, time) tensors.
