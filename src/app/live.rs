@@ -168,18 +168,21 @@ mod tests {
             .collect()
     }
 
+    fn voiced_pitches(live: &LiveAnalysis) -> Vec<f32> {
+        live.pitch_midi
+            .iter()
+            .copied()
+            .filter(|m| !m.is_nan())
+            .collect()
+    }
+
     #[test]
     fn a_440_tone_shows_as_a4_with_its_energy_in_the_right_band() {
         let mut live = LiveAnalysis::new(SAMPLE_RATE);
         for block in tone(440.0, 2.0, SAMPLE_RATE).chunks(160) {
             live.push(block);
         }
-        let voiced: Vec<f32> = live
-            .pitch_midi
-            .iter()
-            .copied()
-            .filter(|m| !m.is_nan())
-            .collect();
+        let voiced = voiced_pitches(&live);
         assert!(voiced.len() > 30, "{} voiced frames", voiced.len());
         assert!(voiced.iter().all(|m| (m - 69.0).abs() < 0.3), "{voiced:?}");
         let col = &live.columns[20];
@@ -205,12 +208,7 @@ mod tests {
             (got - SAMPLE_RATE as f32).abs() < 0.02 * SAMPLE_RATE as f32,
             "{got}"
         );
-        let voiced: Vec<f32> = live
-            .pitch_midi
-            .iter()
-            .copied()
-            .filter(|m| !m.is_nan())
-            .collect();
+        let voiced = voiced_pitches(&live);
         assert!(voiced.iter().all(|m| (m - 57.0).abs() < 0.3));
     }
 

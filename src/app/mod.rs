@@ -150,7 +150,8 @@ pub struct EarwormApp {
     player: Player,
     player_error: Option<String>,
     message: Option<String>,
-    spectrogram: Option<egui::TextureHandle>,
+    /// The live spectrogram texture and how many frames it shows.
+    spectrogram: Option<(usize, egui::TextureHandle)>,
     demo_hums: Vec<PathBuf>,
     next_example: usize,
     folder_pick: Option<Receiver<Option<PathBuf>>>,
@@ -307,6 +308,7 @@ impl EarwormApp {
 
     fn begin(&mut self, capture: Capture) {
         self.mic_message = None;
+        self.spectrogram = None;
         self.live = Some(LiveAnalysis::new(capture.sample_rate));
         self.recording = Some(Recording {
             capture,
@@ -537,7 +539,8 @@ impl EarwormApp {
         live.push(&self.drain_buffer);
         self.drain_buffer.clear();
         let duration = live.duration_s();
-        let stop = live.should_stop(&self.config.stop_rules).is_some() || rec.capture.finished();
+        let reason = live.should_stop(&self.config.stop_rules);
+        let stop = reason.is_some() || rec.capture.finished();
         if !stop
             && duration - rec.searched_at_s >= self.config.provisional_every_s
             && live.voiced_frames > 25
@@ -551,7 +554,6 @@ impl EarwormApp {
             });
         }
         if stop {
-            let reason = live.should_stop(&self.config.stop_rules);
             self.stop_recording();
             if reason == Some(StopReason::MaxLength) {
                 self.message = Some("Stopped at the maximum length.".into());
@@ -989,15 +991,26 @@ impl EarwormApp {
         let plot = egui::Rect::from_min_max(rect.min + Vec2::new(label_w, 0.0), rect.max);
         if let Some(live) = &self.live {
             let first = live.columns.len().saturating_sub(visible);
-            let image = spectrogram_image(&live.columns[first..], visible);
-            let texture = self.spectrogram.get_or_insert_with(|| {
-                ui.ctx().load_texture(
-                    "live-spectrogram",
-                    image.clone(),
-                    egui::TextureOptions::LINEAR,
-                )
-            });
-            texture.set(image, egui::TextureOptions::LINEAR);
+            // Re-upload only when new frames arrived (the view repaints at 30 fps).
+            let columns = live.columns.len();
+            if self.spectrogram.as_ref().is_none_or(|(n, _)| *n != columns) {
+                let image = spectrogram_image(&live.columns[first..], visible);
+                match &mut self.spectrogram {
+                    Some((n, texture)) => {
+                        texture.set(image, egui::TextureOptions::LINEAR);
+                        *n = columns;
+                    }
+                    None => {
+                        let texture = ui.ctx().load_texture(
+                            "live-spectrogram",
+                            image,
+                            egui::TextureOptions::LINEAR,
+                        );
+                        self.spectrogram = Some((columns, texture));
+                    }
+                }
+            }
+            let texture = &self.spectrogram.as_ref().expect("uploaded above").1;
             painter.image(
                 texture.id(),
                 plot,
