@@ -199,10 +199,15 @@ impl Engine {
         top: usize,
         method: Method,
     ) -> Result<QueryResult, EngineError> {
-        let hum = hum_contour(samples);
         if method == Method::Learned && self.segment_index()?.is_some() {
             let embedder = Arc::clone(self.embedder.as_ref().expect("index implies a model"));
-            let queries = learned::embed_query(&embedder, samples)?;
+            // The pitch contour and the embeddings are independent: compute them side by side.
+            let (hum, queries) = std::thread::scope(|scope| {
+                let contour = scope.spawn(|| hum_contour(samples));
+                let queries = learned::embed_query(&embedder, samples);
+                (contour.join().expect("pitch tracking panicked"), queries)
+            });
+            let queries = queries?;
             self.searcher()?;
             let (Some(index), Some(contours)) = (&self.segments, &self.searcher) else {
                 return self.query_contour(hum, top);
@@ -210,7 +215,7 @@ impl Engine {
             let found = learned::search(index, contours, &queries, &hum, top)?;
             return self.with_songs(hum, found);
         }
-        self.query_contour(hum, top)
+        self.query_contour(hum_contour(samples), top)
     }
 
     fn with_songs(&self, hum: Contour, found: Vec<Match>) -> Result<QueryResult, EngineError> {

@@ -150,6 +150,29 @@ impl SegmentIndex {
     }
 }
 
+impl SegmentIndex {
+    /// [`Self::nearest`] for many queries at once, searched in parallel.
+    pub fn nearest_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<(i64, f32, f32)>> {
+        if self.points.is_empty() {
+            return vec![Vec::new(); queries.len()];
+        }
+        self.hnsw
+            .parallel_search(queries, k, EF_SEARCH.max(k))
+            .into_iter()
+            .map(|found| {
+                found
+                    .into_iter()
+                    .filter_map(|n| {
+                        self.points
+                            .get(n.d_id)
+                            .map(|&(song, start)| (song, start, 1.0 - n.distance))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Query embeddings of a hum: windows at several stretches.
 pub fn embed_query(embedder: &Embedder, samples: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
     let spec = features::spectrogram(&embedder.params, samples);
@@ -177,9 +200,9 @@ pub fn embed_query_spectrogram(
 /// neighbours; summed over windows and divided by their number (a mean best cosine).
 pub fn vote(index: &SegmentIndex, queries: &[Vec<f32>]) -> Vec<(i64, f32)> {
     let mut score: HashMap<i64, f32> = HashMap::new();
-    for q in queries {
+    for neighbours in index.nearest_many(queries, NEIGHBOURS) {
         let mut best: HashMap<i64, f32> = HashMap::new();
-        for (song, _, sim) in index.nearest(q, NEIGHBOURS) {
+        for (song, _, sim) in neighbours {
             let b = best.entry(song).or_insert(f32::MIN);
             *b = b.max(sim);
         }

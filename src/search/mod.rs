@@ -193,28 +193,14 @@ impl MelodySearcher {
         if pool.is_empty() {
             return Ok(Vec::new());
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(pool.len())
-            .max(1);
-        let chunk = pool.len().div_ceil(threads);
-        let mut coarse: Vec<(usize, Coarse)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = pool
-                .chunks(chunk)
-                .map(|idxs| {
-                    let (q, tempi, songs) = (&coarse_q, &tempi, &self.songs);
-                    scope.spawn(move || {
-                        idxs.iter()
-                            .map(|&i| (i, coarse_match(q, coarse_len, &songs[i].coarse, tempi)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("search worker panicked"))
-                .collect()
-        });
+        let coarse_query = CoarseQuery::new(
+            &coarse_q,
+            coarse_len,
+            &tempi,
+            pool.iter().map(|&i| self.songs[i].coarse.len()),
+        );
+        let mut coarse: Vec<(usize, Coarse)> =
+            parallel_map(&pool, |&i| (i, coarse_query.best_in(&self.songs[i].coarse)));
         coarse.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
 
         // Stage 2: DTW refinement of the best candidates.
@@ -224,14 +210,36 @@ impl MelodySearcher {
             .iter()
             .map(|&m| (!m.is_nan()).then(|| C::from_midi(m)))
             .collect();
-        let mut matches: Vec<Match> = coarse[..refine]
-            .iter()
-            .map(|(idx, c)| refine_match(&query_c, &self.songs[*idx], c))
-            .collect();
+        let mut matches: Vec<Match> = parallel_map(&coarse[..refine], |(idx, c)| {
+            refine_match(&query_c, &self.songs[*idx], c)
+        });
         matches.sort_by(|a, b| b.score.total_cmp(&a.score));
         matches.truncate(top);
         Ok(matches)
     }
+}
+
+/// `f` over `items` on all cores, in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len())
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("search worker panicked"))
+            .collect()
+    })
 }
 
 /// Contour at half the frame rate (median pooling of pairs).
@@ -261,8 +269,146 @@ fn trim_unvoiced(c: &Contour) -> Contour {
     Contour::new(c.fps, c.midi[first..last.max(first)].to_vec())
 }
 
-/// Best (start, tempo) of the query in one song, by mean resultant of pitch-class differences.
-fn coarse_match(query: &[(usize, C)], query_len: usize, song: &[C], tempi: &[f32]) -> Coarse {
+/// The query of stage 1, ready for correlating with songs by FFT: for each tempo, the query's
+/// pitch-class vectors placed at their stretched offsets, transformed at every FFT length a
+/// song of the pool needs.
+///
+/// Sliding the query over a song is a cross-correlation, so one FFT of the song and one inverse
+/// FFT per tempo replace the direct sum over every (start, query frame) pair: ~10x less work,
+/// which is what lets the learned search re-rank 100 songs within its latency budget.
+struct CoarseQuery {
+    /// Voiced query frames (the mean resultant divides by their number).
+    voiced: usize,
+    /// Query length in coarse frames, voiced or not.
+    len: usize,
+    tempi: Vec<f32>,
+    /// FFT length → (forward plan, inverse plan, conjugated query spectrum per tempo).
+    spectra: std::collections::HashMap<usize, CoarsePlan>,
+}
+
+struct CoarsePlan {
+    forward: std::sync::Arc<dyn rustfft::Fft<f32>>,
+    inverse: std::sync::Arc<dyn rustfft::Fft<f32>>,
+    query_conj: Vec<Vec<rustfft::num_complex::Complex32>>,
+}
+
+impl CoarseQuery {
+    fn new(
+        query: &[(usize, C)],
+        len: usize,
+        tempi: &[f32],
+        song_lens: impl Iterator<Item = usize>,
+    ) -> Self {
+        use rustfft::num_complex::Complex32;
+        let mut planner = rustfft::FftPlanner::<f32>::new();
+        let mut spectra = std::collections::HashMap::new();
+        for song_len in song_lens {
+            let n = Self::fft_len(song_len, len, tempi);
+            if spectra.contains_key(&n) {
+                continue;
+            }
+            let forward = planner.plan_fft_forward(n);
+            let inverse = planner.plan_fft_inverse(n);
+            let query_conj = tempi
+                .iter()
+                .map(|&tempo| {
+                    let mut buf = vec![Complex32::default(); n];
+                    for &(i, q) in query {
+                        let off = (i as f32 * tempo).round() as usize;
+                        buf[off].re += q.re;
+                        buf[off].im += q.im;
+                    }
+                    forward.process(&mut buf);
+                    buf.iter_mut().for_each(|z| *z = z.conj());
+                    buf
+                })
+                .collect();
+            spectra.insert(
+                n,
+                CoarsePlan {
+                    forward,
+                    inverse,
+                    query_conj,
+                },
+            );
+        }
+        Self {
+            voiced: query.len(),
+            len,
+            tempi: tempi.to_vec(),
+            spectra,
+        }
+    }
+
+    /// Long enough that no (start, offset) pair wraps around: starts run to the song's end plus
+    /// slack, offsets to the query's longest stretched span.
+    fn fft_len(song_len: usize, query_len: usize, tempi: &[f32]) -> usize {
+        let max_tempo = tempi.iter().copied().fold(1.0f32, f32::max);
+        let span = (query_len as f32 * max_tempo).round() as usize;
+        (song_len + 2 * span + 2).next_power_of_two()
+    }
+
+    /// Best (start, tempo) of the query in one song, by mean resultant of pitch-class
+    /// differences; the same result as [`coarse_match_direct`] up to rounding.
+    fn best_in(&self, song: &[C]) -> Coarse {
+        use rustfft::num_complex::Complex32;
+        let mut best = Coarse {
+            score: 0.0,
+            start: 0,
+            tempo: 1.0,
+            rotation: C { re: 1.0, im: 0.0 },
+        };
+        let n_fft = Self::fft_len(song.len(), self.len, &self.tempi);
+        let Some(plan) = self.spectra.get(&n_fft) else {
+            return best;
+        };
+        let mut spectrum: Vec<Complex32> =
+            song.iter().map(|c| Complex32::new(c.re, c.im)).collect();
+        spectrum.resize(n_fft, Complex32::default());
+        plan.forward.process(&mut spectrum);
+        let mut corr = vec![Complex32::default(); n_fft];
+        let scale = 1.0 / (n_fft as f32 * self.voiced.max(1) as f32);
+        for (&tempo, query_conj) in self.tempi.iter().zip(&plan.query_conj) {
+            // r[k] = Σ_m conj(q[m]) s[m + k]; the direct sum is its conjugate.
+            for ((r, &s), &q) in corr.iter_mut().zip(&spectrum).zip(query_conj) {
+                *r = s * q;
+            }
+            plan.inverse.process(&mut corr);
+            let span = (self.len as f32 * tempo).round() as usize;
+            let last_start = (song.len() + span / 5).saturating_sub(span);
+            for (start, r) in corr.iter().enumerate().take(last_start + 1) {
+                let acc = C {
+                    re: r.re,
+                    im: -r.im,
+                };
+                let score = acc.norm() * scale;
+                if score > best.score {
+                    let norm = acc.norm().max(1e-9);
+                    best = Coarse {
+                        score,
+                        start,
+                        tempo,
+                        rotation: C {
+                            re: acc.re / norm,
+                            im: acc.im / norm,
+                        },
+                    };
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Best (start, tempo) of the query in one song, by mean resultant of pitch-class differences,
+/// summed directly: the reference [`CoarseQuery::best_in`] is tested against.
+#[cfg(test)]
+fn coarse_match_direct(
+    query: &[(usize, C)],
+    query_len: usize,
+    song: &[C],
+    tempi: &[f32],
+) -> Coarse {
     let mut best = Coarse {
         score: 0.0,
         start: 0,
@@ -460,6 +606,61 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn fft_stage_one_matches_the_direct_sum() {
+        let tempi: Vec<f32> = (0..TEMPO_STEPS)
+            .map(|k| TEMPO_MIN * (TEMPO_MAX / TEMPO_MIN).powf(k as f32 / (TEMPO_STEPS - 1) as f32))
+            .collect();
+        let coarse = |c: &Contour| -> Vec<C> {
+            c.downsample(2)
+                .midi
+                .iter()
+                .map(|&m| C::from_midi(m))
+                .collect()
+        };
+        // A hum: an excerpt of song 3 up 5 semitones with a silent gap; songs of several lengths
+        // (several FFT sizes), one shorter than the hum.
+        let mut hum = contour(&tune(3, 30));
+        hum.midi.drain(..40);
+        hum.midi.iter_mut().for_each(|m| *m += 5.0);
+        hum.midi[60..80].iter_mut().for_each(|m| *m = f32::NAN);
+        let query: Vec<(usize, C)> = hum
+            .downsample(2)
+            .midi
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_nan())
+            .map(|(i, &m)| (i, C::from_midi(m)))
+            .collect();
+        let query_len = hum.len().div_ceil(2);
+        let songs: Vec<Vec<C>> = [(3, 120), (4, 60), (5, 300), (6, 8)]
+            .iter()
+            .map(|&(seed, len)| coarse(&contour(&tune(seed, len))))
+            .collect();
+        let fast = CoarseQuery::new(&query, query_len, &tempi, songs.iter().map(Vec::len));
+        for song in &songs {
+            let (a, b) = (
+                fast.best_in(song),
+                coarse_match_direct(&query, query_len, song, &tempi),
+            );
+            assert!(
+                (a.score - b.score).abs() < 1e-4,
+                "{} vs {}",
+                a.score,
+                b.score
+            );
+            assert_eq!((a.start, a.tempo), (b.start, b.tempo));
+            assert!(
+                (a.rotation.re - b.rotation.re).abs() < 1e-3
+                    && (a.rotation.im - b.rotation.im).abs() < 1e-3
+            );
+        }
+        assert!(
+            fast.best_in(&songs[0]).score > 0.99,
+            "the planted excerpt is found"
+        );
     }
 
     fn library() -> MelodySearcher {
