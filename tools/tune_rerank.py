@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
-"""Tunes the learned search's shortlist length and vote weight offline.
+"""Tunes the learned search's re-ranking offline: shortlist length and the weights of the
+embedding evidence (vote, dense, diagonal) against the contour alignment.
 
 Input: the candidates the search dumped during an eval run with a long shortlist
 (EARWORM_SHORTLIST=100 EARWORM_DUMP_CANDIDATES=FILE earworm eval ...; one JSON line per query
-in manifest order), the eval's manifest, and the library catalog (for song paths).
+in manifest order, each candidate [song id, vote, alignment score or null, dense, diagonal]),
+the eval's manifest, and the library catalog (for song paths).
 
 Tunes on the first --tune queries of the manifest and reports the chosen setting on the rest,
-so the figure reported is not measured on the queries it was tuned on.
+so the figure reported is not measured on the queries it was tuned on. The score is the one
+src/search/learned.rs computes: alignment + w_vote·vote + w_dense·dense + w_diag·diagonal
+(divided by the weights' sum, which does not change the order).
 
   python3 tools/tune_rerank.py --dump FILE --manifest CSV --db DIR [--tune 600]
 """
 import argparse
 import csv
+import itertools
 import json
 import os
 import sqlite3
+
+SHORTLISTS = (20, 30, 50, 100)
+VOTE = (0.0, 0.05, 0.1, 0.2)
+EMBED = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
 
 
 def main():
@@ -35,48 +44,46 @@ def main():
     queries = []
     for row, cands in zip(rows, dumps):
         truth = id_of.get(os.path.basename(row["target_file"]))
+        # [song, vote, alignment, dense, diagonal]; older dumps lack the last two.
+        cands = [(c[0], c[1], c[2] or 0.0, *(c[3:5] if len(c) >= 5 else (0.0, 0.0))) for c in cands]
         queries.append((truth, row.get("difficulty", ""), cands))
 
-    def rank_of(truth, cands, k, w):
-        short = cands[:k]
-        scored = sorted(
-            short, key=lambda c: -(w * c[1] + (1 - w) * (c[2] if c[2] is not None else 0.0))
-        )
-        for r, c in enumerate(scored):
-            if c[0] == truth:
-                return r + 1
-        return None
+    def rank_of(truth, cands, setting):
+        k, wv, wd, wg = setting
+        scored = sorted(cands[:k], key=lambda c: -(c[2] + wv * c[1] + wd * c[3] + wg * c[4]))
+        return next((r + 1 for r, c in enumerate(scored) if c[0] == truth), None)
 
-    def metrics(qs, k, w):
-        ranks = [rank_of(t, c, k, w) for t, _, c in qs]
-        n = len(ranks)
-        top1 = sum(1 for r in ranks if r == 1) / n
-        top10 = sum(1 for r in ranks if r is not None and r <= 10) / n
-        mrr = sum(1 / r for r in ranks if r is not None) / n
-        return top1, top10, mrr
+    def metrics(qs, setting):
+        ranks = [rank_of(t, c, setting) for t, _, c in qs]
+        n = max(len(ranks), 1)
+        hit = lambda k: sum(1 for r in ranks if r is not None and r <= k) / n
+        return hit(1), hit(5), hit(10), sum(1 / r for r in ranks if r is not None) / n
 
     tune, held = queries[: args.tune], queries[args.tune :]
-    grid = [(k, w / 10) for k in (10, 20, 30, 50, 75, 100) for w in range(0, 11)]
-    results = {(k, w): metrics(tune, k, w) for k, w in grid}
-    best = max(grid, key=lambda g: (results[g][0], results[g][2]))
+    grid = list(itertools.product(SHORTLISTS, VOTE, EMBED, EMBED))
+    results = {g: metrics(tune, g) for g in grid}
+    best = max(grid, key=lambda g: (results[g][0] + results[g][3], -g[0]))
     print("tuning queries:", len(tune), "held-out queries:", len(held))
-    print("k   w    top1  top10  mrr   (tuning queries)")
-    for k in (10, 20, 30, 50, 75, 100):
-        w_best = max((w / 10 for w in range(11)), key=lambda w: results[(k, w)][0])
-        t1, t10, mrr = results[(k, w_best)]
-        print(f"{k:<3} {w_best:.1f}  {t1:.3f} {t10:.3f}  {mrr:.3f}")
-    print("chosen:", {"shortlist": best[0], "vote_weight": best[1]})
+    print("shortlist  best weights (vote, dense, diagonal)  top1  top10  mrr  (tuning queries)")
+    for k in SHORTLISTS:
+        g = max((g for g in grid if g[0] == k), key=lambda g: results[g][0] + results[g][3])
+        t1, _, t10, mrr = results[g]
+        print(f"{k:<10} {g[1:]!s:<36} {t1:.3f} {t10:.3f}  {mrr:.3f}")
+    print("alignment only (shortlist %d): %s" % (best[0], fmt(metrics(tune, (best[0], 0, 0, 0)))))
+    print("chosen:", dict(zip(("shortlist", "vote", "dense", "diagonal"), best)))
     for name, qs in (("held-out", held), ("all", queries)):
-        t1, t10, mrr = metrics(qs, *best)
-        print(f"{name}: top1 {t1:.3f} top10 {t10:.3f} mrr {mrr:.3f}")
+        print(f"{name}: {fmt(metrics(qs, best))}")
         for d in sorted({q[1] for q in qs}):
             sub = [q for q in qs if q[1] == d]
-            t1, t10, mrr = metrics(sub, *best)
-            print(f"  {d:<7} {len(sub):>4}: top1 {t1:.3f} top10 {t10:.3f} mrr {mrr:.3f}")
+            print(f"  {d:<7} {len(sub):>4}: {fmt(metrics(sub, best))}")
     # Recall of the vote alone: how often the song is in the shortlist at all.
     for k in (10, 20, 50, 100):
         inside = sum(1 for t, _, c in queries if any(x[0] == t for x in c[:k])) / len(queries)
         print(f"vote recall@{k}: {inside:.3f}")
+
+
+def fmt(m):
+    return "top1 %.3f top5 %.3f top10 %.3f mrr %.3f" % m
 
 
 if __name__ == "__main__":

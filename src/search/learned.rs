@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use hnsw_rs::hnswio::HnswIo;
-use hnsw_rs::prelude::{AnnT, DistDot, Hnsw};
+use std::sync::Arc;
+
+use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, Point};
 
 use super::{Match, MelodySearcher, SearchError};
 use crate::library::{Catalog, CatalogError};
@@ -21,14 +23,15 @@ const QUERY_HOP: usize = 12;
 const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
 /// Nearest segments per query window.
 const NEIGHBOURS: usize = 40;
-/// Songs passed from the vote to the contour re-ranking. Chosen with the vote weight on 600 dev
-/// queries (tools/tune_rerank.py): 100 holds the right song 97% of the time; the re-ranking costs
-/// ~2 ms per song, so 20 answers in half the time with ~2.5 points less top-1.
-/// `EARWORM_SHORTLIST` overrides it.
+/// Songs passed from the vote to the re-ranking. Chosen with the weights below on the first 600
+/// dev queries (tools/tune_rerank.py). `EARWORM_SHORTLIST` overrides it.
 const SHORTLIST: usize = 100;
-/// Weight of the embedding vote in the final score (the rest is the contour alignment);
-/// `EARWORM_VOTE_WEIGHT` overrides it.
-const VOTE_WEIGHT: f32 = 0.1;
+/// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
+/// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
+/// `EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`, `EARWORM_DIAGONAL_WEIGHT` override them.
+const VOTE_WEIGHT: f32 = 0.0;
+const DENSE_WEIGHT: f32 = 0.2;
+const DIAGONAL_WEIGHT: f32 = 0.2;
 const EF_SEARCH: usize = 96;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,8 @@ pub struct SegmentIndex {
     hnsw: Hnsw<'static, f32, DistDot>,
     /// Point id → (song id, segment start s).
     points: Vec<(i64, f32)>,
+    /// Song id → its segments' vectors in time order (shared with the HNSW graph, not copied).
+    songs: HashMap<i64, Vec<Arc<Point<'static, f32>>>>,
     pub built_now: bool,
 }
 
@@ -81,9 +86,11 @@ impl SegmentIndex {
             let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&ann_dir, ANN_BASENAME)));
             if let Ok(hnsw) = io.load_hnsw::<f32, DistDot>() {
                 if hnsw.get_nb_point() == points.len() {
+                    let songs = song_vectors(&hnsw, &points);
                     return Ok(Self {
                         hnsw,
                         points,
+                        songs,
                         built_now: false,
                     });
                 }
@@ -99,9 +106,11 @@ impl SegmentIndex {
             .map(|(i, s)| (&s.embedding, i))
             .collect();
         hnsw.parallel_insert(&data);
+        let songs = song_vectors(&hnsw, &points);
         let mut index = Self {
             hnsw,
             points,
+            songs,
             built_now: true,
         };
         index.hnsw.set_searching_mode(true);
@@ -173,8 +182,108 @@ impl SegmentIndex {
     }
 }
 
+/// Each song's segment vectors in time order, from the points of the graph.
+fn song_vectors(
+    hnsw: &Hnsw<'static, f32, DistDot>,
+    points: &[(i64, f32)],
+) -> HashMap<i64, Vec<Arc<Point<'static, f32>>>> {
+    let mut by_song: HashMap<i64, Vec<(f32, Arc<Point<'static, f32>>)>> = HashMap::new();
+    for point in hnsw.get_point_indexation() {
+        if let Some(&(song, start)) = points.get(point.get_origin_id()) {
+            by_song.entry(song).or_default().push((start, point));
+        }
+    }
+    by_song
+        .into_iter()
+        .map(|(song, mut segs)| {
+            segs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (song, segs.into_iter().map(|(_, p)| p).collect())
+        })
+        .collect()
+}
+
+/// A hum's window embeddings: for each of [`QUERY_STRETCHES`], its windows in time order
+/// ([`QUERY_HOP`] frames apart in the stretched spectrogram).
+pub struct QueryEmbeddings {
+    pub per_stretch: Vec<Vec<Vec<f32>>>,
+}
+
+impl QueryEmbeddings {
+    /// Every window, whatever its stretch.
+    pub fn all(&self) -> Vec<Vec<f32>> {
+        self.per_stretch.iter().flatten().cloned().collect()
+    }
+}
+
+/// How well the hum's windows match one song's segments, from the embeddings alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EmbeddingScores {
+    /// Mean over hum windows of the best cosine with any of the song's segments.
+    pub dense: f32,
+    /// Like `dense`, but every window must match at one common offset (the hum laid along the
+    /// song in order, as sung): best offset and stretch.
+    pub diagonal: f32,
+}
+
+/// [`EmbeddingScores`] of a song: compares every hum window with every segment of the song.
+pub fn embedding_scores(
+    index: &SegmentIndex,
+    query: &QueryEmbeddings,
+    song: i64,
+) -> EmbeddingScores {
+    let Some(segments) = index.songs.get(&song) else {
+        return EmbeddingScores::default();
+    };
+    let n_seg = segments.len();
+    let (mut dense_sum, mut dense_n, mut diagonal) = (0.0f32, 0usize, 0.0f32);
+    let mut sims = Vec::new();
+    for windows in &query.per_stretch {
+        if windows.is_empty() || n_seg == 0 {
+            continue;
+        }
+        sims.clear();
+        for w in windows {
+            let row = segments.iter().map(|p| dot(w, p.get_v()));
+            sims.extend(row);
+        }
+        for row in sims.chunks(n_seg) {
+            dense_sum += row.iter().copied().fold(f32::MIN, f32::max).max(0.0);
+            dense_n += 1;
+        }
+        // Window i starts QUERY_HOP·i frames into the hum; at offset o (in frames) it lies on
+        // the segment starting nearest to o + QUERY_HOP·i. Offsets step half a segment hop.
+        let hop = crate::model::SONG_SEGMENT_HOP as f32;
+        let n_w = windows.len();
+        let first = -((QUERY_HOP * n_w) as f32);
+        let steps = ((n_seg as f32 * hop - first) / (hop / 2.0)).ceil() as usize + 1;
+        for k in 0..steps {
+            let o = first + k as f32 * hop / 2.0;
+            let mut total = 0.0;
+            for (i, row) in sims.chunks(n_seg).enumerate() {
+                let j = ((o + (QUERY_HOP * i) as f32) / hop).round();
+                if j >= 0.0 && (j as usize) < n_seg {
+                    total += row[j as usize].max(0.0);
+                }
+            }
+            diagonal = diagonal.max(total / n_w as f32);
+        }
+    }
+    EmbeddingScores {
+        dense: if dense_n > 0 {
+            dense_sum / dense_n as f32
+        } else {
+            0.0
+        },
+        diagonal,
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// Query embeddings of a hum: windows at several stretches.
-pub fn embed_query(embedder: &Embedder, samples: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
+pub fn embed_query(embedder: &Embedder, samples: &[f32]) -> Result<QueryEmbeddings, ModelError> {
     let spec = features::spectrogram(&embedder.params, samples);
     embed_query_spectrogram(embedder, &spec)
 }
@@ -182,18 +291,14 @@ pub fn embed_query(embedder: &Embedder, samples: &[f32]) -> Result<Vec<Vec<f32>>
 pub fn embed_query_spectrogram(
     embedder: &Embedder,
     spec: &Spectrogram,
-) -> Result<Vec<Vec<f32>>, ModelError> {
-    let mut out = Vec::new();
+) -> Result<QueryEmbeddings, ModelError> {
+    let mut per_stretch = Vec::new();
     for &stretch in &QUERY_STRETCHES {
         let s = spec.stretch(stretch);
-        out.extend(
-            embedder
-                .embed_spectrogram(&s, QUERY_HOP)?
-                .into_iter()
-                .map(|(_, e)| e),
-        );
+        let windows = embedder.embed_spectrogram(&s, QUERY_HOP)?;
+        per_stretch.push(windows.into_iter().map(|(_, e)| e).collect());
     }
-    Ok(out)
+    Ok(QueryEmbeddings { per_stretch })
 }
 
 /// Per-song vote: for each query window, a song's best similarity among the window's
@@ -222,47 +327,46 @@ pub fn vote(index: &SegmentIndex, queries: &[Vec<f32>]) -> Vec<(i64, f32)> {
 pub fn search(
     index: &SegmentIndex,
     contours: &MelodySearcher,
-    queries: &[Vec<f32>],
+    query: &QueryEmbeddings,
     hum: &Contour,
     top: usize,
 ) -> Result<Vec<Match>, SearchError> {
     if index.is_empty() {
         return Err(SearchError::EmptyLibrary);
     }
-    let ranked = vote(index, queries);
-    // Tuning knobs (defaults above): EARWORM_SHORTLIST, EARWORM_VOTE_WEIGHT.
-    let knob = |name: &str, default: f32| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<f32>().ok())
-            .unwrap_or(default)
-    };
-    let shortlist_len = knob("EARWORM_SHORTLIST", SHORTLIST as f32) as usize;
-    let vote_weight = knob("EARWORM_VOTE_WEIGHT", VOTE_WEIGHT);
-    let shortlist: Vec<(i64, f32)> = ranked.into_iter().take(shortlist_len.max(top)).collect();
+    let ranked = vote(index, &query.all());
+    let weights = FusionWeights::from_env();
+    let shortlist: Vec<(i64, f32)> = ranked
+        .into_iter()
+        .take(weights.shortlist.max(top))
+        .collect();
     let ids: HashSet<i64> = shortlist.iter().map(|s| s.0).collect();
     let aligned: HashMap<i64, Match> = match contours.search_among(hum, ids.len(), Some(&ids)) {
         Ok(ms) => ms.into_iter().map(|m| (m.song_id, m)).collect(),
         Err(SearchError::NotEnoughMelody { .. }) => HashMap::new(),
         Err(e) => return Err(e),
     };
+    let scores: Vec<EmbeddingScores> = super::parallel_map(&shortlist, |&(song, _)| {
+        embedding_scores(index, query, song)
+    });
     if let Ok(path) = std::env::var("EARWORM_DUMP_CANDIDATES") {
-        dump_candidates(&path, &shortlist, &aligned);
+        dump_candidates(&path, &shortlist, &aligned, &scores);
     }
     let mut out: Vec<Match> = shortlist
         .iter()
-        .map(|&(song, v)| match aligned.get(&song) {
-            Some(m) => Match {
-                score: vote_weight * v + (1.0 - vote_weight) * m.score,
-                ..m.clone()
-            },
-            None => Match {
+        .zip(&scores)
+        .map(|(&(song, vote), embedded)| {
+            let found = aligned.get(&song).cloned().unwrap_or(Match {
                 song_id: song,
-                score: vote_weight * v,
+                score: 0.0,
                 start_s: 0.0,
                 end_s: 0.0,
                 alignment: Default::default(),
-            },
+            });
+            Match {
+                score: weights.fuse(found.score, vote, embedded),
+                ..found
+            }
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -270,13 +374,63 @@ pub fn search(
     Ok(out)
 }
 
-/// Appends one JSON line per query: the shortlist as [song id, vote, alignment score or null]
-/// (for tuning the shortlist length and vote weight offline; see tools/tune_rerank.py).
-fn dump_candidates(path: &str, shortlist: &[(i64, f32)], aligned: &HashMap<i64, Match>) {
+/// How the final score weighs the contour alignment against the embedding evidence.
+#[derive(Debug, Clone, Copy)]
+struct FusionWeights {
+    shortlist: usize,
+    vote: f32,
+    dense: f32,
+    diagonal: f32,
+}
+
+impl FusionWeights {
+    /// The defaults, or the tuning environment variables when set.
+    fn from_env() -> Self {
+        let knob = |name: &str, default: f32| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<f32>().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            shortlist: knob("EARWORM_SHORTLIST", SHORTLIST as f32) as usize,
+            vote: knob("EARWORM_VOTE_WEIGHT", VOTE_WEIGHT),
+            dense: knob("EARWORM_DENSE_WEIGHT", DENSE_WEIGHT),
+            diagonal: knob("EARWORM_DIAGONAL_WEIGHT", DIAGONAL_WEIGHT),
+        }
+    }
+
+    /// A weighted mean, so a perfect match on every measure still scores 1.
+    fn fuse(&self, alignment: f32, vote: f32, embedded: &EmbeddingScores) -> f32 {
+        let total = alignment
+            + self.vote * vote
+            + self.dense * embedded.dense
+            + self.diagonal * embedded.diagonal;
+        total / (1.0 + self.vote + self.dense + self.diagonal)
+    }
+}
+
+/// Appends one JSON line per query: the shortlist as [song id, vote, alignment score or null,
+/// dense, diagonal] (for tuning the re-ranking offline; see tools/tune_rerank.py).
+fn dump_candidates(
+    path: &str,
+    shortlist: &[(i64, f32)],
+    aligned: &HashMap<i64, Match>,
+    scores: &[EmbeddingScores],
+) {
     use std::io::Write;
     let rows: Vec<serde_json::Value> = shortlist
         .iter()
-        .map(|&(song, v)| serde_json::json!([song, v, aligned.get(&song).map(|m| m.score)]))
+        .zip(scores)
+        .map(|(&(song, v), e)| {
+            serde_json::json!([
+                song,
+                v,
+                aligned.get(&song).map(|m| m.score),
+                e.dense,
+                e.diagonal
+            ])
+        })
         .collect();
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
