@@ -202,11 +202,10 @@ impl Engine {
         if method == Method::Learned && self.segment_index()?.is_some() {
             let embedder = Arc::clone(self.embedder.as_ref().expect("index implies a model"));
             // The pitch contour and the embeddings are independent: compute them side by side.
-            let (hum, queries) = std::thread::scope(|scope| {
-                let contour = scope.spawn(|| hum_contour(samples));
-                let queries = learned::embed_query(&embedder, samples);
-                (contour.join().expect("pitch tracking panicked"), queries)
-            });
+            let (hum, queries) = rayon::join(
+                || hum_contour(samples),
+                || learned::embed_query(&embedder, samples),
+            );
             let queries = queries?;
             self.searcher()?;
             let (Some(index), Some(contours)) = (&self.segments, &self.searcher) else {

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Tunes the learned search's re-ranking offline: shortlist length and the weights of the
+"""Tunes the learned search's re-ranking offline: how many songs each channel passes on (the
+embedding vote's shortlist, the contour channel's best stage-1 songs) and the weights of the
 embedding evidence (vote, dense, diagonal) against the contour alignment.
 
-Input: the candidates the search dumped during an eval run with a long shortlist
-(EARWORM_SHORTLIST=100 EARWORM_DUMP_CANDIDATES=FILE earworm eval ...; one JSON line per query
-in manifest order, each candidate [song id, vote, alignment score or null, dense, diagonal]),
-the eval's manifest, and the library catalog (for song paths).
+Input: the candidates the search dumped during an eval run with long lists
+(EARWORM_SHORTLIST=100 EARWORM_CONTOUR_SHORTLIST=50 EARWORM_DUMP_CANDIDATES=FILE earworm eval
+...; one JSON line per query in manifest order, each candidate [song id, vote, alignment score
+or null, dense, diagonal, vote rank or null, contour rank or null]), the eval's manifest, and the
+library catalog (for song paths).
 
 Tunes on the first --tune queries of the manifest and reports the chosen setting on the rest,
 so the figure reported is not measured on the queries it was tuned on. The score is the one
@@ -21,9 +23,12 @@ import json
 import os
 import sqlite3
 
-SHORTLISTS = (20, 30, 50, 100)
-VOTE = (0.0, 0.05, 0.1, 0.2)
-EMBED = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+import numpy as np
+
+SHORTLISTS = (20, 50, 100)
+CONTOUR = (0, 10, 20, 30, 50)
+VOTE = (0.0, 0.1)
+EMBED = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
 def main():
@@ -44,42 +49,62 @@ def main():
     queries = []
     for row, cands in zip(rows, dumps):
         truth = id_of.get(os.path.basename(row["target_file"]))
-        # [song, vote, alignment, dense, diagonal]; older dumps lack the last two.
-        cands = [(c[0], c[1], c[2] or 0.0, *(c[3:5] if len(c) >= 5 else (0.0, 0.0))) for c in cands]
-        queries.append((truth, row.get("difficulty", ""), cands))
+        big = 10**9
+        a = np.array(
+            [
+                [
+                    c[1],
+                    c[2] or 0.0,
+                    c[3] if len(c) > 3 else 0.0,
+                    c[4] if len(c) > 4 else 0.0,
+                    i if len(c) <= 5 else big if c[5] is None else c[5],
+                    big if len(c) <= 6 or c[6] is None else c[6],
+                ]
+                for i, c in enumerate(cands)
+            ],
+            dtype=np.float64,
+        ).reshape(-1, 6)
+        is_truth = np.array([c[0] == truth for c in cands], dtype=bool)
+        queries.append((row.get("difficulty", ""), a, is_truth))
 
-    def rank_of(truth, cands, setting):
-        k, wv, wd, wg = setting
-        scored = sorted(cands[:k], key=lambda c: -(c[2] + wv * c[1] + wd * c[3] + wg * c[4]))
-        return next((r + 1 for r, c in enumerate(scored) if c[0] == truth), None)
+    def rank_of(q, setting):
+        _, a, is_truth = q
+        k, ck, wv, wd, wg = setting
+        keep = (a[:, 4] < k) | (a[:, 5] < ck)
+        if not (keep & is_truth).any():
+            return None
+        score = a[:, 1] + wv * a[:, 0] + wd * a[:, 2] + wg * a[:, 3]
+        truth_score = score[keep & is_truth].max()
+        return 1 + int(((score > truth_score) & keep & ~is_truth).sum())
 
     def metrics(qs, setting):
-        ranks = [rank_of(t, c, setting) for t, _, c in qs]
+        ranks = [rank_of(q, setting) for q in qs]
         n = max(len(ranks), 1)
         hit = lambda k: sum(1 for r in ranks if r is not None and r <= k) / n
         return hit(1), hit(5), hit(10), sum(1 / r for r in ranks if r is not None) / n
 
     tune, held = queries[: args.tune], queries[args.tune :]
-    grid = list(itertools.product(SHORTLISTS, VOTE, EMBED, EMBED))
+    grid = list(itertools.product(SHORTLISTS, CONTOUR, VOTE, EMBED, EMBED))
     results = {g: metrics(tune, g) for g in grid}
-    best = max(grid, key=lambda g: (results[g][0] + results[g][3], -g[0]))
+    key = lambda g: (results[g][0] + results[g][3], -g[0] - g[1])
+    best = max(grid, key=key)
     print("tuning queries:", len(tune), "held-out queries:", len(held))
-    print("shortlist  best weights (vote, dense, diagonal)  top1  top10  mrr  (tuning queries)")
-    for k in SHORTLISTS:
-        g = max((g for g in grid if g[0] == k), key=lambda g: results[g][0] + results[g][3])
+    print("vote  contour  best weights (vote, dense, diagonal)  top1  top10  mrr  (tuning queries)")
+    for k, ck in itertools.product(SHORTLISTS, CONTOUR):
+        g = max((g for g in grid if g[:2] == (k, ck)), key=key)
         t1, _, t10, mrr = results[g]
-        print(f"{k:<10} {g[1:]!s:<36} {t1:.3f} {t10:.3f}  {mrr:.3f}")
-    print("alignment only (shortlist %d): %s" % (best[0], fmt(metrics(tune, (best[0], 0, 0, 0)))))
-    print("chosen:", dict(zip(("shortlist", "vote", "dense", "diagonal"), best)))
+        print(f"{k:<5} {ck:<8} {g[2:]!s:<36} {t1:.3f} {t10:.3f}  {mrr:.3f}")
+    print("alignment only, same lists: %s" % fmt(metrics(tune, best[:2] + (0, 0, 0))))
+    print("chosen:", dict(zip(("shortlist", "contour_shortlist", "vote", "dense", "diagonal"), best)))
     for name, qs in (("held-out", held), ("all", queries)):
         print(f"{name}: {fmt(metrics(qs, best))}")
-        for d in sorted({q[1] for q in qs}):
-            sub = [q for q in qs if q[1] == d]
+        for d in sorted({q[0] for q in qs}):
+            sub = [q for q in qs if q[0] == d]
             print(f"  {d:<7} {len(sub):>4}: {fmt(metrics(sub, best))}")
-    # Recall of the vote alone: how often the song is in the shortlist at all.
-    for k in (10, 20, 50, 100):
-        inside = sum(1 for t, _, c in queries if any(x[0] == t for x in c[:k])) / len(queries)
-        print(f"vote recall@{k}: {inside:.3f}")
+    # Recall of the candidate lists: how often the song is among them at all.
+    for k, ck in ((10, 0), (100, 0), (0, 20), (100, 20), (100, 50)):
+        inside = sum(bool((((a[:, 4] < k) | (a[:, 5] < ck)) & t).any()) for _, a, t in queries)
+        print(f"recall, vote {k} + contour {ck}: {inside / len(queries):.3f}")
 
 
 def fmt(m):

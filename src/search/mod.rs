@@ -13,6 +13,8 @@
 
 pub mod learned;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::audio::SAMPLE_RATE;
 use crate::dsp::PitchTracker;
 use crate::melody::{contour_from_pitch, Contour, CONTOUR_FPS};
@@ -115,6 +117,8 @@ pub struct MelodySearcher {
 }
 
 struct Coarse {
+    /// Place among the songs searched (filled in once they are sorted).
+    rank: usize,
     score: f32,
     start: usize,
     tempo: f32,
@@ -155,17 +159,127 @@ impl MelodySearcher {
         self.search_among(query, top, None)
     }
 
-    /// Like [`Self::search`], restricted to the songs in `candidates` when given (the learned
-    /// search's shortlist: this is its re-ranking and alignment stage).
+    /// Like [`Self::search`], restricted to the songs in `candidates` when given.
     pub fn search_among(
         &self,
         query: &Contour,
         top: usize,
-        candidates: Option<&std::collections::HashSet<i64>>,
+        candidates: Option<&HashSet<i64>>,
     ) -> Result<Vec<Match>, SearchError> {
         if self.songs.is_empty() {
             return Err(SearchError::EmptyLibrary);
         }
+        let query = PreparedQuery::new(query)?;
+        let coarse = self.stage_one(&query, &query.tempi, |id| {
+            candidates.is_none_or(|c| c.contains(&id))
+        });
+        let refine = (top * 2).max(20).min(coarse.len());
+        let mut matches = self.stage_two(&query, &coarse[..refine]);
+        matches.truncate(top);
+        Ok(matches)
+    }
+
+    /// The learned search's alignment stage: every song in `candidates` (its embedding
+    /// shortlist) plus the `also_best` songs of the whole library that stage 1 scores highest,
+    /// each aligned. Returns (stage-1 rank: in the library when `also_best` > 0, else among the
+    /// candidates; match), best match first.
+    pub fn align_candidates(
+        &self,
+        query: &Contour,
+        candidates: &HashSet<i64>,
+        also_best: usize,
+    ) -> Result<Vec<(usize, Match)>, SearchError> {
+        if self.songs.is_empty() {
+            return Err(SearchError::EmptyLibrary);
+        }
+        let query = PreparedQuery::new(query)?;
+        // The library-wide pass only picks which songs join the candidates, so it tries every
+        // other tempo (half the work); the chosen songs then get the full stage 1.
+        let mut rank_in_library: HashMap<i64, usize> = HashMap::new();
+        if also_best > 0 {
+            let sparse_tempi: Vec<f32> = query.tempi.iter().step_by(2).copied().collect();
+            let scan = self.stage_one(&query, &sparse_tempi, |_| true);
+            rank_in_library = scan
+                .iter()
+                .enumerate()
+                .map(|(rank, (i, _))| (self.songs[*i].id, rank))
+                .collect();
+        }
+        let joins = |id: i64| {
+            candidates.contains(&id) || rank_in_library.get(&id).is_some_and(|&r| r < also_best)
+        };
+        let chosen: Vec<(usize, Coarse)> = self
+            .stage_one(&query, &query.tempi, joins)
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (i, c))| {
+                let rank = rank_in_library
+                    .get(&self.songs[i].id)
+                    .copied()
+                    .unwrap_or(rank);
+                (i, Coarse { rank, ..c })
+            })
+            .collect();
+        let matches = self.stage_two(&query, &chosen);
+        let rank_of: HashMap<i64, usize> = chosen
+            .iter()
+            .map(|(i, c)| (self.songs[*i].id, c.rank))
+            .collect();
+        Ok(matches
+            .into_iter()
+            .map(|m| (rank_of.get(&m.song_id).copied().unwrap_or(usize::MAX), m))
+            .collect())
+    }
+
+    /// Stage 1 over the songs `include` accepts, split across threads: (song index, best
+    /// placement), best first.
+    fn stage_one(
+        &self,
+        query: &PreparedQuery,
+        tempi: &[f32],
+        include: impl Fn(i64) -> bool,
+    ) -> Vec<(usize, Coarse)> {
+        let pool: Vec<usize> = (0..self.songs.len())
+            .filter(|&i| include(self.songs[i].id))
+            .collect();
+        if pool.is_empty() {
+            return Vec::new();
+        }
+        let coarse_query = CoarseQuery::new(
+            &query.coarse,
+            query.coarse_len,
+            tempi,
+            pool.iter().map(|&i| self.songs[i].coarse.len()),
+        );
+        let mut coarse: Vec<(usize, Coarse)> =
+            parallel_map(&pool, |&i| (i, coarse_query.best_in(&self.songs[i].coarse)));
+        coarse.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+        coarse
+    }
+
+    /// Stage 2: DTW refinement of the given songs at their stage-1 placements, best first.
+    fn stage_two(&self, query: &PreparedQuery, coarse: &[(usize, Coarse)]) -> Vec<Match> {
+        let mut matches: Vec<Match> = parallel_map(coarse, |(idx, c)| {
+            refine_match(&query.fine, &self.songs[*idx], c)
+        });
+        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+        matches
+    }
+}
+
+/// A hum's contour ready for both stages.
+struct PreparedQuery {
+    /// Voiced frames at the coarse rate: (frame, pitch-class vector).
+    coarse: Vec<(usize, C)>,
+    /// Length at the coarse rate, voiced or not.
+    coarse_len: usize,
+    tempi: Vec<f32>,
+    /// Every frame at [`CONTOUR_FPS`]; None where unvoiced.
+    fine: Vec<Option<C>>,
+}
+
+impl PreparedQuery {
+    fn new(query: &Contour) -> Result<Self, SearchError> {
         let query = trim_unvoiced(&resample_contour(query, CONTOUR_FPS));
         let voiced = query.midi.iter().filter(|m| !m.is_nan()).count();
         if voiced < MIN_VOICED_FRAMES {
@@ -174,48 +288,26 @@ impl MelodySearcher {
                 needed: MIN_VOICED_FRAMES as f32 / CONTOUR_FPS,
             });
         }
-        let coarse_q: Vec<(usize, C)> = contour_fps_half(&query)
-            .midi
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !m.is_nan())
-            .map(|(i, &m)| (i, C::from_midi(m)))
-            .collect();
-        let coarse_len = query.len().div_ceil(2);
-        let tempi: Vec<f32> = (0..TEMPO_STEPS)
-            .map(|k| TEMPO_MIN * (TEMPO_MAX / TEMPO_MIN).powf(k as f32 / (TEMPO_STEPS - 1) as f32))
-            .collect();
-
-        // Stage 1 over all (candidate) songs, split across threads.
-        let pool: Vec<usize> = (0..self.songs.len())
-            .filter(|&i| candidates.is_none_or(|c| c.contains(&self.songs[i].id)))
-            .collect();
-        if pool.is_empty() {
-            return Ok(Vec::new());
-        }
-        let coarse_query = CoarseQuery::new(
-            &coarse_q,
-            coarse_len,
-            &tempi,
-            pool.iter().map(|&i| self.songs[i].coarse.len()),
-        );
-        let mut coarse: Vec<(usize, Coarse)> =
-            parallel_map(&pool, |&i| (i, coarse_query.best_in(&self.songs[i].coarse)));
-        coarse.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
-
-        // Stage 2: DTW refinement of the best candidates.
-        let refine = (top * 2).max(20).min(coarse.len());
-        let query_c: Vec<Option<C>> = query
-            .midi
-            .iter()
-            .map(|&m| (!m.is_nan()).then(|| C::from_midi(m)))
-            .collect();
-        let mut matches: Vec<Match> = parallel_map(&coarse[..refine], |(idx, c)| {
-            refine_match(&query_c, &self.songs[*idx], c)
-        });
-        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
-        matches.truncate(top);
-        Ok(matches)
+        Ok(Self {
+            coarse: contour_fps_half(&query)
+                .midi
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| !m.is_nan())
+                .map(|(i, &m)| (i, C::from_midi(m)))
+                .collect(),
+            coarse_len: query.len().div_ceil(2),
+            tempi: (0..TEMPO_STEPS)
+                .map(|k| {
+                    TEMPO_MIN * (TEMPO_MAX / TEMPO_MIN).powf(k as f32 / (TEMPO_STEPS - 1) as f32)
+                })
+                .collect(),
+            fine: query
+                .midi
+                .iter()
+                .map(|&m| (!m.is_nan()).then(|| C::from_midi(m)))
+                .collect(),
+        })
     }
 }
 
@@ -283,7 +375,7 @@ struct CoarseQuery {
     len: usize,
     tempi: Vec<f32>,
     /// FFT length → (forward plan, inverse plan, conjugated query spectrum per tempo).
-    spectra: std::collections::HashMap<usize, CoarsePlan>,
+    spectra: HashMap<usize, CoarsePlan>,
 }
 
 struct CoarsePlan {
@@ -301,7 +393,7 @@ impl CoarseQuery {
     ) -> Self {
         use rustfft::num_complex::Complex32;
         let mut planner = rustfft::FftPlanner::<f32>::new();
-        let mut spectra = std::collections::HashMap::new();
+        let mut spectra = HashMap::new();
         for song_len in song_lens {
             let n = Self::fft_len(song_len, len, tempi);
             if spectra.contains_key(&n) {
@@ -353,6 +445,7 @@ impl CoarseQuery {
     fn best_in(&self, song: &[C]) -> Coarse {
         use rustfft::num_complex::Complex32;
         let mut best = Coarse {
+            rank: 0,
             score: 0.0,
             start: 0,
             tempo: 1.0,
@@ -365,36 +458,50 @@ impl CoarseQuery {
         let mut spectrum: Vec<Complex32> =
             song.iter().map(|c| Complex32::new(c.re, c.im)).collect();
         spectrum.resize(n_fft, Complex32::default());
-        plan.forward.process(&mut spectrum);
+        let mut scratch = vec![
+            Complex32::default();
+            plan.forward
+                .get_inplace_scratch_len()
+                .max(plan.inverse.get_inplace_scratch_len())
+        ];
+        plan.forward
+            .process_with_scratch(&mut spectrum, &mut scratch);
         let mut corr = vec![Complex32::default(); n_fft];
         let scale = 1.0 / (n_fft as f32 * self.voiced.max(1) as f32);
+        // Compare squared lengths (no square root per start); the best is scaled at the end.
+        let (mut best_sq, mut best_at) = (0.0f32, None);
         for (&tempo, query_conj) in self.tempi.iter().zip(&plan.query_conj) {
             // r[k] = Σ_m conj(q[m]) s[m + k]; the direct sum is its conjugate.
             for ((r, &s), &q) in corr.iter_mut().zip(&spectrum).zip(query_conj) {
                 *r = s * q;
             }
-            plan.inverse.process(&mut corr);
+            plan.inverse.process_with_scratch(&mut corr, &mut scratch);
             let span = (self.len as f32 * tempo).round() as usize;
             let last_start = (song.len() + span / 5).saturating_sub(span);
             for (start, r) in corr.iter().enumerate().take(last_start + 1) {
-                let acc = C {
-                    re: r.re,
-                    im: -r.im,
-                };
-                let score = acc.norm() * scale;
-                if score > best.score {
-                    let norm = acc.norm().max(1e-9);
-                    best = Coarse {
-                        score,
-                        start,
-                        tempo,
-                        rotation: C {
-                            re: acc.re / norm,
-                            im: acc.im / norm,
-                        },
-                    };
+                let sq = r.norm_sqr();
+                if sq > best_sq {
+                    best_sq = sq;
+                    best_at = Some((start, tempo, *r));
                 }
             }
+        }
+        if let Some((start, tempo, r)) = best_at {
+            let acc = C {
+                re: r.re,
+                im: -r.im,
+            };
+            let norm = acc.norm().max(1e-9);
+            best = Coarse {
+                rank: 0,
+                score: acc.norm() * scale,
+                start,
+                tempo,
+                rotation: C {
+                    re: acc.re / norm,
+                    im: acc.im / norm,
+                },
+            };
         }
         best
     }
@@ -410,6 +517,7 @@ fn coarse_match_direct(
     tempi: &[f32],
 ) -> Coarse {
     let mut best = Coarse {
+        rank: 0,
         score: 0.0,
         start: 0,
         tempo: 1.0,
@@ -441,6 +549,7 @@ fn coarse_match_direct(
             if score > best.score {
                 let norm = acc.norm().max(1e-9);
                 best = Coarse {
+                    rank: 0,
                     score,
                     start,
                     tempo,
@@ -478,16 +587,18 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
         };
     }
     let rot = coarse.rotation;
-    let cost = |k: usize, j: usize| -> f32 {
-        match query[k] {
-            None => UNVOICED_QUERY_COST,
-            Some(q) => {
-                let s = region[j];
-                if s.re == 0.0 && s.im == 0.0 {
+    // Local cost of query frame k against every frame of the region; each row is computed once
+    // and kept for the next row's (2,1) step.
+    let fill_costs = |k: usize, row: &mut [f32]| match query[k] {
+        None => row.fill(UNVOICED_QUERY_COST),
+        Some(q) => {
+            let q = q.mul_conj(rot);
+            for (c, s) in row.iter_mut().zip(region) {
+                *c = if s.re == 0.0 && s.im == 0.0 {
                     UNVOICED_SONG_COST
                 } else {
-                    1.0 - q.mul_conj(s).mul_conj(rot).re
-                }
+                    1.0 - q.mul_conj(*s).re
+                };
             }
         }
     };
@@ -495,12 +606,13 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
     let inf = f32::INFINITY;
     let mut d = vec![inf; q_len * width];
     let mut back = vec![0u8; q_len * width];
-    for j in 0..width {
-        d[j] = cost(0, j);
-    }
+    let (mut cost_prev, mut cost_cur) = (vec![0.0f32; width], vec![0.0f32; width]);
+    fill_costs(0, &mut cost_prev);
+    d[..width].copy_from_slice(&cost_prev);
     for k in 1..q_len {
+        fill_costs(k, &mut cost_cur);
         for j in 1..width {
-            let c = cost(k, j);
+            let c = cost_cur[j];
             let mut best = d[(k - 1) * width + j - 1];
             let mut step = 0u8;
             if j >= 2 {
@@ -512,7 +624,7 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
             }
             if k >= 2 {
                 // Skipping a query frame pays for it, so the path cannot dodge bad frames for free.
-                let v = d[(k - 2) * width + j - 1] + cost(k - 1, j);
+                let v = d[(k - 2) * width + j - 1] + cost_prev[j];
                 if v < best {
                     best = v;
                     step = 2;
@@ -521,6 +633,7 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
             d[k * width + j] = best + c;
             back[k * width + j] = step;
         }
+        std::mem::swap(&mut cost_prev, &mut cost_cur);
     }
     let (end_j, total) = (0..width)
         .map(|j| (j, d[(q_len - 1) * width + j]))
@@ -661,6 +774,31 @@ mod tests {
             fast.best_in(&songs[0]).score > 0.99,
             "the planted excerpt is found"
         );
+    }
+
+    #[test]
+    fn alignment_stage_takes_the_candidates_and_the_library_best() {
+        let lib = library();
+        let excerpt: Vec<(f32, f32)> = tune(8, 120)[30..55].to_vec();
+        let hum = contour(&excerpt);
+        let candidates: HashSet<i64> = [3, 11].into_iter().collect();
+        let found = lib
+            .align_candidates(&hum, &candidates, 2)
+            .expect("enough melody");
+        let ids: HashSet<i64> = found.iter().map(|(_, m)| m.song_id).collect();
+        assert!(
+            ids.contains(&3) && ids.contains(&11),
+            "every candidate is aligned: {ids:?}"
+        );
+        assert_eq!(found.len(), ids.len(), "no song twice");
+        assert!(found.len() <= 4);
+        // Song 7 holds the excerpt: first by stage 1 over the library, and first overall.
+        assert_eq!(found[0].1.song_id, 7);
+        assert_eq!(found[0].0, 0);
+        let only: HashSet<i64> = [3].into_iter().collect();
+        let alone = lib.align_candidates(&hum, &only, 0).expect("enough melody");
+        assert_eq!(alone.len(), 1);
+        assert_eq!(alone[0].1.song_id, 3);
     }
 
     fn library() -> MelodySearcher {
