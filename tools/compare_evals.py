@@ -3,7 +3,9 @@
 queries each method gets right (at rank 1 and within 10) that the other misses, and the exact
 two-sided sign-test (McNemar) p-value of that difference.
 
-  python3 tools/compare_evals.py runs/eval_dev_learned.json runs/eval_dev_baseline.json
+  python3 tools/compare_evals.py A.json B.json [--from N]
+
+--from N skips the reports' first N queries (e.g. the ones a setting was tuned on).
 """
 import json
 import math
@@ -21,8 +23,9 @@ def sign_test(a_only, b_only):
 
 def main():
     a_path, b_path = sys.argv[1], sys.argv[2]
-    a = {o["query"]: o["rank"] for o in json.load(open(a_path))["outcomes"]}
-    b = {o["query"]: o["rank"] for o in json.load(open(b_path))["outcomes"]}
+    skip = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--from" else 0
+    a = {o["query"]: o["rank"] for o in json.load(open(a_path))["outcomes"][skip:]}
+    b = {o["query"]: o["rank"] for o in json.load(open(b_path))["outcomes"][skip:]}
     common = sorted(set(a) & set(b))
     print(f"{len(common)} queries in both ({a_path} = A, {b_path} = B)")
     for k in (1, 10):

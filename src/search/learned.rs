@@ -195,6 +195,10 @@ fn song_vectors(
     points: &[(i64, f32)],
 ) -> HashMap<i64, Vec<Arc<Point<'static, f32>>>> {
     let mut by_song: HashMap<i64, Vec<(f32, Arc<Point<'static, f32>>)>> = HashMap::new();
+    // hnsw_rs's point iterator panics on an empty graph (no entry point).
+    if hnsw.get_nb_point() == 0 {
+        return HashMap::new();
+    }
     for point in hnsw.get_point_indexation() {
         if let Some(&(song, start)) = points.get(point.get_origin_id()) {
             by_song.entry(song).or_default().push((start, point));
@@ -488,5 +492,30 @@ fn dump_candidates(
         .open(path)
     {
         let _ = writeln!(f, "{}", serde_json::Value::Array(rows));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_library_opens_and_reports_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).unwrap();
+        let index = SegmentIndex::open(dir.path(), &catalog, "m@0").unwrap();
+        assert!(index.is_empty());
+        let query = QueryEmbeddings {
+            per_stretch: vec![vec![vec![0.1; 8]]],
+        };
+        assert_eq!(embedding_scores(&index, &query, 1), EmbeddingScores::default());
+    }
+
+    #[test]
+    fn simd_dot_matches_the_plain_sum() {
+        let a: Vec<f32> = (0..131).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..131).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-4);
     }
 }
