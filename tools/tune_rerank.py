@@ -15,6 +15,7 @@ src/search/learned.rs computes: alignment + w_vote·vote + w_dense·dense + w_di
 (divided by the weights' sum, which does not change the order).
 
   python3 tools/tune_rerank.py --dump FILE --manifest CSV --db DIR [--tune 600]
+  python3 tools/tune_rerank.py ... --evaluate 50,20,0,0.2,0.2   # one setting, every query
 """
 import argparse
 import csv
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--db", required=True)
     ap.add_argument("--tune", type=int, default=600)
+    ap.add_argument("--evaluate", help="shortlist,contour_shortlist,vote,dense,diagonal")
     args = ap.parse_args()
 
     con = sqlite3.connect(os.path.join(args.db, "catalog.sqlite"))
@@ -82,6 +84,15 @@ def main():
         n = max(len(ranks), 1)
         hit = lambda k: sum(1 for r in ranks if r is not None and r <= k) / n
         return hit(1), hit(5), hit(10), sum(1 / r for r in ranks if r is not None) / n
+
+    if args.evaluate:
+        k, ck, wv, wd, wg = (float(x) for x in args.evaluate.split(","))
+        setting = (k, ck, wv, wd, wg)
+        print(f"all {len(queries)}: {fmt(metrics(queries, setting))}")
+        for d in sorted({q[0] for q in queries}):
+            sub = [q for q in queries if q[0] == d]
+            print(f"  {d:<7} {len(sub):>4}: {fmt(metrics(sub, setting))}")
+        return
 
     tune, held = queries[: args.tune], queries[args.tune :]
     grid = list(itertools.product(SHORTLISTS, CONTOUR, VOTE, EMBED, EMBED))
