@@ -149,25 +149,8 @@ impl SegmentIndex {
         self.points.is_empty()
     }
 
-    /// Nearest segments: (song id, start s, cosine similarity).
-    pub fn nearest(&self, query: &[f32], k: usize) -> Vec<(i64, f32, f32)> {
-        if self.points.is_empty() {
-            return Vec::new();
-        }
-        self.hnsw
-            .search(query, k, EF_SEARCH.max(k))
-            .into_iter()
-            .filter_map(|n| {
-                self.points
-                    .get(n.d_id)
-                    .map(|&(song, start)| (song, start, 1.0 - n.distance))
-            })
-            .collect()
-    }
-}
-
-impl SegmentIndex {
-    /// [`Self::nearest`] for many queries at once, searched in parallel.
+    /// Each query's nearest segments, searched in parallel: (song id, start s, cosine
+    /// similarity).
     pub fn nearest_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<(i64, f32, f32)>> {
         if self.points.is_empty() {
             return vec![Vec::new(); queries.len()];
@@ -508,7 +491,10 @@ mod tests {
         let query = QueryEmbeddings {
             per_stretch: vec![vec![vec![0.1; 8]]],
         };
-        assert_eq!(embedding_scores(&index, &query, 1), EmbeddingScores::default());
+        assert_eq!(
+            embedding_scores(&index, &query, 1),
+            EmbeddingScores::default()
+        );
     }
 
     #[test]

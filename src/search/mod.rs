@@ -116,6 +116,35 @@ pub struct MelodySearcher {
     songs: Vec<PreparedSong>,
 }
 
+impl Coarse {
+    /// No placement found yet: scores 0, so any match beats it.
+    fn nothing() -> Self {
+        Coarse {
+            rank: 0,
+            score: 0.0,
+            start: 0,
+            tempo: 1.0,
+            rotation: C { re: 1.0, im: 0.0 },
+        }
+    }
+
+    /// The query placed at `start` and `tempo`, whose summed pitch-class products are `acc`:
+    /// their direction is the best transposition.
+    fn placed(acc: C, score: f32, start: usize, tempo: f32) -> Self {
+        let norm = acc.norm().max(1e-9);
+        Coarse {
+            rank: 0,
+            score,
+            start,
+            tempo,
+            rotation: C {
+                re: acc.re / norm,
+                im: acc.im / norm,
+            },
+        }
+    }
+}
+
 struct Coarse {
     /// Place among the songs searched (filled in once they are sorted).
     rank: usize,
@@ -444,13 +473,7 @@ impl CoarseQuery {
     /// differences; the same result as [`coarse_match_direct`] up to rounding.
     fn best_in(&self, song: &[C]) -> Coarse {
         use rustfft::num_complex::Complex32;
-        let mut best = Coarse {
-            rank: 0,
-            score: 0.0,
-            start: 0,
-            tempo: 1.0,
-            rotation: C { re: 1.0, im: 0.0 },
-        };
+        let mut best = Coarse::nothing();
         let n_fft = Self::fft_len(song.len(), self.len, &self.tempi);
         let Some(plan) = self.spectra.get(&n_fft) else {
             return best;
@@ -491,17 +514,7 @@ impl CoarseQuery {
                 re: r.re,
                 im: -r.im,
             };
-            let norm = acc.norm().max(1e-9);
-            best = Coarse {
-                rank: 0,
-                score: acc.norm() * scale,
-                start,
-                tempo,
-                rotation: C {
-                    re: acc.re / norm,
-                    im: acc.im / norm,
-                },
-            };
+            best = Coarse::placed(acc, acc.norm() * scale, start, tempo);
         }
         best
     }
@@ -516,13 +529,7 @@ fn coarse_match_direct(
     song: &[C],
     tempi: &[f32],
 ) -> Coarse {
-    let mut best = Coarse {
-        rank: 0,
-        score: 0.0,
-        start: 0,
-        tempo: 1.0,
-        rotation: C { re: 1.0, im: 0.0 },
-    };
+    let mut best = Coarse::nothing();
     let n = query.len() as f32;
     let mut offsets = Vec::with_capacity(query.len());
     for &tempo in tempi {
@@ -547,17 +554,7 @@ fn coarse_match_direct(
             }
             let score = acc.norm() / n;
             if score > best.score {
-                let norm = acc.norm().max(1e-9);
-                best = Coarse {
-                    rank: 0,
-                    score,
-                    start,
-                    tempo,
-                    rotation: C {
-                        re: acc.re / norm,
-                        im: acc.im / norm,
-                    },
-                };
+                best = Coarse::placed(acc, score, start, tempo);
             }
         }
     }
