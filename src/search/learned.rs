@@ -27,8 +27,8 @@ const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
 const NEIGHBOURS: usize = 40;
 /// The re-ranking's candidates come from two channels: the embedding vote's best
 /// [`SHORTLIST`] songs and the contour search's best [`CONTOUR_SHORTLIST`] by its stage 1 over
-/// the whole library; the channels miss different hums (dev set: 97.2% and 95.3% recall alone,
-/// 99.3% together). Chosen with the weights below on the first 600 dev queries
+/// the whole library; the channels miss different hums (dev set: 95.5% and 93.0% recall alone,
+/// 98.7% together). Chosen with the weights below on the first 600 dev queries
 /// (tools/tune_rerank.py; vote lists of 50 and 100 tie there, 50 is faster).
 /// `EARWORM_SHORTLIST` and `EARWORM_CONTOUR_SHORTLIST` (0 turns the channel off) override them.
 const SHORTLIST: usize = 50;
