@@ -7,10 +7,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-
-use hnsw_rs::hnswio::HnswIo;
 use std::sync::Arc;
 
+use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, Point};
 
 use super::{Match, MelodySearcher, SearchError};
@@ -354,9 +353,8 @@ pub fn search(
         .take(weights.shortlist.max(top))
         .collect();
     let ids: HashSet<i64> = candidates.iter().map(|s| s.0).collect();
-    // The contour channel adds the library's best stage-1 songs the vote missed: the two
-    // channels miss different hums (on the dev set the vote's 100 hold the song 97% of the
-    // time, the union 99%).
+    // The contour channel adds the library's best stage-1 songs the vote missed (see
+    // SHORTLIST for why).
     let aligned: HashMap<i64, (usize, Match)> =
         match contours.align_candidates(hum, &ids, weights.contour_shortlist) {
             Ok(ms) => ms

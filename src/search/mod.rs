@@ -120,7 +120,6 @@ impl Coarse {
     /// No placement found yet: scores 0, so any match beats it.
     fn nothing() -> Self {
         Coarse {
-            rank: 0,
             score: 0.0,
             start: 0,
             tempo: 1.0,
@@ -133,7 +132,6 @@ impl Coarse {
     fn placed(acc: C, score: f32, start: usize, tempo: f32) -> Self {
         let norm = acc.norm().max(1e-9);
         Coarse {
-            rank: 0,
             score,
             start,
             tempo,
@@ -146,8 +144,6 @@ impl Coarse {
 }
 
 struct Coarse {
-    /// Place among the songs searched (filled in once they are sorted).
-    rank: usize,
     score: f32,
     start: usize,
     tempo: f32,
@@ -237,24 +233,17 @@ impl MelodySearcher {
         let joins = |id: i64| {
             candidates.contains(&id) || rank_in_library.get(&id).is_some_and(|&r| r < also_best)
         };
-        let chosen: Vec<(usize, Coarse)> = self
-            .stage_one(&query, &query.tempi, joins)
-            .into_iter()
-            .enumerate()
-            .map(|(rank, (i, c))| {
-                let rank = rank_in_library
-                    .get(&self.songs[i].id)
-                    .copied()
-                    .unwrap_or(rank);
-                (i, Coarse { rank, ..c })
-            })
-            .collect();
-        let matches = self.stage_two(&query, &chosen);
+        let chosen = self.stage_one(&query, &query.tempi, joins);
         let rank_of: HashMap<i64, usize> = chosen
             .iter()
-            .map(|(i, c)| (self.songs[*i].id, c.rank))
+            .enumerate()
+            .map(|(rank, (i, _))| {
+                let id = self.songs[*i].id;
+                (id, rank_in_library.get(&id).copied().unwrap_or(rank))
+            })
             .collect();
-        Ok(matches
+        Ok(self
+            .stage_two(&query, &chosen)
             .into_iter()
             .map(|m| (rank_of.get(&m.song_id).copied().unwrap_or(usize::MAX), m))
             .collect())
@@ -396,7 +385,8 @@ fn trim_unvoiced(c: &Contour) -> Contour {
 ///
 /// Sliding the query over a song is a cross-correlation, so one FFT of the song and one inverse
 /// FFT per tempo replace the direct sum over every (start, query frame) pair: ~10x less work,
-/// which is what lets the learned search re-rank 100 songs within its latency budget.
+/// which is what lets the learned search scan the whole library for its contour channel within
+/// its latency budget.
 struct CoarseQuery {
     /// Voiced query frames (the mean resultant divides by their number).
     voiced: usize,
