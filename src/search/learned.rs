@@ -444,8 +444,7 @@ impl FusionWeights {
 
 /// Appends one JSON line per query: each candidate as [song id, vote, alignment score or null,
 /// dense, diagonal, vote rank (null for songs only the contour channel found), contour stage-1
-/// rank or null] (for tuning the re-ranking offline;
-/// see tools/tune_rerank.py).
+/// rank or null], for tuning the re-ranking offline (tools/tune_rerank.py).
 fn dump_candidates(
     path: &str,
     candidates: &[(i64, f32)],
