@@ -672,7 +672,11 @@ fn cmd_query(
             db.dir().display()
         );
     }
-    engine.warm_up()?;
+    // A library structure that cannot load is reported, and each query then says why it
+    // failed: `--json` keeps its one-array contract whatever happens.
+    if let Err(e) = engine.warm_up_for(method) {
+        eprintln!("warning: {e}");
+    }
     let mut out = Vec::new();
     let mut failures = 0;
     for path in audio {

@@ -45,6 +45,18 @@ pub enum EngineError {
     Learned(#[from] LearnedError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A bug: some stage panicked. The engine dropped its caches and stays usable.
+    #[error("internal error while {during}: {message} (please report this)")]
+    Internal { during: String, message: String },
+}
+
+/// The message a panic carried.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// A match with the song it points at.
@@ -175,11 +187,19 @@ impl Engine {
         Ok(self.searcher.as_ref().expect("just built"))
     }
 
-    /// Loads the search structures now (otherwise the first query pays for it).
+    /// Loads the search structures `method` needs now (otherwise the first query pays for it).
     pub fn warm_up(&mut self) -> Result<(), EngineError> {
-        self.searcher()?;
-        self.segment_index()?;
-        Ok(())
+        self.warm_up_for(Method::Learned)
+    }
+
+    pub fn warm_up_for(&mut self, method: Method) -> Result<(), EngineError> {
+        self.guarded("loading the library index", |engine| {
+            engine.searcher()?;
+            if method == Method::Learned {
+                engine.segment_index()?;
+            }
+            Ok(())
+        })
     }
 
     /// Searches with a recorded hum: mono samples at [`crate::audio::SAMPLE_RATE`].
@@ -193,12 +213,51 @@ impl Engine {
 
     /// Searches with the given method; `Learned` without a model (or with no embedded songs)
     /// answers with the baseline.
+    ///
+    /// A panic anywhere below (a bug, or a library structure hnsw_rs cannot handle) becomes
+    /// [`EngineError::Internal`] for this query; the cached search structures are dropped so
+    /// the next query starts clean.
     pub fn query_samples_with(
         &mut self,
         samples: &[f32],
         top: usize,
         method: Method,
     ) -> Result<QueryResult, EngineError> {
+        self.guarded("searching", |engine| {
+            engine.query_samples_unguarded(samples, top, method)
+        })
+    }
+
+    /// Runs `work`, turning a panic into [`EngineError::Internal`] and dropping the cached
+    /// search structures (they may be half-built).
+    fn guarded<T>(
+        &mut self,
+        during: &str,
+        work: impl FnOnce(&mut Self) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self)));
+        answer.unwrap_or_else(|panic| {
+            self.reload();
+            Err(EngineError::Internal {
+                during: during.into(),
+                message: panic_message(panic.as_ref()),
+            })
+        })
+    }
+
+    fn query_samples_unguarded(
+        &mut self,
+        samples: &[f32],
+        top: usize,
+        method: Method,
+    ) -> Result<QueryResult, EngineError> {
+        let peak = samples.iter().fold(0.0f32, |p, x| p.max(x.abs()));
+        if peak < crate::search::SILENT_QUERY_PEAK {
+            return Err(SearchError::Silent {
+                peak_dbfs: 20.0 * peak.max(1e-10).log10(),
+            }
+            .into());
+        }
         if method == Method::Learned && self.segment_index()?.is_some() {
             let embedder = Arc::clone(self.embedder.as_ref().expect("index implies a model"));
             // The pitch contour and the embeddings are independent: compute them side by side.
@@ -243,7 +302,7 @@ impl Engine {
         top: usize,
         method: Method,
     ) -> Result<QueryResult, EngineError> {
-        let (samples, _) = decode_file(path)?;
+        let (samples, _) = self.guarded("decoding the query", |_| Ok(decode_file(path)?))?;
         self.query_samples_with(&samples, top, method)
     }
 }

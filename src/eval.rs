@@ -147,7 +147,7 @@ pub fn evaluate(
 ) -> Result<EvalReport, crate::engine::EngineError> {
     let songs = engine.catalog().songs()?;
     let by_path: BTreeMap<PathBuf, i64> = songs.iter().map(|s| (s.path.clone(), s.id)).collect();
-    engine.warm_up()?;
+    engine.warm_up_for(method)?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut missing_targets = Vec::new();
     for (i, row) in rows.iter().enumerate() {

@@ -2,6 +2,8 @@
 //! by simulated clicks, key presses and file drops, with the search engine and indexer running
 //! on their worker threads against a library built from the bundled demo songs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -266,4 +268,48 @@ fn an_unreadable_database_is_kept_aside_and_a_new_library_started() {
         1,
         "the old database was moved aside, not deleted"
     );
+}
+
+#[test]
+fn a_looped_library_with_silence_and_duplicates_is_indexed_and_searched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = tmp.path().join("music");
+    common::write_looped_library(&music);
+    let hum = tmp.path().join("hum1.wav");
+    let rate = 44_100;
+    earworm::audio::write_wav_mono(
+        &hum,
+        &common::sine_hum(&common::LOOP_PHRASES[1], 3.0, 0.55, 2, rate),
+        rate,
+    )
+    .unwrap();
+    let settings = Settings {
+        demo_indexed: true,
+        ..Settings::default()
+    };
+    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    run_until(&mut h, Duration::from_secs(60), "library opened", |h| {
+        h.state().library_loaded()
+    });
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(music.clone())));
+    h.step();
+    run_until(&mut h, Duration::from_secs(300), "library indexed", |h| {
+        !h.state().is_indexing() && h.state().library().songs >= 5
+    });
+    h.hover_at(eframe::egui::pos2(600.0, 160.0));
+    h.input_mut().dropped_files.push(Arc::new(DroppedPath(hum)));
+    h.step();
+    run_until(&mut h, Duration::from_secs(120), "results", |h| {
+        h.state().results_are_final()
+    });
+    let top = h.state().results().unwrap().rows[0].song.clone();
+    assert_eq!(
+        top.path.file_name().unwrap().to_string_lossy(),
+        "loop_1.wav",
+        "top result"
+    );
+    h.step();
+    assert!(has_text(&h, &top.title), "the result is on screen");
 }

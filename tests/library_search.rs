@@ -133,3 +133,57 @@ fn missing_paths_are_reported_not_fatal() {
         .unwrap_err();
     assert!(err.to_string().contains("nothing.wav"), "{err}");
 }
+
+/// Encodes `wav` into `out` with ffmpeg (installed by tools/setup_system.sh --test; the
+/// product never runs it).
+fn ffmpeg_encode(wav: &std::path::Path, out: &std::path::Path, codec_args: &[&str]) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(wav)
+        .args(codec_args)
+        .arg(out)
+        .status()
+        .expect("ffmpeg runs (tools/setup_system.sh --test installs it)");
+    assert!(status.success(), "ffmpeg failed for {}", out.display());
+}
+
+#[test]
+fn opus_webm_and_m4a_songs_are_indexed_and_found_by_a_hum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wavs = common::write_songs(&tmp.path().join("wav"), 6, 77);
+    let music = tmp.path().join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    let kinds: [(&str, &[&str]); 6] = [
+        ("opus", &["-c:a", "libopus", "-b:a", "48k"]),
+        ("webm", &["-c:a", "libopus", "-b:a", "48k"]),
+        ("webm", &["-c:a", "libvorbis", "-q:a", "3"]),
+        ("m4a", &["-c:a", "aac", "-b:a", "96k"]),
+        ("m4a", &["-c:a", "alac"]),
+        ("mka", &["-c:a", "libopus", "-b:a", "32k"]),
+    ];
+    let mut encoded = Vec::new();
+    for (i, (ext, args)) in kinds.iter().enumerate() {
+        let out = music.join(format!("song_{i:02}_{}.{ext}", args[1]));
+        ffmpeg_encode(&wavs[i].path, &out, args);
+        encoded.push(out);
+    }
+    let mut engine = Engine::open(&tmp.path().join("db")).unwrap();
+    let report = engine
+        .index(&[music.clone()], &IndexOptions::default(), &mut |_| {})
+        .unwrap();
+    let errors = engine.catalog().errors().unwrap();
+    assert_eq!(report.added, 6, "failed: {errors:?}");
+    for (i, song) in wavs.iter().enumerate() {
+        let hum = tmp.path().join(format!("hum_{i}.wav"));
+        common::write_hum(song, &hum, Difficulty::Clean, 100 + i as u64);
+        let found = engine.query_file(&hum, 3).unwrap();
+        let top = &found.matches[0].song.path;
+        assert_eq!(
+            top.file_name(),
+            encoded[i].file_name(),
+            "hum of {} found {}",
+            encoded[i].display(),
+            top.display()
+        );
+    }
+}

@@ -58,10 +58,20 @@ impl Player {
         duration_s: f32,
     ) -> Result<(), String> {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let decoder = rodio::Decoder::try_from(file)
-            .map_err(|e| format!("cannot play {}: {e}", path.display()))?;
-        let player = self.fresh_player()?;
-        player.append(decoder);
+        match rodio::Decoder::try_from(file) {
+            Ok(decoder) => self.fresh_player()?.append(decoder),
+            // rodio's decoder lacks what ours has (Opus): decode the file ourselves, in mono
+            // at its own rate.
+            Err(rodio_error) => {
+                let (samples, rate) = crate::audio::decode_file_native(path)
+                    .map_err(|e| format!("cannot play {}: {rodio_error}; {e}", path.display()))?;
+                let rate = std::num::NonZero::new(rate).ok_or("sample rate 0")?;
+                let mono = std::num::NonZero::new(1u16).expect("1 is not zero");
+                self.fresh_player()?
+                    .append(rodio::buffer::SamplesBuffer::new(mono, rate, samples));
+            }
+        }
+        let player = self.player.as_ref().ok_or("no player")?;
         // Seeking is best effort: some streams cannot seek; they play from the start then.
         let _ = player.try_seek(Duration::from_secs_f32(start_s.max(0.0)));
         player.play();

@@ -139,7 +139,17 @@ impl Worker {
         std::thread::Builder::new()
             .name("earworm-index".into())
             .spawn(move || {
-                let result = index_thread(&dir, &paths, cancel, &tx, &wake);
+                // Files fail one by one inside the run; this catches a bug outside them, so
+                // the app always hears that indexing ended and stays usable.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    index_thread(&dir, &paths, cancel, &tx, &wake)
+                }))
+                .unwrap_or_else(|panic| {
+                    Err(format!(
+                        "indexing stopped by an internal error: {} (what was indexed before it is kept)",
+                        crate::engine::panic_message(panic.as_ref())
+                    ))
+                });
                 let _ = tx.send(Reply::IndexDone(result));
                 wake();
             })
@@ -180,7 +190,7 @@ fn index_thread(
     let options = IndexOptions {
         threads: cores.saturating_sub(1).max(1),
         cancel,
-        embedder: None,
+        ..IndexOptions::default()
     };
     let mut last_sent = Instant::now() - Duration::from_secs(1);
     engine

@@ -3,9 +3,10 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{CodecRegistry, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
@@ -41,6 +42,46 @@ pub enum DecodeError {
     },
     #[error("{path}: no audio could be decoded")]
     NoAudio { path: PathBuf },
+    #[error("{path}: {what} exceeds the limit of {limit}")]
+    OverLimit {
+        path: PathBuf,
+        what: String,
+        limit: String,
+    },
+}
+
+/// Bounds on one file's decode, so a hostile or absurd file (a header claiming 2^31 channels,
+/// a stream of empty packets, a day of audio) fails on its own instead of hanging or
+/// exhausting an indexing run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeLimits {
+    /// Longest audio decoded, in seconds.
+    pub max_duration_s: f64,
+    /// Wall-clock time for the whole decode (including what the sink does with the audio).
+    pub max_wall_s: f64,
+    /// Most channels in a stream.
+    pub max_channels: usize,
+    /// Source sample rates outside this range are refused.
+    pub min_rate: u32,
+    pub max_rate: u32,
+    /// Packets in a row that decode to nothing before the stream counts as corrupt.
+    pub max_empty_packets: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            // Longer than any album side or DJ mix one would hum from; a day-long recording is
+            // not a song.
+            max_duration_s: 4.0 * 3600.0,
+            // A one-hour file decodes and is analysed in well under a minute on two cores.
+            max_wall_s: 600.0,
+            max_channels: 32,
+            min_rate: 1_000,
+            max_rate: 768_000,
+            max_empty_packets: 100_000,
+        }
+    }
 }
 
 /// Title, artist and album tags, where the file has them.
@@ -82,9 +123,19 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
     if len == 0 {
         return Err(DecodeError::Empty { path: path.into() });
     }
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let ext = path.extension().and_then(|e| e.to_str());
+    open_source(path, Box::new(file), ext)
+}
+
+/// Opens any byte source; `path` only names it in errors, `ext` hints at the format.
+fn open_source(
+    path: &Path,
+    source: Box<dyn symphonia::core::io::MediaSource>,
+    ext: Option<&str>,
+) -> Result<Opened, DecodeError> {
+    let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+    if let Some(ext) = ext {
         hint.with_extension(ext);
     }
     let mut probed = symphonia::default::get_probe()
@@ -130,6 +181,17 @@ fn merge_tags(tags: &mut Tags, rev: &MetadataRevision) {
     }
 }
 
+/// Symphonia's codecs plus libopus for Opus (symphonia 0.5 has no Opus decoder), built once.
+fn codecs() -> &'static CodecRegistry {
+    static REGISTRY: OnceLock<CodecRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut registry = CodecRegistry::new();
+        symphonia::default::register_enabled_codecs(&mut registry);
+        registry.register_all::<symphonia_adapter_libopus::OpusDecoder>();
+        registry
+    })
+}
+
 /// Reads only the tags of a file (cheap: no audio is decoded).
 pub fn probe_tags(path: &Path) -> Result<Tags, DecodeError> {
     open(path).map(|o| o.tags)
@@ -141,7 +203,59 @@ pub fn decode_file_streaming(
     path: &Path,
     sink: &mut dyn FnMut(&[f32]),
 ) -> Result<DecodeInfo, DecodeError> {
-    let Opened { mut format, tags } = open(path)?;
+    decode_file_streaming_limited(path, &DecodeLimits::default(), sink)
+}
+
+/// [`decode_file_streaming`] within explicit [`DecodeLimits`].
+pub fn decode_file_streaming_limited(
+    path: &Path,
+    limits: &DecodeLimits,
+    sink: &mut dyn FnMut(&[f32]),
+) -> Result<DecodeInfo, DecodeError> {
+    decode_opened(path, open(path)?, limits, Some(SAMPLE_RATE), sink)
+}
+
+/// Decodes audio held in memory (`ext` hints at the format, as a file's extension would);
+/// errors name the source as `<memory>`. For fuzzing and for audio that never was a file.
+pub fn decode_bytes_streaming(
+    bytes: Vec<u8>,
+    ext: Option<&str>,
+    limits: &DecodeLimits,
+    sink: &mut dyn FnMut(&[f32]),
+) -> Result<DecodeInfo, DecodeError> {
+    let path = Path::new("<memory>");
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty { path: path.into() });
+    }
+    let opened = open_source(path, Box::new(std::io::Cursor::new(bytes)), ext)?;
+    decode_opened(path, opened, limits, Some(SAMPLE_RATE), sink)
+}
+
+/// Decodes a whole file to mono at its own sample rate, for playing it back (rodio's own
+/// decoder has no Opus): (samples, sample rate).
+pub fn decode_file_native(path: &Path) -> Result<(Vec<f32>, u32), DecodeError> {
+    let mut samples = Vec::new();
+    let info = decode_opened(path, open(path)?, &DecodeLimits::default(), None, &mut |c| {
+        samples.extend_from_slice(c)
+    })?;
+    Ok((samples, info.source_rate))
+}
+
+/// The decode loop: mono at `out_rate` (or the stream's own rate when `None`).
+fn decode_opened(
+    path: &Path,
+    opened: Opened,
+    limits: &DecodeLimits,
+    out_rate: Option<u32>,
+    sink: &mut dyn FnMut(&[f32]),
+) -> Result<DecodeInfo, DecodeError> {
+    let started = std::time::Instant::now();
+    let over = |what: String, limit: String| DecodeError::OverLimit {
+        path: path.into(),
+        what,
+        limit,
+    };
+    let Opened { mut format, tags } = opened;
     let track = format
         .tracks()
         .iter()
@@ -149,16 +263,28 @@ pub fn decode_file_streaming(
         .ok_or_else(|| DecodeError::NoAudioTrack { path: path.into() })?;
     let track_id = track.id;
     let params = track.codec_params.clone();
-    let source_rate = params.sample_rate.unwrap_or(SAMPLE_RATE);
+    let mut source_rate = params.sample_rate.unwrap_or(SAMPLE_RATE);
+    if !(limits.min_rate..=limits.max_rate).contains(&source_rate) {
+        return Err(DecodeError::Corrupt {
+            path: path.into(),
+            reason: format!("sample rate {source_rate} Hz"),
+        });
+    }
+    if let Some(n) = params.channels.map(|c| c.count()) {
+        if n > limits.max_channels {
+            return Err(over(format!("{n} channels"), limits.max_channels.to_string()));
+        }
+    }
     let declared_frames = params.n_frames;
-    let mut decoder = symphonia::default::get_codecs()
+    let mut empty_in_a_row = 0usize;
+    let mut decoder = codecs()
         .make(&params, &DecoderOptions::default())
         .map_err(|e| DecodeError::UnsupportedCodec {
             path: path.into(),
             reason: e.to_string(),
         })?;
     let mut resampler =
-        StreamResampler::new(source_rate, SAMPLE_RATE).map_err(|reason| DecodeError::Corrupt {
+        StreamResampler::new(source_rate, out_rate.unwrap_or(source_rate)).map_err(|reason| DecodeError::Corrupt {
             path: path.into(),
             reason,
         })?;
@@ -184,15 +310,62 @@ pub fn decode_file_streaming(
         if packet.track_id() != track_id {
             continue;
         }
+        if started.elapsed().as_secs_f64() > limits.max_wall_s {
+            return Err(over(
+                "decoding time".into(),
+                format!("{:.0} s", limits.max_wall_s),
+            ));
+        }
         match decoder.decode(&packet) {
             Ok(decoded) => {
                 good += 1;
                 let spec = *decoded.spec();
                 let frames = decoded.frames();
                 if frames == 0 {
+                    empty_in_a_row += 1;
+                    if empty_in_a_row > limits.max_empty_packets {
+                        return Err(DecodeError::Corrupt {
+                            path: path.into(),
+                            reason: format!("{empty_in_a_row} empty packets in a row"),
+                        });
+                    }
                     continue;
                 }
+                empty_in_a_row = 0;
                 channels = spec.channels.count();
+                if channels == 0 || channels > limits.max_channels {
+                    return Err(over(
+                        format!("{channels} channels"),
+                        limits.max_channels.to_string(),
+                    ));
+                }
+                if spec.rate != source_rate {
+                    if source_frames > 0 || !(limits.min_rate..=limits.max_rate).contains(&spec.rate) {
+                        // A rate that changes mid-stream (chained Ogg) would be resampled
+                        // wrongly: refuse it rather than index nonsense.
+                        return Err(DecodeError::UnsupportedCodec {
+                            path: path.into(),
+                            reason: format!(
+                                "sample rate changes from {source_rate} to {} Hz",
+                                spec.rate
+                            ),
+                        });
+                    }
+                    // The container's rate was wrong; the codec's is what plays.
+                    source_rate = spec.rate;
+                    resampler = StreamResampler::new(source_rate, out_rate.unwrap_or(source_rate)).map_err(
+                        |reason| DecodeError::Corrupt {
+                            path: path.into(),
+                            reason,
+                        },
+                    )?;
+                }
+                if (source_frames + frames as u64) as f64 > limits.max_duration_s * source_rate as f64 {
+                    return Err(over(
+                        "duration".into(),
+                        format!("{:.0} min", limits.max_duration_s / 60.0),
+                    ));
+                }
                 let buf = match &mut sample_buf {
                     Some(b) if b.capacity() >= decoded.capacity() * channels => b,
                     _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::catalog::{Catalog, CatalogError, NewSong};
-use crate::audio::decode_file_streaming;
+use crate::audio::{decode_file_streaming_limited, DecodeLimits};
 use crate::melody::{Contour, MelodyExtractor};
 use crate::model::features::StreamingSpectrogram;
 use crate::model::Embedder;
@@ -36,6 +36,8 @@ pub struct IndexOptions {
     pub cancel: Arc<AtomicBool>,
     /// With a model, songs also get segment embeddings for the learned search.
     pub embedder: Option<Arc<Embedder>>,
+    /// Per-file bounds on decoding (length, time, channels): a hostile file fails alone.
+    pub limits: DecodeLimits,
 }
 
 impl Default for IndexOptions {
@@ -44,6 +46,7 @@ impl Default for IndexOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cancel: Arc::new(AtomicBool::new(false)),
             embedder: None,
+            limits: DecodeLimits::default(),
         }
     }
 }
@@ -126,7 +129,7 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-fn analyse(job: &Job, embedder: Option<&Embedder>) -> Outcome {
+fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Outcome {
     let hash = match hash_file(&job.path) {
         Ok(h) => h,
         Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
@@ -134,26 +137,34 @@ fn analyse(job: &Job, embedder: Option<&Embedder>) -> Outcome {
     if job.was_song && job.known_hash.as_deref() == Some(hash.as_str()) {
         return Outcome::Unchanged;
     }
-    let mut extractor = MelodyExtractor::new();
-    let mut spectrogram = embedder.map(|e| StreamingSpectrogram::new(&e.params));
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let info = decode_file_streaming(&job.path, &mut |chunk| {
+    // Decoding, melody extraction and embedding run under catch_unwind: a decoder or analysis
+    // bug on one hostile file becomes that file's error row, never the end of the run.
+    let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut extractor = MelodyExtractor::new();
+        let mut spectrogram = embedder.map(|e| StreamingSpectrogram::new(&e.params));
+        let info = decode_file_streaming_limited(&job.path, limits, &mut |chunk| {
             extractor.push(chunk);
             if let Some(s) = spectrogram.as_mut() {
                 s.push(chunk);
             }
-        });
-        info.map(|info| (info, extractor.finish(), spectrogram.map(|s| s.finish())))
+        })
+        .map_err(|e| {
+            // The error names the file already; store only the reason.
+            let e = e.to_string();
+            e.split_once(": ").map_or(e.clone(), |(_, r)| r.to_string())
+        })?;
+        let melody = extractor.finish();
+        let segments = match (embedder, spectrogram) {
+            (Some(e), Some(spec)) => Some(
+                e.embed_song(&spec.finish())
+                    .map_err(|err| format!("embedding failed: {err}"))?,
+            ),
+            _ => None,
+        };
+        Ok::<_, String>((info, melody, segments))
     }));
-    match decoded {
-        Ok(Ok((info, melody, spec))) => {
-            let segments = match (embedder, spec) {
-                (Some(e), Some(spec)) => match e.embed_song(&spec) {
-                    Ok(s) => Some(s),
-                    Err(err) => return Outcome::Failed(format!("embedding failed: {err}")),
-                },
-                _ => None,
-            };
+    match analysed {
+        Ok(Ok((info, melody, segments))) => {
             let stem = job
                 .path
                 .file_stem()
@@ -169,22 +180,11 @@ fn analyse(job: &Job, embedder: Option<&Embedder>) -> Outcome {
                 segments,
             }
         }
-        // The error names the file already; store only the reason.
-        Ok(Err(e)) => Outcome::Failed(
-            e.to_string()
-                .split_once(": ")
-                .map_or(e.to_string(), |(_, r)| r.to_string()),
-        ),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned());
-            Outcome::Failed(format!(
-                "decoder crashed: {}",
-                msg.unwrap_or_else(|| "unknown panic".into())
-            ))
-        }
+        Ok(Err(reason)) => Outcome::Failed(reason),
+        Err(panic) => Outcome::Failed(format!(
+            "analysis crashed: {}",
+            crate::engine::panic_message(panic.as_ref())
+        )),
     }
 }
 
@@ -266,13 +266,14 @@ pub fn index_paths(
         for _ in 0..threads {
             let (queue, tx, cancel) = (Arc::clone(&queue), tx.clone(), Arc::clone(&options.cancel));
             let embedder = options.embedder.clone();
+            let limits = options.limits.clone();
             scope.spawn(move || loop {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
                 let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                 let Some(job) = next else { break };
-                let outcome = analyse(&job, embedder.as_deref());
+                let outcome = analyse(&job, embedder.as_deref(), &limits);
                 if tx.send((job, outcome)).is_err() {
                     break;
                 }

@@ -5,7 +5,8 @@ mod catalog;
 mod indexer;
 
 pub use catalog::{
-    Catalog, CatalogError, ErrorRecord, FolderSummary, Segment, SongRecord, SCHEMA_VERSION,
+    Catalog, CatalogError, ErrorRecord, FolderSummary, NewSong, Segment, SongRecord,
+    SCHEMA_VERSION,
 };
 pub use indexer::{
     index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS,

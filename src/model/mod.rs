@@ -235,16 +235,40 @@ impl Embedder {
 /// Segment hop used when indexing songs: one embedding per second.
 pub const SONG_SEGMENT_HOP: usize = 25;
 
+/// A song window whose loudest spectrogram cell stays below this is silent (digital silence,
+/// dither, a fade's tail: below about -95 dBFS). Its embedding is stored as all zeros, which
+/// the search keeps out of its index: silence matches every quiet hum window equally well.
+pub const SILENT_WINDOW_LEVEL: f32 = 0.5;
+
 impl Embedder {
-    /// Segment embeddings of a song: (start s, embedding), one per [`SONG_SEGMENT_HOP`] frames.
+    /// Segment embeddings of a song: (start s, embedding), one per [`SONG_SEGMENT_HOP`] frames;
+    /// silent windows (see [`SILENT_WINDOW_LEVEL`]) get the zero vector.
     pub fn embed_song(&self, spec: &Spectrogram) -> Result<Vec<(f32, Vec<f32>)>, ModelError> {
         let fps = self.params.frames_per_second();
+        let w = self.params.window_frames;
         Ok(self
             .embed_spectrogram(spec, SONG_SEGMENT_HOP)?
             .into_iter()
-            .map(|(start, e)| (start as f32 / fps, e))
+            .map(|(start, e)| {
+                let e = if window_is_silent(spec, start, w) {
+                    vec![0.0; e.len()]
+                } else {
+                    e
+                };
+                (start as f32 / fps, e)
+            })
             .collect())
     }
+}
+
+/// True when frames `start..start + len` of `spec` (those that exist) are all below
+/// [`SILENT_WINDOW_LEVEL`].
+pub fn window_is_silent(spec: &Spectrogram, start: usize, len: usize) -> bool {
+    let end = (start + len).min(spec.frames());
+    let from = start.min(end) * spec.bins;
+    spec.data[from..end * spec.bins]
+        .iter()
+        .all(|&v| v < SILENT_WINDOW_LEVEL)
 }
 
 /// Builds a fresh, randomly initialised network config for these features.

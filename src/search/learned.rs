@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hnsw_rs::hnswio::HnswIo;
-use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, Point};
+use hnsw_rs::prelude::{AnnT, Distance, Hnsw, Point};
 
 use super::{Match, MelodySearcher, SearchError};
 use crate::library::{Catalog, CatalogError};
@@ -52,20 +52,62 @@ pub enum LearnedError {
     Ann { path: PathBuf, why: String },
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct AnnMeta {
-    model: String,
-    count: i64,
-    max_id: i64,
+/// Cosine distance between unit vectors, `1 - a·b`, clamped at 0. hnsw_rs's own `DistDot`
+/// asserts `1 - a·b >= 0`, which rounding breaks for two identical vectors (looped music,
+/// duplicate files): one such pair aborted every query of a real library.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClampedCosine;
+
+impl Distance<f32> for ClampedCosine {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        let d = 1.0 - dot(va, vb);
+        // NaN (a corrupt vector) sorts last instead of poisoning the graph's ordering.
+        if d.is_nan() {
+            2.0
+        } else {
+            d.clamp(0.0, 2.0)
+        }
+    }
+}
+
+/// What each catalog segment (in catalog order) is in the graph: the point that holds its
+/// vector (itself, or the first segment with the bit-identical vector), or nothing for a
+/// silent segment.
+type Layout = Vec<Option<u32>>;
+
+/// A segment whose embedding is all zeros is silent (see [`crate::model::Embedder::embed_song`]).
+fn is_silent(v: &[f32]) -> bool {
+    v.iter().all(|&x| x == 0.0)
+}
+
+/// Which segments enter the graph: silence stays out (it would only add hubs that every quiet
+/// hum window lands on), and a vector identical to one already in (a loop repeated
+/// sample-exactly, digital silence with dither, a duplicate file) is stored once and shared.
+fn plan_layout(vectors: &[&[f32]]) -> Layout {
+    let mut first_with: HashMap<Vec<u32>, u32> = HashMap::new();
+    vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if is_silent(v) || v.iter().any(|x| !x.is_finite()) {
+                return None;
+            }
+            let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            Some(*first_with.entry(bits).or_insert(i as u32))
+        })
+        .collect()
 }
 
 /// Segment embeddings of one model in an HNSW index, with what each point is.
 pub struct SegmentIndex {
-    hnsw: Hnsw<'static, f32, DistDot>,
-    /// Point id → (song id, segment start s).
+    hnsw: Hnsw<'static, f32, ClampedCosine>,
+    /// Catalog segment (= point id) → (song id, segment start s).
     points: Vec<(i64, f32)>,
-    /// Song id → its segments' vectors in time order (shared with the HNSW graph, not copied).
-    songs: HashMap<i64, Vec<Arc<Point<'static, f32>>>>,
+    /// Point id → the other segments sharing its vector (exact duplicates kept out of the graph).
+    aliases: HashMap<usize, Vec<usize>>,
+    /// Song id → its segments' vectors in time order (shared with the HNSW graph, not copied);
+    /// `None` for silent segments.
+    songs: HashMap<i64, Vec<Option<Arc<Point<'static, f32>>>>>,
     pub built_now: bool,
 }
 
@@ -75,116 +117,204 @@ impl SegmentIndex {
     /// Loads the index saved in `dir` if it was built from the catalog's current segments of
     /// `model`; otherwise builds it from the catalog and saves it.
     pub fn open(dir: &Path, catalog: &Catalog, model: &str) -> Result<Self, LearnedError> {
-        let ann_dir = dir.join("ann");
+        let ann_root = dir.join("ann");
         let (count, max_id) = catalog.segments_fingerprint(model)?;
-        let meta = AnnMeta {
-            model: model.into(),
-            count,
-            max_id,
-        };
-        let meta_path = ann_dir.join("meta.json");
-        let saved: Option<AnnMeta> = std::fs::read_to_string(&meta_path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if saved.as_ref() == Some(&meta) && count > 0 {
-            let points = catalog.segment_refs(model)?;
-            // The loader must outlive the index it hands out: leak it (one per load).
-            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&ann_dir, ANN_BASENAME)));
-            if let Ok(hnsw) = io.load_hnsw::<f32, DistDot>() {
-                if hnsw.get_nb_point() == points.len() {
-                    let songs = song_vectors(&hnsw, &points);
-                    return Ok(Self {
-                        hnsw,
-                        points,
-                        songs,
-                        built_now: false,
-                    });
-                }
+        // One folder per segment set: a folder is complete once it has its name (it is
+        // written under a temporary name and renamed), so a crash mid-write or two processes
+        // writing at once never leave a half-written index that looks valid.
+        let name: String = format!("{model}-{count}-{max_id}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let ann_dir = ann_root.join(&name);
+        if count > 0 {
+            if let Some(index) = Self::load(&ann_dir, catalog, model)? {
+                return Ok(index);
             }
         }
         // Building: now the embeddings are needed.
         let segments = catalog.segments(model)?;
         let points: Vec<(i64, f32)> = segments.iter().map(|s| (s.song_id, s.start_s)).collect();
-        let hnsw = Hnsw::<f32, DistDot>::new(16, segments.len().max(1), 16, 100, DistDot {});
+        let layout = plan_layout(
+            &segments
+                .iter()
+                .map(|s| s.embedding.as_slice())
+                .collect::<Vec<_>>(),
+        );
         let data: Vec<(&Vec<f32>, usize)> = segments
             .iter()
             .enumerate()
+            .filter(|(i, _)| layout[*i] == Some(*i as u32))
             .map(|(i, s)| (&s.embedding, i))
             .collect();
+        let hnsw = Hnsw::<f32, ClampedCosine>::new(16, data.len().max(1), 16, 100, ClampedCosine);
         hnsw.parallel_insert(&data);
-        let songs = song_vectors(&hnsw, &points);
-        let mut index = Self {
-            hnsw,
-            points,
-            songs,
-            built_now: true,
-        };
+        let mut index = Self::assemble(hnsw, points, &layout, true);
         index.hnsw.set_searching_mode(true);
-        if count > 0 {
-            let ann_err = |why: String| LearnedError::Ann {
-                path: ann_dir.clone(),
-                why,
-            };
-            std::fs::create_dir_all(&ann_dir).map_err(|e| ann_err(e.to_string()))?;
-            // Meta last: a crash mid-dump leaves a stale meta that no longer matches.
-            let _ = std::fs::remove_file(&meta_path);
+        if !data.is_empty() {
             index
-                .hnsw
-                .file_dump(&ann_dir, ANN_BASENAME)
-                .map_err(|e| ann_err(e.to_string()))?;
-            let tmp = meta_path.with_extension("json.tmp");
-            std::fs::write(&tmp, serde_json::to_string(&meta).unwrap_or_default())
-                .and_then(|_| std::fs::rename(&tmp, &meta_path))
-                .map_err(|e| ann_err(e.to_string()))?;
+                .save(&ann_root, &name, &layout)
+                .map_err(|e| LearnedError::Ann {
+                    path: ann_dir.clone(),
+                    why: e.to_string(),
+                })?;
         }
         Ok(index)
+    }
+
+    /// The saved index in `ann_dir`, if there is a usable one.
+    fn load(ann_dir: &Path, catalog: &Catalog, model: &str) -> Result<Option<Self>, LearnedError> {
+        let layout: Option<Layout> = std::fs::read_to_string(ann_dir.join("layout.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let Some(layout) = layout else {
+            return Ok(None);
+        };
+        let points = catalog.segment_refs(model)?;
+        if layout.len() != points.len() {
+            return Ok(None);
+        }
+        // hnsw_rs asserts on damaged dump files: a panic here means "rebuild".
+        let loaded = std::panic::catch_unwind(|| {
+            // The loader must outlive the index it hands out: leak it (one per load).
+            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(ann_dir, ANN_BASENAME)));
+            io.load_hnsw::<f32, ClampedCosine>().ok()
+        });
+        let Ok(Some(hnsw)) = loaded else {
+            return Ok(None);
+        };
+        let in_graph = layout
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| **l == Some(*i as u32))
+            .count();
+        if hnsw.get_nb_point() != in_graph {
+            return Ok(None);
+        }
+        Ok(Some(Self::assemble(hnsw, points, &layout, false)))
+    }
+
+    /// Writes the graph and layout into `ann_root/<name>` through a temporary folder and a
+    /// rename, then removes the folders of older segment sets.
+    fn save(&self, ann_root: &Path, name: &str, layout: &Layout) -> std::io::Result<()> {
+        let tmp = ann_root.join(format!(".building-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        self.hnsw
+            .file_dump(&tmp, ANN_BASENAME)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let text = serde_json::to_string(layout).map_err(std::io::Error::other)?;
+        std::fs::write(tmp.join("layout.json"), text)?;
+        for entry in std::fs::read_dir(&tmp)? {
+            std::fs::File::open(entry?.path())?.sync_all()?;
+        }
+        let target = ann_root.join(name);
+        if std::fs::rename(&tmp, &target).is_err() {
+            // Another process saved the same segment set first: keep theirs.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        for entry in std::fs::read_dir(ann_root)?.flatten() {
+            // Other segment sets are stale; so is a temporary folder a killed process left
+            // (one being written now is younger than a few minutes).
+            let abandoned = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 600);
+            let building = entry.file_name().to_string_lossy().starts_with(".building-");
+            let stale = entry.file_name() != name && (!building || abandoned);
+            if stale {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn assemble(
+        hnsw: Hnsw<'static, f32, ClampedCosine>,
+        points: Vec<(i64, f32)>,
+        layout: &Layout,
+        built_now: bool,
+    ) -> Self {
+        let mut aliases: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, holder) in layout.iter().enumerate() {
+            if let Some(h) = holder.map(|h| h as usize).filter(|&h| h != i) {
+                aliases.entry(h).or_default().push(i);
+            }
+        }
+        let songs = song_vectors(&hnsw, &points, layout);
+        Self {
+            hnsw,
+            points,
+            aliases,
+            songs,
+            built_now,
+        }
     }
 
     pub fn len(&self) -> usize {
         self.points.len()
     }
 
+    /// True when no segment can be searched (no songs, or only silent ones).
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.hnsw.get_nb_point() == 0
     }
 
     /// Each query's nearest segments, searched in parallel: (song id, start s, cosine
-    /// similarity).
+    /// similarity). A segment sharing its vector with others stands for all of them.
     pub fn nearest_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<(i64, f32, f32)>> {
-        if self.points.is_empty() {
+        if self.is_empty() {
             return vec![Vec::new(); queries.len()];
         }
         self.hnsw
             .parallel_search(queries, k, EF_SEARCH.max(k))
             .into_iter()
             .map(|found| {
-                found
-                    .into_iter()
-                    .filter_map(|n| {
-                        self.points
-                            .get(n.d_id)
-                            .map(|&(song, start)| (song, start, 1.0 - n.distance))
-                    })
-                    .collect()
+                let mut out = Vec::with_capacity(found.len());
+                for n in found {
+                    let sim = 1.0 - n.distance;
+                    let sharing = self.aliases.get(&n.d_id).map_or(&[][..], |a| a.as_slice());
+                    for &seg in std::iter::once(&n.d_id).chain(sharing) {
+                        if let Some(&(song, start)) = self.points.get(seg) {
+                            out.push((song, start, sim));
+                        }
+                    }
+                }
+                out
             })
             .collect()
     }
 }
 
-/// Each song's segment vectors in time order, from the points of the graph.
+/// Each song's segment vectors in time order, from the points of the graph (`None` for silent
+/// segments; duplicates share their holder's point).
 fn song_vectors(
-    hnsw: &Hnsw<'static, f32, DistDot>,
+    hnsw: &Hnsw<'static, f32, ClampedCosine>,
     points: &[(i64, f32)],
-) -> HashMap<i64, Vec<Arc<Point<'static, f32>>>> {
-    let mut by_song: HashMap<i64, Vec<(f32, Arc<Point<'static, f32>>)>> = HashMap::new();
+    layout: &Layout,
+) -> HashMap<i64, Vec<Option<Arc<Point<'static, f32>>>>> {
+    let mut held: HashMap<usize, Arc<Point<'static, f32>>> = HashMap::new();
     // hnsw_rs's point iterator panics on an empty graph (no entry point).
-    if hnsw.get_nb_point() == 0 {
-        return HashMap::new();
-    }
-    for point in hnsw.get_point_indexation() {
-        if let Some(&(song, start)) = points.get(point.get_origin_id()) {
-            by_song.entry(song).or_default().push((start, point));
+    if hnsw.get_nb_point() > 0 {
+        for point in hnsw.get_point_indexation() {
+            held.insert(point.get_origin_id(), point);
         }
+    }
+    let mut by_song: HashMap<i64, Vec<(f32, Option<Arc<Point<'static, f32>>>)>> = HashMap::new();
+    for (i, &(song, start)) in points.iter().enumerate() {
+        let vector = layout
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|h| held.get(&(h as usize)).cloned());
+        by_song.entry(song).or_default().push((start, vector));
     }
     by_song
         .into_iter()
@@ -236,7 +366,9 @@ pub fn embedding_scores(
         }
         sims.clear();
         for w in windows {
-            let row = segments.iter().map(|p| dot(w, p.get_v()));
+            let row = segments
+                .iter()
+                .map(|p| p.as_ref().map_or(0.0, |p| dot(w, p.get_v())));
             sims.extend(row);
         }
         for row in sims.chunks(n_seg) {
@@ -492,6 +624,108 @@ mod tests {
             embedding_scores(&index, &query, 1),
             EmbeddingScores::default()
         );
+    }
+
+    /// A unit vector pointing along a mix of axes `a` and `b`.
+    fn unit(dim: usize, a: usize, b: usize, mix: f32) -> Vec<f32> {
+        let mut v = vec![0.0; dim];
+        v[a] = (1.0 - mix * mix).sqrt();
+        v[b] += mix;
+        v
+    }
+
+    #[test]
+    fn clamped_cosine_is_safe_for_identical_opposite_and_broken_vectors() {
+        // Identical unit vectors whose dot rounds above 1: hnsw_rs's DistDot asserts here.
+        let v: Vec<f32> = (0..128).map(|i| ((i * 37 % 11) as f32 - 5.0).sin()).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let v: Vec<f32> = v.iter().map(|x| x / n).collect();
+        assert_eq!(ClampedCosine.eval(&v, &v), (1.0 - dot(&v, &v)).max(0.0));
+        assert!(ClampedCosine.eval(&v, &v) >= 0.0);
+        let minus: Vec<f32> = v.iter().map(|x| -x).collect();
+        assert!((ClampedCosine.eval(&v, &minus) - 2.0).abs() < 1e-5);
+        let nan = vec![f32::NAN; 128];
+        assert_eq!(ClampedCosine.eval(&v, &nan), 2.0);
+    }
+
+    #[test]
+    fn layout_keeps_silence_out_and_stores_exact_duplicates_once() {
+        let (a, b) = (unit(4, 0, 1, 0.3), unit(4, 2, 3, 0.5));
+        let silent = vec![0.0; 4];
+        let vectors: Vec<&[f32]> = vec![&a, &silent, &b, &a, &a, &silent, &b];
+        assert_eq!(
+            plan_layout(&vectors),
+            vec![Some(0), None, Some(2), Some(0), Some(0), None, Some(2)]
+        );
+    }
+
+    #[test]
+    fn looped_duplicate_and_silent_songs_build_search_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let melody = Contour::new(25.0, vec![60.0; 10]);
+        let dim = 16;
+        // Song 1: one phrase looped (segments repeat exactly); song 2: a copy of song 1;
+        // song 3: different, with silence in the middle; song 4: all silence.
+        let phrase: Vec<Vec<f32>> = (0..4).map(|i| unit(dim, i, i + 4, 0.4)).collect();
+        let looped: Vec<(f32, Vec<f32>)> = (0..12)
+            .map(|k| (k as f32, phrase[k % 4].clone()))
+            .collect();
+        let other: Vec<(f32, Vec<f32>)> = (0..6)
+            .map(|k| {
+                let v = if k == 2 || k == 3 { vec![0.0; dim] } else { unit(dim, 8 + k, 15, 0.2) };
+                (k as f32, v)
+            })
+            .collect();
+        let silence: Vec<(f32, Vec<f32>)> = (0..5).map(|k| (k as f32, vec![0.0; dim])).collect();
+        let songs: [(&str, &[(f32, Vec<f32>)]); 4] = [
+            ("/m/loop.wav", &looped),
+            ("/m/loop_copy.wav", &looped),
+            ("/m/other.wav", &other),
+            ("/m/silence.wav", &silence),
+        ];
+        for (path, segs) in songs {
+            catalog
+                .upsert_song(&crate::library::NewSong {
+                    path: Path::new(path),
+                    size: 1,
+                    mtime_ns: 1,
+                    hash: path,
+                    title: path,
+                    artist: "",
+                    album: "",
+                    duration_s: 12.0,
+                    melody: &melody,
+                    segments: Some(("m@1", segs)),
+                })
+                .unwrap();
+        }
+        for reload in [false, true] {
+            let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+            assert_eq!(index.built_now, !reload);
+            assert_eq!(index.len(), 12 + 12 + 6 + 5);
+            // 4 distinct looped vectors + 4 distinct others; silence and repeats stay out.
+            assert_eq!(index.hnsw.get_nb_point(), 8);
+            let found = &index.nearest_many(&[phrase[1].clone()], 3)[0];
+            let exact: HashSet<(i64, u32)> = found
+                .iter()
+                .filter(|(_, _, sim)| *sim > 0.999)
+                .map(|(song, start, _)| (*song, *start as u32))
+                .collect();
+            // Every place the phrase's second second occurs, in both copies of the loop.
+            let expected: HashSet<(i64, u32)> = [1, 2]
+                .iter()
+                .flat_map(|&song| [1u32, 5, 9].map(|s| (song, s)))
+                .collect();
+            assert_eq!(exact, expected, "reload {reload}");
+            let query = QueryEmbeddings {
+                per_stretch: vec![phrase.clone()],
+            };
+            let scores = embedding_scores(&index, &query, 1);
+            // (Windows here are a segment apart, not QUERY_HOP: only `dense` is exact.)
+            assert!(scores.dense > 0.99 && scores.diagonal > 0.0, "{scores:?}");
+            assert_eq!(embedding_scores(&index, &query, 4), EmbeddingScores::default());
+        }
     }
 
     #[test]

@@ -35,7 +35,12 @@ pub enum SearchError {
     NotEnoughMelody { found: f32, needed: f32 },
     #[error("the library is empty: index some music first")]
     EmptyLibrary,
+    #[error("the recording is silent (peak {peak_dbfs:.0} dBFS): check the microphone or the file")]
+    Silent { peak_dbfs: f32 },
 }
+
+/// Recordings whose loudest sample is below this are silence, not a quiet hum (−60 dBFS).
+pub const SILENT_QUERY_PEAK: f32 = 0.001;
 
 /// How the hum lines up with the song: what the app draws and summarises.
 #[derive(Debug, Clone, PartialEq)]
