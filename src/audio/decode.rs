@@ -434,17 +434,23 @@ pub fn decode_file(path: &Path) -> Result<(Vec<f32>, DecodeInfo), DecodeError> {
     Ok((samples, info))
 }
 
+/// Float samples beyond this are damage, not audio (legitimate float files peak near 1).
+const MAX_SAMPLE: f32 = 64.0;
+
 fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     out.clear();
+    // NaN, infinities and absurd values (a damaged float file) would poison every FFT
+    // downstream: they become silence / are clamped here, once.
+    let clean = |x: f32| if x.is_finite() { x.clamp(-MAX_SAMPLE, MAX_SAMPLE) } else { 0.0 };
     if channels <= 1 {
-        out.extend_from_slice(interleaved);
+        out.extend(interleaved.iter().map(|&x| clean(x)));
         return;
     }
     let scale = 1.0 / channels as f32;
     out.extend(
         interleaved
             .chunks_exact(channels)
-            .map(|frame| frame.iter().sum::<f32>() * scale),
+            .map(|frame| frame.iter().map(|&x| clean(x)).sum::<f32>() * scale),
     );
 }
 
@@ -457,5 +463,14 @@ mod tests {
         let mut out = Vec::new();
         downmix_into(&[1.0, 0.0, 0.5, 0.5], 2, &mut out);
         assert_eq!(out, vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn downmix_turns_broken_float_samples_into_silence_or_clamps_them() {
+        let mut out = Vec::new();
+        downmix_into(&[f32::NAN, f32::INFINITY, 1e30, -0.5], 1, &mut out);
+        assert_eq!(out, vec![0.0, 0.0, MAX_SAMPLE, -0.5]);
+        downmix_into(&[f32::NAN, 0.5], 2, &mut out);
+        assert_eq!(out, vec![0.25]);
     }
 }

@@ -19,7 +19,7 @@ use crate::model::Embedder;
 /// Extensions treated as audio. Files with others are ignored (cover art, playlists, notes).
 pub const AUDIO_EXTENSIONS: &[&str] = &[
     "mp3", "flac", "ogg", "oga", "wav", "wave", "aif", "aiff", "aifc", "m4a", "mp4", "aac", "opus",
-    "caf", "mka", "wma",
+    "caf", "mka", "webm", "weba", "wma",
 ];
 
 pub fn is_audio_path(path: &Path) -> bool {
