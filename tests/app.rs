@@ -298,6 +298,12 @@ fn a_looped_library_with_silence_and_duplicates_is_indexed_and_searched() {
     run_until(&mut h, Duration::from_secs(300), "library indexed", |h| {
         !h.state().is_indexing() && h.state().library().songs >= 5
     });
+    // The library shows no failed file: silence and the duplicate are songs too.
+    assert!(h.state().library().errors.is_empty(), "{:?}", h.state().library().errors);
+    // Back to the search tab (a dropped folder shows the library), then drop the hum there.
+    h.get_by_label("Search").click();
+    h.step();
+    h.step();
     h.hover_at(eframe::egui::pos2(600.0, 160.0));
     h.input_mut().dropped_files.push(Arc::new(DroppedPath(hum)));
     h.step();
