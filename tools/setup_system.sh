@@ -5,15 +5,16 @@
 #   tools/setup_system.sh --test   # also what the test suite needs
 set -euo pipefail
 
-# Build: a C toolchain and pkg-config for the -sys crates, ALSA headers (cpal, the
-# microphone), cmake (libopus is built from source and linked in, for Opus files).
-pkgs=(build-essential pkg-config cmake libasound2-dev)
+# Build: certificates (crates.io), a C toolchain and pkg-config for the -sys crates, ALSA
+# headers (cpal, the microphone), cmake (libopus is built from source and linked in).
+pkgs=(ca-certificates build-essential pkg-config cmake libasound2-dev)
 # Run: the libraries the window opens at run time (X11/Wayland, OpenGL through Mesa).
 pkgs+=(libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libwayland-client0 libgl1 libegl1)
 if [ "${1:-}" = "--test" ]; then
   # Tests: a second General MIDI SoundFont (generalisation set), and ffmpeg to encode the
   # Opus/WebM/M4A songs the format tests index (the product itself never runs ffmpeg).
-  pkgs+=(timgm6mb-soundfont ffmpeg)
+  # procps: `kill`, which the interrupted-indexing test sends.
+  pkgs+=(timgm6mb-soundfont ffmpeg procps)
 fi
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
