@@ -280,3 +280,39 @@ pub fn default_net_config(params: &FeatureParams) -> NetConfig {
         embedding_dim: 128,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window of `dbfs` 440 Hz tone (or digital silence for `None`) plus ±1 LSB of 16-bit
+    /// dither noise.
+    fn window(dbfs: Option<f32>, dither: bool) -> Spectrogram {
+        let params = FeatureParams::default();
+        let n = params.sample_rate as usize * 6;
+        let amp = dbfs.map_or(0.0, |d| 10f32.powf(d / 20.0));
+        let mut x = 12345u32;
+        let samples: Vec<f32> = (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let lsb = if dither { ((x % 3) as f32 - 1.0) / 32768.0 } else { 0.0 };
+                let t = i as f32 / params.sample_rate as f32;
+                amp * (2.0 * std::f32::consts::PI * 440.0 * t).sin() + lsb
+            })
+            .collect();
+        features::spectrogram(&params, &samples)
+    }
+
+    #[test]
+    fn silence_and_dither_are_silent_windows_but_a_quiet_tone_is_not() {
+        let w = FeatureParams::default().window_frames;
+        assert!(window_is_silent(&window(None, false), 0, w));
+        assert!(window_is_silent(&window(None, true), 0, w));
+        assert!(!window_is_silent(&window(Some(-60.0), true), 0, w));
+        assert!(!window_is_silent(&window(Some(-75.0), false), 0, w));
+        // Past the end of the clip counts only what exists.
+        assert!(window_is_silent(&window(None, false), 10_000, w));
+    }
+}
