@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the decode-and-analyse path (fuzz/fuzz_targets/decode_analyse.rs) with libFuzzer.
 #   tools/fuzz.sh [SECONDS=1800] [extra libFuzzer flags]
+#   tools/fuzz.sh 1800 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1
+#                                  # keep going after a finding (how the campaigns were run)
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Seeds: every fixture
 # in tests/fixtures (prefixed with the byte that selects its extension) plus the regression
 # inputs in tests/fuzz_regressions. Crashers land in fuzz/artifacts/decode_analyse/: copy them

@@ -85,6 +85,11 @@ fn read_vint<R: ReadBytes>(mut reader: R) -> Result<(u64, u32)> {
         return Ok((u64::MAX, 1));
     }
 
+    // Earworm patch: a zero first byte means a width over 8 octets, which EBML forbids; it
+    // overflowed `7 - vint_width` below.
+    if byte == 0 {
+        return decode_error("mkv: invalid variable-size integer");
+    }
     let vint_width = byte.leading_zeros();
     let mut vint = u64::from(byte);
     // Clear VINT_MARKER bit
