@@ -131,7 +131,13 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
         assert!(hits >= 5, "{hits}/6 hums found their song first");
     }
     // Reopened: the saved ANN index is loaded, not rebuilt, and answers the same.
-    assert!(db.join("ann").join("meta.json").is_file());
+    // One saved index folder (named for its segment set), complete with its layout.
+    let saved: Vec<_> = std::fs::read_dir(db.join("ann"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(saved[0].join("layout.json").is_file());
     let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
     let r = engine
         .query_file_with(&hums[0], 5, Method::Learned)
