@@ -319,7 +319,11 @@ impl<R: ReadBytes> ElementIterator<R> {
             self.reader.ignore_bytes(self.next_pos - pos)?;
         }
 
-        assert_eq!(self.next_pos, self.reader.pos(), "invalid position");
+        // Earworm patch: a damaged size can leave the reader past the next element; an error,
+        // not an assertion failure.
+        if self.next_pos != self.reader.pos() {
+            return decode_error("mkv: invalid element position");
+        }
 
         if self.reader.pos() < self.end.unwrap_or(u64::MAX) {
             let (header, reset) = ElementHeader::read(&mut self.reader)?;

@@ -52,7 +52,10 @@ pub fn fix_channel_mask(mut channel_mask: u32, n_channels: u16) -> u32 {
     if channel_diff > 0 {
         // Too few ones in mask so add extra ones above the most significant one
         let shift = 32 - (!channel_mask).leading_ones();
-        channel_mask |= ((1 << channel_diff) - 1) << shift;
+        // Earworm patch: more channels than a 32-bit mask holds overflowed the shifts; fill
+        // what fits (the channel count itself is checked by the caller's limits).
+        let fill = if channel_diff >= 32 { u32::MAX } else { (1u32 << channel_diff) - 1 };
+        channel_mask |= fill.checked_shl(shift).unwrap_or(0);
     }
     else {
         // Too many ones in mask so remove the most significant extra ones
