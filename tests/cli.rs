@@ -3,25 +3,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{earworm, text};
 use earworm::synth::Difficulty;
 
-fn earworm(args: &[&str]) -> Output {
-    Command::new(common::earworm_bin())
-        .args(args)
-        .output()
-        .expect("runs earworm")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn help_lists_every_command_and_no_display_is_a_clear_error() {

@@ -5,24 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{earworm, text};
 
 use earworm::audio::write_wav_mono;
 
-fn earworm(args: &[&str]) -> Output {
-    Command::new(common::earworm_bin())
-        .args(args)
-        .output()
-        .expect("runs earworm")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn file_name(v: &serde_json::Value) -> String {
     Path::new(v["path"].as_str().unwrap_or_default())

@@ -46,6 +46,23 @@ pub fn earworm_bin() -> &'static str {
     env!("CARGO_BIN_EXE_earworm")
 }
 
+/// Runs the earworm binary with `args` and waits for it.
+pub fn earworm(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(earworm_bin())
+        .args(args)
+        .output()
+        .expect("runs earworm")
+}
+
+/// Everything a run printed, stdout then stderr.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// One phrase of `notes` (MIDI) as square waves, `note_s` each, at `rate`.
 pub fn square_phrase(notes: &[f32], note_s: f32, rate: u32) -> Vec<f32> {
     let mut out = Vec::new();
