@@ -299,7 +299,11 @@ fn a_looped_library_with_silence_and_duplicates_is_indexed_and_searched() {
         !h.state().is_indexing() && h.state().library().songs >= 5
     });
     // The library shows no failed file: silence and the duplicate are songs too.
-    assert!(h.state().library().errors.is_empty(), "{:?}", h.state().library().errors);
+    assert!(
+        h.state().library().errors.is_empty(),
+        "{:?}",
+        h.state().library().errors
+    );
     // Back to the search tab (a dropped folder shows the library), then drop the hum there.
     h.get_by_label("Search").click();
     h.step();

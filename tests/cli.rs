@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use common::{earworm, text};
 use earworm::synth::Difficulty;
 
-
 #[test]
 fn help_lists_every_command_and_no_display_is_a_clear_error() {
     let out = earworm(&["--help"]);

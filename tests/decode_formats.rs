@@ -96,7 +96,11 @@ fn opus_webm_matroska_and_alac_decode_with_correct_pitch_and_length() {
     ] {
         let (samples, info) = decode_file(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(info.channels, 2, "{name}");
-        assert!(rates.contains(&info.source_rate), "{name}: {} Hz", info.source_rate);
+        assert!(
+            rates.contains(&info.source_rate),
+            "{name}: {} Hz",
+            info.source_rate
+        );
         let secs = samples.len() as f32 / SAMPLE_RATE as f32;
         // Opus pre-skip and padding: allow 0.1 s.
         assert!((secs - 0.6).abs() < 0.1, "{name}: {secs} s");

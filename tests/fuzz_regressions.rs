@@ -20,7 +20,10 @@ fn every_former_fuzz_crasher_decodes_or_fails_cleanly() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     inputs.sort();
-    for path in inputs.iter().filter(|p| p.is_file() && !p.ends_with("README.md")) {
+    for path in inputs
+        .iter()
+        .filter(|p| p.is_file() && !p.ends_with("README.md"))
+    {
         let data = std::fs::read(path).unwrap();
         let Some((&pick, bytes)) = data.split_first() else {
             continue;
@@ -46,6 +49,10 @@ fn every_former_fuzz_crasher_decodes_or_fails_cleanly() {
             r.map(|_| ()).map_err(|e| e.to_string())
         }));
         assert!(decoded.is_ok(), "{} panics", path.display());
-        assert!(started.elapsed().as_secs() < 30, "{} is slow", path.display());
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{} is slow",
+            path.display()
+        );
     }
 }

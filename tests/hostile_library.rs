@@ -10,7 +10,6 @@ use common::{earworm, text};
 
 use earworm::audio::write_wav_mono;
 
-
 fn file_name(v: &serde_json::Value) -> String {
     Path::new(v["path"].as_str().unwrap_or_default())
         .file_name()
@@ -33,10 +32,18 @@ fn looped_library_answers_every_query_with_the_right_song_for_both_methods() {
     let rate = 44_100;
     let hum1 = tmp.path().join("hum1.wav");
     let hum0 = tmp.path().join("hum0.wav");
-    write_wav_mono(&hum1, &common::sine_hum(&common::LOOP_PHRASES[1], 3.0, 0.55, 2, rate), rate)
-        .unwrap();
-    write_wav_mono(&hum0, &common::sine_hum(&common::LOOP_PHRASES[0], -2.0, 0.45, 2, rate), rate)
-        .unwrap();
+    write_wav_mono(
+        &hum1,
+        &common::sine_hum(&common::LOOP_PHRASES[1], 3.0, 0.55, 2, rate),
+        rate,
+    )
+    .unwrap();
+    write_wav_mono(
+        &hum0,
+        &common::sine_hum(&common::LOOP_PHRASES[0], -2.0, 0.45, 2, rate),
+        rate,
+    )
+    .unwrap();
     // Queries that cannot be answered: silence, and a file that is not audio.
     let quiet = tmp.path().join("quiet.wav");
     write_wav_mono(&quiet, &vec![0.0; 8 * rate as usize], rate).unwrap();

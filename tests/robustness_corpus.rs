@@ -40,7 +40,14 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 /// A WAV with any header values, written by hand so the values can be absurd.
-fn wav_bytes(rate: u32, channels: u16, bits: u16, float: bool, data: &[u8], data_len: u32) -> Vec<u8> {
+fn wav_bytes(
+    rate: u32,
+    channels: u16,
+    bits: u16,
+    float: bool,
+    data: &[u8],
+    data_len: u32,
+) -> Vec<u8> {
     let block_align = channels.wrapping_mul(bits / 8);
     let mut b = Vec::new();
     b.extend(b"RIFF");
@@ -89,13 +96,30 @@ fn valid_files(dir: &Path) -> Vec<PathBuf> {
             copy
         })
         .collect();
-    let formats: [(u16, bool); 6] = [(8, false), (16, false), (24, false), (32, false), (32, true), (64, true)];
-    for (k, &rate) in [8_000u32, 11_025, 22_050, 44_100, 48_000, 96_000, 192_000].iter().enumerate() {
+    let formats: [(u16, bool); 6] = [
+        (8, false),
+        (16, false),
+        (24, false),
+        (32, false),
+        (32, true),
+        (64, true),
+    ];
+    for (k, &rate) in [8_000u32, 11_025, 22_050, 44_100, 48_000, 96_000, 192_000]
+        .iter()
+        .enumerate()
+    {
         for (j, &channels) in [1u16, 2, 6, 8].iter().enumerate() {
             let (bits, float) = formats[(k + j) % formats.len()];
             let pcm = tone_pcm(rate, channels, bits, float);
-            let path = dir.join(format!("valid_{rate}_{channels}ch_{bits}{}.wav", if float { "f" } else { "" }));
-            std::fs::write(&path, wav_bytes(rate, channels, bits, float, &pcm, pcm.len() as u32)).unwrap();
+            let path = dir.join(format!(
+                "valid_{rate}_{channels}ch_{bits}{}.wav",
+                if float { "f" } else { "" }
+            ));
+            std::fs::write(
+                &path,
+                wav_bytes(rate, channels, bits, float, &pcm, pcm.len() as u32),
+            )
+            .unwrap();
             out.push(path);
         }
     }
@@ -117,7 +141,10 @@ fn absurd_files(dir: &Path) -> Vec<PathBuf> {
         ("bits7", wav_bytes(22_050, 1, 7, false, &pcm, n)),
         ("bits_max", wav_bytes(22_050, 1, u16::MAX, false, &pcm, n)),
         ("float16", wav_bytes(22_050, 1, 16, true, &pcm, n)),
-        ("huge_data_len", wav_bytes(22_050, 1, 16, false, &pcm, u32::MAX)),
+        (
+            "huge_data_len",
+            wav_bytes(22_050, 1, 16, false, &pcm, u32::MAX),
+        ),
         ("data_len0", wav_bytes(22_050, 1, 16, false, &pcm, 0)),
         ("odd_data_len", wav_bytes(22_050, 1, 16, false, &pcm, 7)),
     ];
@@ -128,7 +155,13 @@ fn absurd_files(dir: &Path) -> Vec<PathBuf> {
         out.push(p);
     }
     // FLAC STREAMINFO: sample rate, channels and total samples are bit fields at fixed places.
-    let flac = std::fs::read(fixtures().iter().find(|p| p.ends_with("tone.flac")).unwrap()).unwrap();
+    let flac = std::fs::read(
+        fixtures()
+            .iter()
+            .find(|p| p.ends_with("tone.flac"))
+            .unwrap(),
+    )
+    .unwrap();
     // "fLaC", block header, then STREAMINFO: min/max block size (2+2), min/max frame size
     // (3+3), then 20 bits rate, 3 bits channels-1, 5 bits bits-1, 36 bits total samples.
     const INFO: usize = 8 + 10;
@@ -249,7 +282,11 @@ fn a_thousand_hostile_files_never_panic_and_the_library_still_answers() {
         slowest.as_secs_f64(),
         peak_rss_mb()
     );
-    assert!(crashed.is_empty(), "panics caught while indexing:\n{}", crashed.join("\n"));
+    assert!(
+        crashed.is_empty(),
+        "panics caught while indexing:\n{}",
+        crashed.join("\n")
+    );
     let unique: std::collections::HashSet<&PathBuf> = files.iter().collect();
     assert_eq!(unique.len(), files.len(), "corpus file names collide");
     assert_eq!(report.found, files.len() + songs.len());
@@ -264,7 +301,10 @@ fn a_thousand_hostile_files_never_panic_and_the_library_still_answers() {
     let hum = tmp.path().join("hum.wav");
     common::write_hum(&songs[0], &hum, earworm::synth::Difficulty::Clean, 9);
     let found = engine.query_file(&hum, 5).unwrap();
-    assert_eq!(found.matches[0].song.path, std::fs::canonicalize(&songs[0].path).unwrap());
+    assert_eq!(
+        found.matches[0].song.path,
+        std::fs::canonicalize(&songs[0].path).unwrap()
+    );
 }
 
 #[test]
@@ -301,7 +341,11 @@ fn an_hour_long_file_is_indexed_in_bounded_time_and_memory() {
     );
     assert_eq!(report.added, 1, "{:?}", engine.catalog().errors().unwrap());
     let song = &engine.catalog().songs().unwrap()[0];
-    assert!((song.duration_s - 3600.0).abs() < 1.0, "{}", song.duration_s);
+    assert!(
+        (song.duration_s - 3600.0).abs() < 1.0,
+        "{}",
+        song.duration_s
+    );
     assert!(peak_rss_mb() < 3_000, "peak RSS {} MB", peak_rss_mb());
 }
 
@@ -310,9 +354,11 @@ fn peak_rss_mb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb / 1024)
 }

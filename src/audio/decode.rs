@@ -235,9 +235,13 @@ pub fn decode_bytes_streaming(
 /// decoder has no Opus): (samples, sample rate).
 pub fn decode_file_native(path: &Path) -> Result<(Vec<f32>, u32), DecodeError> {
     let mut samples = Vec::new();
-    let info = decode_opened(path, open(path)?, &DecodeLimits::default(), None, &mut |c| {
-        samples.extend_from_slice(c)
-    })?;
+    let info = decode_opened(
+        path,
+        open(path)?,
+        &DecodeLimits::default(),
+        None,
+        &mut |c| samples.extend_from_slice(c),
+    )?;
     Ok((samples, info.source_rate))
 }
 
@@ -272,7 +276,10 @@ fn decode_opened(
     }
     if let Some(n) = params.channels.map(|c| c.count()) {
         if n > limits.max_channels {
-            return Err(over(format!("{n} channels"), limits.max_channels.to_string()));
+            return Err(over(
+                format!("{n} channels"),
+                limits.max_channels.to_string(),
+            ));
         }
     }
     let declared_frames = params.n_frames;
@@ -283,8 +290,8 @@ fn decode_opened(
             path: path.into(),
             reason: e.to_string(),
         })?;
-    let mut resampler =
-        StreamResampler::new(source_rate, out_rate.unwrap_or(source_rate)).map_err(|reason| DecodeError::Corrupt {
+    let mut resampler = StreamResampler::new(source_rate, out_rate.unwrap_or(source_rate))
+        .map_err(|reason| DecodeError::Corrupt {
             path: path.into(),
             reason,
         })?;
@@ -340,7 +347,9 @@ fn decode_opened(
                     ));
                 }
                 if spec.rate != source_rate {
-                    if source_frames > 0 || !(limits.min_rate..=limits.max_rate).contains(&spec.rate) {
+                    if source_frames > 0
+                        || !(limits.min_rate..=limits.max_rate).contains(&spec.rate)
+                    {
                         // A rate that changes mid-stream (chained Ogg) would be resampled
                         // wrongly: refuse it rather than index nonsense.
                         return Err(DecodeError::UnsupportedCodec {
@@ -353,14 +362,15 @@ fn decode_opened(
                     }
                     // The container's rate was wrong; the codec's is what plays.
                     source_rate = spec.rate;
-                    resampler = StreamResampler::new(source_rate, out_rate.unwrap_or(source_rate)).map_err(
-                        |reason| DecodeError::Corrupt {
+                    resampler = StreamResampler::new(source_rate, out_rate.unwrap_or(source_rate))
+                        .map_err(|reason| DecodeError::Corrupt {
                             path: path.into(),
                             reason,
-                        },
-                    )?;
+                        })?;
                 }
-                if (source_frames + frames as u64) as f64 > limits.max_duration_s * source_rate as f64 {
+                if (source_frames + frames as u64) as f64
+                    > limits.max_duration_s * source_rate as f64
+                {
                     return Err(over(
                         "duration".into(),
                         format!("{:.0} min", limits.max_duration_s / 60.0),
@@ -441,7 +451,13 @@ fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     out.clear();
     // NaN, infinities and absurd values (a damaged float file) would poison every FFT
     // downstream: they become silence / are clamped here, once.
-    let clean = |x: f32| if x.is_finite() { x.clamp(-MAX_SAMPLE, MAX_SAMPLE) } else { 0.0 };
+    let clean = |x: f32| {
+        if x.is_finite() {
+            x.clamp(-MAX_SAMPLE, MAX_SAMPLE)
+        } else {
+            0.0
+        }
+    };
     if channels <= 1 {
         out.extend(interleaved.iter().map(|&x| clean(x)));
         return;

@@ -5,8 +5,8 @@ mod resample;
 mod wav;
 
 pub use decode::{
-    decode_bytes_streaming, decode_file, decode_file_native, decode_file_streaming, decode_file_streaming_limited, probe_tags, DecodeError,
-    DecodeInfo, DecodeLimits, Tags,
+    decode_bytes_streaming, decode_file, decode_file_native, decode_file_streaming,
+    decode_file_streaming_limited, probe_tags, DecodeError, DecodeInfo, DecodeLimits, Tags,
 };
 pub use resample::{resample_all, StreamResampler};
 pub use wav::{read_wav_mono, write_wav_mono};

@@ -5,8 +5,7 @@ mod catalog;
 mod indexer;
 
 pub use catalog::{
-    Catalog, CatalogError, ErrorRecord, FolderSummary, NewSong, Segment, SongRecord,
-    SCHEMA_VERSION,
+    Catalog, CatalogError, ErrorRecord, FolderSummary, NewSong, Segment, SongRecord, SCHEMA_VERSION,
 };
 pub use indexer::{
     index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS,

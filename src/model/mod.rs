@@ -297,7 +297,11 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                let lsb = if dither { ((x % 3) as f32 - 1.0) / 32768.0 } else { 0.0 };
+                let lsb = if dither {
+                    ((x % 3) as f32 - 1.0) / 32768.0
+                } else {
+                    0.0
+                };
                 let t = i as f32 / params.sample_rate as f32;
                 amp * (2.0 * std::f32::consts::PI * 440.0 * t).sin() + lsb
             })

@@ -124,7 +124,13 @@ impl SegmentIndex {
         // writing at once never leave a half-written index that looks valid.
         let name: String = format!("{model}-{count}-{max_id}")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let ann_dir = ann_root.join(&name);
         if count > 0 {
@@ -222,7 +228,10 @@ impl SegmentIndex {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age.as_secs() > 600);
-            let building = entry.file_name().to_string_lossy().starts_with(".building-");
+            let building = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".building-");
             let stale = entry.file_name() != name && (!building || abandoned);
             if stale {
                 let path = entry.path();
@@ -637,7 +646,9 @@ mod tests {
     #[test]
     fn clamped_cosine_is_safe_for_identical_opposite_and_broken_vectors() {
         // Identical unit vectors whose dot rounds above 1: hnsw_rs's DistDot asserts here.
-        let v: Vec<f32> = (0..128).map(|i| ((i * 37 % 11) as f32 - 5.0).sin()).collect();
+        let v: Vec<f32> = (0..128)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0).sin())
+            .collect();
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         let v: Vec<f32> = v.iter().map(|x| x / n).collect();
         assert_eq!(ClampedCosine.eval(&v, &v), (1.0 - dot(&v, &v)).max(0.0));
@@ -668,12 +679,15 @@ mod tests {
         // Song 1: one phrase looped (segments repeat exactly); song 2: a copy of song 1;
         // song 3: different, with silence in the middle; song 4: all silence.
         let phrase: Vec<Vec<f32>> = (0..4).map(|i| unit(dim, i, i + 4, 0.4)).collect();
-        let looped: Vec<(f32, Vec<f32>)> = (0..12)
-            .map(|k| (k as f32, phrase[k % 4].clone()))
-            .collect();
+        let looped: Vec<(f32, Vec<f32>)> =
+            (0..12).map(|k| (k as f32, phrase[k % 4].clone())).collect();
         let other: Vec<(f32, Vec<f32>)> = (0..6)
             .map(|k| {
-                let v = if k == 2 || k == 3 { vec![0.0; dim] } else { unit(dim, 8 + k, 15, 0.2) };
+                let v = if k == 2 || k == 3 {
+                    vec![0.0; dim]
+                } else {
+                    unit(dim, 8 + k, 15, 0.2)
+                };
                 (k as f32, v)
             })
             .collect();
@@ -724,7 +738,10 @@ mod tests {
             let scores = embedding_scores(&index, &query, 1);
             // (Windows here are a segment apart, not QUERY_HOP: only `dense` is exact.)
             assert!(scores.dense > 0.99 && scores.diagonal > 0.0, "{scores:?}");
-            assert_eq!(embedding_scores(&index, &query, 4), EmbeddingScores::default());
+            assert_eq!(
+                embedding_scores(&index, &query, 4),
+                EmbeddingScores::default()
+            );
         }
     }
 

@@ -35,7 +35,9 @@ pub enum SearchError {
     NotEnoughMelody { found: f32, needed: f32 },
     #[error("the library is empty: index some music first")]
     EmptyLibrary,
-    #[error("the recording is silent (peak {peak_dbfs:.0} dBFS): check the microphone or the file")]
+    #[error(
+        "the recording is silent (peak {peak_dbfs:.0} dBFS): check the microphone or the file"
+    )]
     Silent { peak_dbfs: f32 },
 }
 

@@ -118,13 +118,23 @@ pub fn write_looped_library(dir: &Path) -> Vec<PathBuf> {
     let mut songs = Vec::new();
     for (i, notes) in LOOP_PHRASES.iter().enumerate() {
         let phrase = square_phrase(notes, 0.5, rate);
-        let song: Vec<f32> = phrase.iter().copied().cycle().take(phrase.len() * 5).collect();
+        let song: Vec<f32> = phrase
+            .iter()
+            .copied()
+            .cycle()
+            .take(phrase.len() * 5)
+            .collect();
         let path = dir.join(format!("loop_{i}.wav"));
         write_wav_mono(&path, &song, rate).unwrap();
         songs.push(path);
     }
     std::fs::copy(&songs[0], dir.join("loop_0_copy.wav")).unwrap();
-    write_wav_mono(&dir.join("silence.wav"), &vec![0.0; 20 * rate as usize], rate).unwrap();
+    write_wav_mono(
+        &dir.join("silence.wav"),
+        &vec![0.0; 20 * rate as usize],
+        rate,
+    )
+    .unwrap();
     let gap = square_phrase(&[65.0, 65.0, 72.0, 70.0, 69.0, 67.0, 65.0, 64.0], 0.5, rate);
     let mut gapped = gap.clone();
     gapped.extend(std::iter::repeat(0.0).take(6 * rate as usize));
