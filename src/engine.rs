@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::audio::{decode_file, DecodeError};
 use crate::library::{
-    index_paths, Catalog, CatalogError, IndexOptions, IndexProgress, IndexReport, SongRecord,
+    index_paths, panic_message, Catalog, CatalogError, IndexOptions, IndexProgress, IndexReport,
+    SongRecord,
 };
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
@@ -48,15 +49,6 @@ pub enum EngineError {
     /// A bug: some stage panicked. The engine dropped its caches and stays usable.
     #[error("internal error while {during}: {message} (please report this)")]
     Internal { during: String, message: String },
-}
-
-/// The message a panic carried.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// A match with the song it points at.

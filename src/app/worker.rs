@@ -147,7 +147,7 @@ impl Worker {
                 .unwrap_or_else(|panic| {
                     Err(format!(
                         "indexing stopped by an internal error: {} (what was indexed before it is kept)",
-                        crate::engine::panic_message(panic.as_ref())
+                        crate::library::panic_message(panic.as_ref())
                     ))
                 });
                 let _ = tx.send(Reply::IndexDone(result));

@@ -105,6 +105,15 @@ enum Outcome {
     Failed(String),
 }
 
+/// The message a panic carried (for the error a caught panic becomes).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 fn file_stat(path: &Path) -> std::io::Result<(i64, i64)> {
     let meta = std::fs::metadata(path)?;
     let mtime = meta
@@ -183,7 +192,7 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
         Ok(Err(reason)) => Outcome::Failed(reason),
         Err(panic) => Outcome::Failed(format!(
             "analysis crashed: {}",
-            crate::engine::panic_message(panic.as_ref())
+            panic_message(panic.as_ref())
         )),
     }
 }

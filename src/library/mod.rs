@@ -8,5 +8,6 @@ pub use catalog::{
     Catalog, CatalogError, ErrorRecord, FolderSummary, NewSong, Segment, SongRecord, SCHEMA_VERSION,
 };
 pub use indexer::{
-    index_paths, is_audio_path, IndexOptions, IndexProgress, IndexReport, AUDIO_EXTENSIONS,
+    index_paths, is_audio_path, panic_message, IndexOptions, IndexProgress, IndexReport,
+    AUDIO_EXTENSIONS,
 };
