@@ -50,6 +50,16 @@ fn harness(config: AppConfig, settings: Settings) -> Harness<'static, EarwormApp
         .build_eframe(move |cc| EarwormApp::with_settings(&cc.egui_ctx, config, settings))
 }
 
+/// The app on a database under `root`, with no microphone and the demo library already
+/// declined (first run does not index it).
+fn harness_without_demo(root: &Path) -> Harness<'static, EarwormApp> {
+    let settings = Settings {
+        demo_indexed: true,
+        ..Settings::default()
+    };
+    harness(config(root, None, AudioInput::Unavailable), settings)
+}
+
 /// Some widget's accessible label contains `text`.
 fn has_text(h: &Harness<'static, EarwormApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
@@ -179,11 +189,7 @@ fn dropping_a_folder_starts_indexing_and_cancel_stops_it() {
         let p = entry.unwrap().path();
         std::fs::copy(&p, music.join(p.file_name().unwrap())).unwrap();
     }
-    let settings = Settings {
-        demo_indexed: true,
-        ..Settings::default()
-    };
-    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    let mut h = harness_without_demo(tmp.path());
     run_until(&mut h, Duration::from_secs(60), "library opened", |h| {
         h.state().library_loaded()
     });
@@ -213,11 +219,7 @@ fn dropping_a_folder_starts_indexing_and_cancel_stops_it() {
 #[test]
 fn without_a_microphone_record_explains_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        demo_indexed: true,
-        ..Settings::default()
-    };
-    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    let mut h = harness_without_demo(tmp.path());
     h.step();
     h.get_by_label("Record").click();
     h.step();
@@ -241,11 +243,7 @@ fn an_unreadable_database_is_kept_aside_and_a_new_library_started() {
         b"this is not a database, it is a test",
     )
     .unwrap();
-    let settings = Settings {
-        demo_indexed: true,
-        ..Settings::default()
-    };
-    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    let mut h = harness_without_demo(tmp.path());
     run_until(&mut h, Duration::from_secs(30), "the problem shown", |h| {
         has_text(h, "could not be opened")
     });
@@ -276,18 +274,8 @@ fn a_looped_library_with_silence_and_duplicates_is_indexed_and_searched() {
     let music = tmp.path().join("music");
     common::write_looped_library(&music);
     let hum = tmp.path().join("hum1.wav");
-    let rate = 44_100;
-    earworm::audio::write_wav_mono(
-        &hum,
-        &common::sine_hum(&common::LOOP_PHRASES[1], 3.0, 0.55, 2, rate),
-        rate,
-    )
-    .unwrap();
-    let settings = Settings {
-        demo_indexed: true,
-        ..Settings::default()
-    };
-    let mut h = harness(config(tmp.path(), None, AudioInput::Unavailable), settings);
+    common::write_loop_hum(&hum, 1, 3.0, 0.55);
+    let mut h = harness_without_demo(tmp.path());
     run_until(&mut h, Duration::from_secs(60), "library opened", |h| {
         h.state().library_loaded()
     });

@@ -29,23 +29,13 @@ fn looped_library_answers_every_query_with_the_right_song_for_both_methods() {
     assert!(text(&out).contains("6 added"), "{}", text(&out));
 
     // Hums of songs 1 and 0: three semitones up and 10% slower; the second with its copy.
-    let rate = 44_100;
     let hum1 = tmp.path().join("hum1.wav");
     let hum0 = tmp.path().join("hum0.wav");
-    write_wav_mono(
-        &hum1,
-        &common::sine_hum(&common::LOOP_PHRASES[1], 3.0, 0.55, 2, rate),
-        rate,
-    )
-    .unwrap();
-    write_wav_mono(
-        &hum0,
-        &common::sine_hum(&common::LOOP_PHRASES[0], -2.0, 0.45, 2, rate),
-        rate,
-    )
-    .unwrap();
+    common::write_loop_hum(&hum1, 1, 3.0, 0.55);
+    common::write_loop_hum(&hum0, 0, -2.0, 0.45);
     // Queries that cannot be answered: silence, and a file that is not audio.
     let quiet = tmp.path().join("quiet.wav");
+    let rate = 44_100;
     write_wav_mono(&quiet, &vec![0.0; 8 * rate as usize], rate).unwrap();
     let junk = tmp.path().join("junk.mp3");
     std::fs::write(&junk, b"not audio at all").unwrap();

@@ -108,6 +108,13 @@ pub const LOOP_PHRASES: [[f32; 8]; 3] = [
     [62.0, 62.0, 69.0, 69.0, 71.0, 71.0, 69.0, 67.0],
 ];
 
+/// Writes a 44.1 kHz hum (see [`sine_hum`]) of [`LOOP_PHRASES`]`[phrase]`, sung twice.
+pub fn write_loop_hum(path: &Path, phrase: usize, semitones: f32, note_s: f32) {
+    let rate = 44_100;
+    let hum = sine_hum(&LOOP_PHRASES[phrase], semitones, note_s, 2, rate);
+    write_wav_mono(path, &hum, rate).unwrap();
+}
+
 /// A library of repeated material, as real libraries have it (the reliability issue): three
 /// 20 s songs that are one 4 s square-wave phrase looped five times, sample-exactly; a copy of
 /// the first; 20 s of digital silence; and a song with 6 s of silence between two phrases.
