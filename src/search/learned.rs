@@ -80,7 +80,12 @@ fn is_silent(v: &[f32]) -> bool {
     v.iter().all(|&x| x == 0.0)
 }
 
-/// Which segments enter the graph: silence stays out (it would only add hubs that every quiet
+/// The segments that hold their own vector in the graph (the others are silent or share).
+fn in_graph(layout: &Layout) -> impl Iterator<Item = usize> + '_ {
+    (0..layout.len()).filter(|&i| layout[i] == Some(i as u32))
+}
+
+/// Which segments enter the graph: silence (and a broken, non-finite vector) stays out (it would only add hubs that every quiet
 /// hum window lands on), and a vector identical to one already in (a loop repeated
 /// sample-exactly, digital silence with dither, a duplicate file) is stored once and shared.
 fn plan_layout(vectors: &[&[f32]]) -> Layout {
@@ -147,11 +152,8 @@ impl SegmentIndex {
                 .map(|s| s.embedding.as_slice())
                 .collect::<Vec<_>>(),
         );
-        let data: Vec<(&Vec<f32>, usize)> = segments
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| layout[*i] == Some(*i as u32))
-            .map(|(i, s)| (&s.embedding, i))
+        let data: Vec<(&Vec<f32>, usize)> = in_graph(&layout)
+            .map(|i| (&segments[i].embedding, i))
             .collect();
         let hnsw = Hnsw::<f32, ClampedCosine>::new(16, data.len().max(1), 16, 100, ClampedCosine);
         hnsw.parallel_insert(&data);
@@ -189,12 +191,7 @@ impl SegmentIndex {
         let Ok(Some(hnsw)) = loaded else {
             return Ok(None);
         };
-        let in_graph = layout
-            .iter()
-            .enumerate()
-            .filter(|(i, l)| **l == Some(*i as u32))
-            .count();
-        if hnsw.get_nb_point() != in_graph {
+        if hnsw.get_nb_point() != in_graph(&layout).count() {
             return Ok(None);
         }
         Ok(Some(Self::assemble(hnsw, points, &layout, false)))
