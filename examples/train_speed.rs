@@ -35,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         seed: 1,
         soundfont: earworm::synth::gm::FLUID_GM.into(),
         threads: 1,
+        textured: 0.0,
     };
     let t = std::time::Instant::now();
     let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;

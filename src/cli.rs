@@ -105,6 +105,12 @@ enum Command {
         /// Search method: learned or baseline
         #[arg(long, default_value = "learned", value_parser = ["learned", "baseline"])]
         method: String,
+        /// Replace each query by a clean rendition of the true melody segment (right key and
+        /// tempo, no errors): `sine`, or `hum` (the plain synthetic hummer). Reports the song
+        /// side's ceiling; needs a set made by `earworm synth devset` (melody_notes.jsonl and
+        /// the manifest's start_s/end_s)
+        #[arg(long, value_parser = ["sine", "hum"])]
+        oracle: Option<String>,
     },
     /// Synthesize audio with known answers.
     #[command(subcommand)]
@@ -141,6 +147,51 @@ enum Command {
         margin: f32,
         #[arg(long, default_value_t = 0.1)]
         temperature: f32,
+    },
+    /// Fit the calibrated confidence (P(top answer right), from the top score and its margin)
+    /// on evaluation reports (`earworm eval --report`), check it on others, and write it
+    /// beside the model (models/calibration.json) for `query` and the app to use.
+    Calibrate {
+        /// Reports to fit on (repeatable; a split you do not report)
+        #[arg(long, value_name = "JSON", required = true)]
+        fit: Vec<PathBuf>,
+        /// Held-out reports to check it on (repeatable)
+        #[arg(long, value_name = "JSON")]
+        check: Vec<PathBuf>,
+        /// Share of confident answers that must be right on the fitting data
+        #[arg(long, default_value_t = 0.9)]
+        precision: f32,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Also write the held-out reliability table (CSV: bin, mean predicted, share right, count)
+        #[arg(long, value_name = "CSV")]
+        reliability: Option<PathBuf>,
+    },
+    /// Train the melody tracker (which semitone the tune is on in each frame of a song, in any
+    /// texture) on the songs of `earworm synth pairs` shards; resumes from the checkpoint in
+    /// --out. Writes tracker.safetensors and tracker.card.json: copy them beside the embedding
+    /// model (models/) to use them for indexing.
+    TrainTracker {
+        /// Pairs folders to train on (repeatable)
+        #[arg(long, value_name = "DIR", required = true)]
+        data: Vec<PathBuf>,
+        /// Pairs from dev melodies, for the frame accuracy logged during training
+        #[arg(long, value_name = "DIR")]
+        dev: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1500)]
+        steps: usize,
+        /// Song excerpts per batch
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Frames per excerpt (25 per second)
+        #[arg(long, default_value_t = 128)]
+        frames: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// One-command tour: index the bundled demo library (20 songs) and search it with some of
     /// its example hums.
@@ -207,6 +258,10 @@ enum SynthCommand {
         corpus: Option<PathBuf>,
         #[arg(long)]
         threads: Option<usize>,
+        /// Share of songs (0–1) arranged in a stress texture (homophonic, inner voice, dense
+        /// band, passed, sung lead, produced) rather than a distinct lead
+        #[arg(long, default_value_t = 0.0)]
+        textured: f32,
     },
     /// Hums only: hummed, sung and whistled excerpts of corpus melodies (WAV) with their
     /// ground truth in hums.csv.
@@ -255,6 +310,32 @@ struct SongSetArgs {
     /// Singers of the hums: all, train (the training pool) or heldout (never in training)
     #[arg(long, default_value = "all")]
     voices: String,
+    /// Song textures, cycled song by song: `standard` (a distinct lead, as training songs), `stress`
+    /// (all of homophonic, inner_voice, dense_band, passed, sung_lead, produced, unseen_font), or a
+    /// comma-separated list of them
+    #[arg(long, default_value = "standard")]
+    textures: String,
+    /// SoundFont of the unseen_font texture (never used for training songs)
+    #[arg(long, default_value = crate::synth::gm::TIMGM6MB)]
+    unseen_soundfont: PathBuf,
+    /// Keep produced-texture songs as WAV instead of encoding them at 48–96 kbit/s (MP3/Opus,
+    /// with ffmpeg)
+    #[arg(long)]
+    no_lossy: bool,
+}
+
+fn parse_textures(s: &str) -> Result<Vec<crate::synth::gm::Texture>> {
+    use crate::synth::gm::Texture;
+    if s == "stress" {
+        return Ok(Texture::STRESS.to_vec());
+    }
+    s.split(',')
+        .map(|t| {
+            Texture::parse(t.trim()).with_context(|| {
+                format!("unknown texture {t:?} (standard, stress, homophonic, inner_voice, dense_band, passed, sung_lead, produced, unseen_font)")
+            })
+        })
+        .collect()
 }
 
 /// Entry point of the binary: runs the command and maps errors to a message and exit status.
@@ -299,7 +380,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             manifest,
             report,
             method,
-        }) => cmd_eval(&db, &manifest, report.as_deref(), parse_method(&method)),
+            oracle,
+        }) => cmd_eval(
+            &db,
+            &manifest,
+            report.as_deref(),
+            parse_method(&method),
+            oracle.as_deref(),
+        ),
         Some(Command::Synth(SynthCommand::Testset {
             out,
             songs,
@@ -323,7 +411,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             soundfont,
             corpus,
             threads,
+            textured,
         })) => cmd_synth_pairs(
+            textured,
             out,
             &split,
             songs,
@@ -342,6 +432,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             corpus,
         })) => cmd_synth_hums(out, &split, melodies, &voices, seed, corpus),
+        Some(Command::Calibrate {
+            fit,
+            check,
+            precision,
+            out,
+            reliability,
+        }) => cmd_calibrate(&fit, &check, precision, &out, reliability.as_deref()),
+        Some(Command::TrainTracker {
+            data,
+            dev,
+            out,
+            steps,
+            batch,
+            frames,
+            lr,
+            seed,
+        }) => {
+            let config = crate::train::tracker::TrackerTrainConfig {
+                data,
+                dev,
+                out,
+                steps,
+                batch,
+                frames,
+                lr,
+                seed,
+            };
+            let card = crate::train::tracker::train_tracker(&config, &mut |l| eprintln!("{l}"))?;
+            println!("{}", serde_json::to_string_pretty(&card)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Train {
             data,
             dev,
@@ -400,6 +521,9 @@ fn cmd_song_set(args: &SongSetArgs, queries_per_song: usize) -> Result<ExitCode>
         hum_rate: 44_100,
         voices: parse_voices(&args.voices)?,
         threads: threads_or_cores(args.threads),
+        textures: parse_textures(&args.textures)?,
+        unseen_soundfont: Some(args.unseen_soundfont.clone()),
+        lossy: !args.no_lossy,
     };
     let pb = bar(
         args.songs as u64,
@@ -434,6 +558,7 @@ fn threads_or_cores(threads: Option<usize>) -> usize {
 
 #[allow(clippy::too_many_arguments)]
 fn cmd_synth_pairs(
+    textured: f32,
     out: PathBuf,
     split: &str,
     songs: usize,
@@ -456,6 +581,7 @@ fn cmd_synth_pairs(
         seed,
         soundfont,
         threads: threads_or_cores(threads),
+        textured,
     };
     let pb = bar(
         songs as u64,
@@ -703,6 +829,17 @@ fn cmd_query(
                     .collect();
                 if !json {
                     println!("{} ({elapsed_ms:.0} ms)", path.display());
+                    match r.confidence {
+                        Some(c) if c.confident => println!(
+                            "  confident match: {:.0}% likely right",
+                            100.0 * c.probability
+                        ),
+                        Some(c) => println!(
+                            "  no confident match ({:.0}% likely right): best guesses",
+                            100.0 * c.probability
+                        ),
+                        None => {}
+                    }
                     println!(
                         "  {:>4}  {:>6}  {:>15}  {:<40}  {}",
                         "rank", "score", "matched at", "title", "artist"
@@ -718,7 +855,12 @@ fn cmd_query(
                         );
                     }
                 }
-                out.push(serde_json::json!({"query": path, "elapsed_ms": round3(elapsed_ms as f32), "results": results}));
+                out.push(
+                    serde_json::json!({"query": path, "elapsed_ms": round3(elapsed_ms as f32),
+                    "confidence": r.confidence.map(|c| round3(c.probability)),
+                    "confident": r.confidence.map(|c| c.confident),
+                    "results": results}),
+                );
             }
             Err(e) => {
                 failures += 1;
@@ -806,8 +948,25 @@ fn cmd_eval(
     manifest: &std::path::Path,
     report_path: Option<&std::path::Path>,
     method: Method,
+    oracle: Option<&str>,
 ) -> Result<ExitCode> {
+    use crate::eval::QuerySource;
     let rows = crate::eval::read_manifest(manifest)?;
+    let source = oracle
+        .map(|o| QuerySource::parse(o).context("unknown oracle (sine, hum)"))
+        .transpose()?
+        .unwrap_or(QuerySource::Recording);
+    let notes = if source == QuerySource::Recording {
+        Default::default()
+    } else {
+        if rows.iter().any(|r| r.span_s.is_none()) {
+            anyhow::bail!(
+                "--oracle needs start_s and end_s columns in {} (a set from `earworm synth devset`)",
+                manifest.display()
+            );
+        }
+        crate::eval::read_melody_notes(manifest)?
+    };
     let mut engine = db.open()?;
     let method = effective_method(&engine, method);
     if engine.catalog().song_count()? == 0 {
@@ -820,9 +979,14 @@ fn cmd_eval(
         rows.len() as u64,
         "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries  ETA {eta}",
     );
-    let report = crate::eval::evaluate(&mut engine, method, &rows, &mut |done, _| {
-        pb.set_position(done as u64)
-    })?;
+    let report = crate::eval::evaluate_with(
+        &mut engine,
+        method,
+        &rows,
+        source,
+        &notes,
+        &mut |done, _| pb.set_position(done as u64),
+    )?;
     pb.finish_and_clear();
     if !report.missing_targets.is_empty() {
         eprintln!(
@@ -832,9 +996,14 @@ fn cmd_eval(
         );
     }
     println!(
-        "{} songs in library, {} queries, method {}",
+        "{} songs in library, {} queries{}, method {}",
         engine.catalog().song_count()?,
         rows.len(),
+        match source {
+            QuerySource::Recording => "",
+            QuerySource::OracleSine => " (oracle: sine of the true melody segment)",
+            QuerySource::OracleHum => " (oracle: plain hum of the true melody segment)",
+        },
         match method {
             Method::Learned => format!(
                 "learned ({})",
@@ -844,22 +1013,114 @@ fn cmd_eval(
         }
     );
     println!(
-        "{:<10} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10} {:>9} {:>7}",
+        "{:<12} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10} {:>9} {:>7}",
         "group", "queries", "top1", "top5", "top10", "MRR", "median ms", "p95 ms", "failed"
     );
     let line = |name: &str, m: &crate::eval::Metrics| {
         println!(
-            "{:<10} {:>7} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>10.1} {:>9.1} {:>7}",
+            "{:<12} {:>7} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>10.1} {:>9.1} {:>7}",
             name, m.queries, m.top1, m.top5, m.top10, m.mrr, m.median_ms, m.p95_ms, m.failed
         )
     };
     line("overall", &report.overall);
-    for (name, m) in &report.by_difficulty {
+    for (name, m) in report.by_difficulty.iter().chain(&report.by_texture) {
         line(name, m);
     }
     if let Some(p) = report_path {
         std::fs::write(p, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// (scores, top answer right?) of every answered query in eval reports.
+fn calibration_samples(reports: &[PathBuf]) -> Result<Vec<(Vec<f32>, bool)>> {
+    let mut out = Vec::new();
+    for path in reports {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let report: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an eval report", path.display()))?;
+        let outcomes = report["outcomes"]
+            .as_array()
+            .with_context(|| format!("{} has no outcomes", path.display()))?;
+        for o in outcomes {
+            let scores: Vec<f32> = o["scores"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_f64())
+                        .map(|v| v as f32)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if scores.is_empty() {
+                continue;
+            }
+            out.push((scores, o["rank"].as_u64() == Some(1)));
+        }
+    }
+    Ok(out)
+}
+
+fn cmd_calibrate(
+    fit: &[PathBuf],
+    check: &[PathBuf],
+    precision: f32,
+    out: &std::path::Path,
+    reliability: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    use crate::search::confidence::{check as check_on, Calibration};
+    let samples = calibration_samples(fit)?;
+    let mut cal = Calibration::fit(&samples, precision)?;
+    let fitted = check_on(&cal, &samples);
+    let held = calibration_samples(check)?;
+    let held_check = (!held.is_empty()).then(|| check_on(&cal, &held));
+    cal.fitted_on = serde_json::json!({
+        "fit_reports": fit.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "check_reports": check.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "target_precision": precision,
+        "fit": fitted,
+        "check": held_check,
+    });
+    std::fs::write(out, serde_json::to_string_pretty(&cal)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "P(right) = sigmoid({:.3} + {:.3} * top score + {:.3} * margin); confident at P >= {:.3}",
+        cal.bias, cal.w_score, cal.w_margin, cal.threshold
+    );
+    let show = |name: &str, c: &crate::search::confidence::CalibrationCheck| {
+        println!(
+            "{name}: {} queries, {} right at rank 1; {} shown as confident, {:.1}% of them right; {:.1}% of right answers hidden",
+            c.queries,
+            c.right,
+            c.confident,
+            100.0 * c.precision,
+            100.0 * c.hidden_right_share
+        )
+    };
+    show("fit", &fitted);
+    if let Some(c) = &held_check {
+        show("held out", c);
+    }
+    if let Some(path) = reliability {
+        let mut csv = String::from("bin_low,bin_high,mean_predicted,share_right,count\n");
+        for b in 0..10 {
+            let (lo, hi) = (b as f32 / 10.0, (b + 1) as f32 / 10.0);
+            let in_bin: Vec<(f32, bool)> = held
+                .iter()
+                .map(|(s, r)| (cal.probability(s), *r))
+                .filter(|(p, _)| *p >= lo && (*p < hi || (b == 9 && *p <= 1.0)))
+                .collect();
+            let n = in_bin.len().max(1) as f32;
+            csv.push_str(&format!(
+                "{lo:.1},{hi:.1},{:.4},{:.4},{}\n",
+                in_bin.iter().map(|x| x.0).sum::<f32>() / n,
+                in_bin.iter().filter(|x| x.1).count() as f32 / n,
+                in_bin.len()
+            ));
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ use crate::library::{
 };
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
+use crate::search::confidence::Calibration;
 use crate::search::learned::{self, LearnedError, SegmentIndex};
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
 use std::sync::Arc;
@@ -63,7 +64,23 @@ pub struct QueryResult {
     /// The hum's pitch contour (for display and the alignment overlay).
     pub hum: Contour,
     pub matches: Vec<SongMatch>,
+    /// How likely the first match is right, when the model ships a calibration (learned
+    /// method only: the baseline's scores mean something else).
+    pub confidence: Option<Confidence>,
 }
+
+/// Calibrated confidence in a query's first match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Confidence {
+    /// Probability that the first match is the right song (calibrated on held-out dev queries).
+    pub probability: f32,
+    /// Whether it clears the calibration's threshold; below it the answer is "no confident
+    /// match" and the list is only guesses.
+    pub confident: bool,
+}
+
+/// File beside the model holding its calibration (`earworm calibrate`).
+pub const CALIBRATION_FILE: &str = "calibration.json";
 
 pub struct Engine {
     catalog: Catalog,
@@ -74,6 +91,7 @@ pub struct Engine {
     embedder: Option<Arc<Embedder>>,
     /// Why there is no model, when there is none.
     model_problem: Option<String>,
+    calibration: Option<Calibration>,
 }
 
 impl Engine {
@@ -102,6 +120,13 @@ impl Engine {
             Err(e) => (None, Some(e.to_string())),
         };
         catalog.set_embedding_model(embedder.as_ref().map(|e| e.id.clone()));
+        if let Some(t) = embedder.as_ref().and_then(|e| e.tracker.as_ref()) {
+            catalog.set_melody_version(t.melody_version());
+        }
+        // A calibration that cannot be read leaves scores uncalibrated; it is optional.
+        let calibration = embedder
+            .as_ref()
+            .and_then(|e| Calibration::load(&e.dir.join(CALIBRATION_FILE)).ok());
         Ok(Self {
             catalog,
             db_dir: db_dir.to_path_buf(),
@@ -109,6 +134,7 @@ impl Engine {
             segments: None,
             embedder,
             model_problem,
+            calibration,
         })
     }
 
@@ -117,6 +143,10 @@ impl Engine {
     }
 
     /// Why the learned search is unavailable (None when a model is loaded).
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
     pub fn model_problem(&self) -> Option<&str> {
         self.model_problem.as_deref()
     }
@@ -262,8 +292,17 @@ impl Engine {
             let (Some(index), Some(contours)) = (&self.segments, &self.searcher) else {
                 return self.query_contour(hum, top);
             };
-            let found = learned::search(index, contours, &queries, &hum, top)?;
-            return self.with_songs(hum, found);
+            // At least two answers: the calibration reads the margin over the runner-up.
+            let mut found = learned::search(index, contours, &queries, &hum, top.max(2))?;
+            let scores: Vec<f32> = found.iter().map(|m| m.score).collect();
+            let confidence = self.calibration.as_ref().map(|c| Confidence {
+                probability: c.probability(&scores),
+                confident: c.is_confident(&scores),
+            });
+            found.truncate(top);
+            let mut result = self.with_songs(hum, found)?;
+            result.confidence = confidence;
+            return Ok(result);
         }
         self.query_contour(hum_contour(samples), top)
     }
@@ -275,7 +314,11 @@ impl Engine {
                 matches.push(SongMatch { song, found: m });
             }
         }
-        Ok(QueryResult { hum, matches })
+        Ok(QueryResult {
+            hum,
+            matches,
+            confidence: None,
+        })
     }
 
     pub fn query_contour(&mut self, hum: Contour, top: usize) -> Result<QueryResult, EngineError> {

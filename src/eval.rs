@@ -15,6 +15,31 @@ pub enum EvalError {
     },
     #[error("manifest {path}: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error("oracle queries need {what} (a set from `earworm synth devset`)")]
+    Oracle { what: String },
+}
+
+/// What is searched for each manifest row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuerySource {
+    /// The row's recording.
+    Recording,
+    /// A pure sine rendition of the true melody segment (right key, right tempo, no errors):
+    /// what the song side can find at best.
+    OracleSine,
+    /// The same notes hummed by the plain synthetic voice (no errors, no room, no noise).
+    OracleHum,
+}
+
+impl QuerySource {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "recording" => Some(Self::Recording),
+            "sine" => Some(Self::OracleSine),
+            "hum" => Some(Self::OracleHum),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -22,6 +47,10 @@ pub struct ManifestRow {
     pub query: PathBuf,
     pub target: PathBuf,
     pub difficulty: Option<String>,
+    /// The target song's texture (stress sets), a second grouping of the report.
+    pub texture: Option<String>,
+    /// The matched span of the target (song seconds), where the manifest has it.
+    pub span_s: Option<(f32, f32)>,
 }
 
 /// Reads `query_file,target_file[,...]` rows (with a header naming the columns); paths are
@@ -50,6 +79,8 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, EvalError> {
         });
     };
     let d = col("difficulty");
+    let tex = col("texture");
+    let (start, end) = (col("start_s"), col("end_s"));
     lines
         .enumerate()
         .map(|(i, line)| {
@@ -63,10 +94,16 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, EvalError> {
                         reason: format!("line {}: missing column {}", i + 2, header[c]),
                     })
             };
+            let number = |c: Option<usize>| {
+                c.and_then(|c| fields.get(c))
+                    .and_then(|f| f.parse::<f32>().ok())
+            };
             Ok(ManifestRow {
                 query: base.join(get(q)?),
                 target: base.join(get(t)?),
                 difficulty: d.and_then(|c| fields.get(c)).map(|s| s.to_string()),
+                texture: tex.and_then(|c| fields.get(c)).map(|s| s.to_string()),
+                span_s: number(start).zip(number(end)),
             })
         })
         .collect()
@@ -91,6 +128,9 @@ pub struct Metrics {
 pub struct QueryOutcome {
     pub query: PathBuf,
     pub difficulty: Option<String>,
+    pub texture: Option<String>,
+    /// Scores of the returned songs, best first (for calibration).
+    pub scores: Vec<f32>,
     /// 1-based rank of the target, if it was in the top 10.
     pub rank: Option<usize>,
     pub elapsed_ms: f64,
@@ -101,6 +141,7 @@ pub struct QueryOutcome {
 pub struct EvalReport {
     pub overall: Metrics,
     pub by_difficulty: BTreeMap<String, Metrics>,
+    pub by_texture: BTreeMap<String, Metrics>,
     pub outcomes: Vec<QueryOutcome>,
     /// Targets named in the manifest that are not in the library.
     pub missing_targets: Vec<PathBuf>,
@@ -138,11 +179,103 @@ pub fn summarise(outcomes: &[&QueryOutcome]) -> Metrics {
     }
 }
 
+/// The melody notes (start s, end s, MIDI) of every song of a synthesized set, by canonical
+/// path, from the `melody_notes.jsonl` beside its manifest.
+pub fn read_melody_notes(
+    manifest: &Path,
+) -> Result<BTreeMap<PathBuf, Vec<(f32, f32, f32)>>, EvalError> {
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let path = base.join("melody_notes.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|source| EvalError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    #[derive(serde::Deserialize)]
+    struct Row {
+        file: String,
+        notes: Vec<[f32; 3]>,
+    }
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let row: Row = serde_json::from_str(line).map_err(|e| EvalError::Format {
+            path: path.clone(),
+            reason: format!("line {}: {e}", i + 1),
+        })?;
+        let file = base.join(&row.file);
+        let key = std::fs::canonicalize(&file).unwrap_or(file);
+        out.insert(key, row.notes.iter().map(|n| (n[0], n[1], n[2])).collect());
+    }
+    Ok(out)
+}
+
+/// The oracle query for a span of a song: its melody notes inside `span` (song seconds),
+/// rendered at [`crate::audio::SAMPLE_RATE`] as a sine or by the plain synthetic hummer.
+pub fn oracle_query(notes: &[(f32, f32, f32)], span: (f32, f32), source: QuerySource) -> Vec<f32> {
+    use crate::synth::hum::{render_voice, HumStyle, VoiceParams};
+    let rate = crate::audio::SAMPLE_RATE;
+    let (from, to) = span;
+    let perf: Vec<(f32, f32, f32)> = notes
+        .iter()
+        .filter(|n| n.0 >= from - 0.05 && n.0 < to)
+        .map(|&(s, e, m)| (s - from + 0.3, (e.min(to) - s).max(0.05), m))
+        .collect();
+    let total_s = perf.last().map_or(1.0, |n| n.0 + n.1 + 0.5);
+    let n = (total_s * rate as f32) as usize;
+    match source {
+        QuerySource::OracleHum => {
+            let params = VoiceParams {
+                style: HumStyle::Hum,
+                formant_scale: 1.0,
+                vibrato_cents: 15.0,
+            };
+            let mut rng = crate::synth::rng::Rng::new(1);
+            let mut out = render_voice(&perf, &params, total_s, rate, &mut rng);
+            let peak = out.iter().fold(1e-6f32, |a, &b| a.max(b.abs()));
+            out.iter_mut().for_each(|s| *s *= 0.5 / peak);
+            out
+        }
+        _ => {
+            let mut out = vec![0.0f32; n];
+            let fade = 0.01 * rate as f32;
+            for &(start, dur, midi) in &perf {
+                let hz = crate::dsp::midi_to_hz(midi);
+                let (a, len) = ((start * rate as f32) as usize, (dur * rate as f32) as usize);
+                for i in 0..len.min(n.saturating_sub(a)) {
+                    let env = (i as f32 / fade).min(1.0).min((len - i) as f32 / fade);
+                    let t = i as f32 / rate as f32;
+                    out[a + i] += 0.5 * env * (std::f32::consts::TAU * hz * t).sin();
+                }
+            }
+            out
+        }
+    }
+}
+
 /// Runs every query of the manifest against the engine's library.
 pub fn evaluate(
     engine: &mut Engine,
     method: crate::engine::Method,
     rows: &[ManifestRow],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport, crate::engine::EngineError> {
+    evaluate_with(
+        engine,
+        method,
+        rows,
+        QuerySource::Recording,
+        &BTreeMap::new(),
+        progress,
+    )
+}
+
+/// Runs every row with the query `source` says; oracle sources need `notes` (see
+/// [`read_melody_notes`]) and each row's span, and a row without them fails.
+pub fn evaluate_with(
+    engine: &mut Engine,
+    method: crate::engine::Method,
+    rows: &[ManifestRow],
+    source: QuerySource,
+    notes: &BTreeMap<PathBuf, Vec<(f32, f32, f32)>>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, crate::engine::EngineError> {
     let songs = engine.catalog().songs()?;
@@ -151,28 +284,41 @@ pub fn evaluate(
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut missing_targets = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let target = std::fs::canonicalize(&row.target)
-            .ok()
-            .and_then(|p| by_path.get(&p).copied());
+        let canonical = std::fs::canonicalize(&row.target).ok();
+        let target = canonical.as_ref().and_then(|p| by_path.get(p).copied());
         if target.is_none() {
             missing_targets.push(row.target.clone());
         }
         let started = Instant::now();
-        let result = engine.query_file_with(&row.query, 10, method);
+        let result = match source {
+            QuerySource::Recording => engine.query_file_with(&row.query, 10, method),
+            _ => match (canonical.as_ref().and_then(|p| notes.get(p)), row.span_s) {
+                (Some(song_notes), Some(span)) => {
+                    engine.query_samples_with(&oracle_query(song_notes, span, source), 10, method)
+                }
+                _ => Err(crate::engine::EngineError::Internal {
+                    during: "making the oracle query".into(),
+                    message: "no melody notes or span for this row's target".into(),
+                }),
+            },
+        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (rank, error) = match result {
+        let (rank, error, scores) = match result {
             Ok(r) => (
                 r.matches
                     .iter()
                     .position(|m| Some(m.song.id) == target)
                     .map(|p| p + 1),
                 None,
+                r.matches.iter().map(|m| m.found.score).collect(),
             ),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => (None, Some(e.to_string()), Vec::new()),
         };
         outcomes.push(QueryOutcome {
             query: row.query.clone(),
             difficulty: row.difficulty.clone(),
+            texture: row.texture.clone(),
+            scores,
             rank,
             elapsed_ms,
             error,
@@ -180,19 +326,24 @@ pub fn evaluate(
         progress(i + 1, rows.len());
     }
     let overall = summarise(&outcomes.iter().collect::<Vec<_>>());
-    let mut groups: BTreeMap<String, Vec<&QueryOutcome>> = BTreeMap::new();
-    for o in &outcomes {
-        if let Some(d) = &o.difficulty {
-            groups.entry(d.clone()).or_default().push(o);
+    let group_by = |key: &dyn Fn(&QueryOutcome) -> Option<&String>| {
+        let mut groups: BTreeMap<String, Vec<&QueryOutcome>> = BTreeMap::new();
+        for o in &outcomes {
+            if let Some(k) = key(o) {
+                groups.entry(k.clone()).or_default().push(o);
+            }
         }
-    }
-    let by_difficulty = groups
-        .into_iter()
-        .map(|(k, v)| (k, summarise(&v)))
-        .collect();
+        groups
+            .into_iter()
+            .map(|(k, v)| (k, summarise(&v)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let by_difficulty = group_by(&|o| o.difficulty.as_ref());
+    let by_texture = group_by(&|o| o.texture.as_ref());
     Ok(EvalReport {
         overall,
         by_difficulty,
+        by_texture,
         outcomes,
         missing_targets,
     })
@@ -206,6 +357,8 @@ mod tests {
         QueryOutcome {
             query: "q".into(),
             difficulty: None,
+            texture: None,
+            scores: Vec::new(),
             rank,
             elapsed_ms: ms,
             error: None,

@@ -112,14 +112,37 @@ const HARMONIC_DECAY: f32 = 0.8;
 const MAX_PEAKS: usize = 60;
 /// Spectral peaks more than this far below the frame's strongest peak are ignored.
 const PEAK_FLOOR_DB: f32 = 40.0;
-/// Candidate pitches kept per frame for continuity tracking.
-const CANDIDATES: usize = 5;
+/// Candidate pitches kept per frame for continuity tracking (at most; see
+/// [`MelodySettings::candidates`]).
+const CANDIDATES: usize = 8;
 /// Continuity cost per semitone jumped between frames, relative to a frame's best salience.
 const JUMP_COST_PER_SEMITONE: f32 = 0.03;
 const MAX_JUMP_COST: f32 = 0.45;
 /// A frame is voiced if its chosen salience exceeds this fraction of the song's mean peak salience.
 const VOICING_RATIO: f32 = 0.25;
 const N_FFT: usize = 2048;
+
+/// How the song's melody line is chosen among each frame's pitch candidates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MelodySettings {
+    /// Emission bonus (in units of the frame's best salience) for the top voice: the highest
+    /// candidate at least `top_voice_floor` of the frame's best that is not the octave ghost
+    /// of a stronger one. 0 = the predominant pitch alone decides.
+    pub top_voice_bonus: f32,
+    pub top_voice_floor: f32,
+    /// Candidates per frame the tracker may choose from (1–8), strongest first.
+    pub candidates: usize,
+}
+
+impl Default for MelodySettings {
+    fn default() -> Self {
+        Self {
+            top_voice_bonus: 0.0,
+            top_voice_floor: 0.3,
+            candidates: 5,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Default)]
 struct Candidate {
@@ -139,6 +162,7 @@ pub struct MelodyExtractor {
     mags: Vec<f32>,
     salience: Vec<f32>,
     peaks: Vec<(f32, f32)>,
+    settings: MelodySettings,
 }
 
 impl Default for MelodyExtractor {
@@ -149,7 +173,12 @@ impl Default for MelodyExtractor {
 
 impl MelodyExtractor {
     pub fn new() -> Self {
+        Self::with_settings(MelodySettings::default())
+    }
+
+    pub fn with_settings(settings: MelodySettings) -> Self {
         Self {
+            settings,
             stft: Stft::new(N_FFT),
             // Frame i is centred on sample i * hop: pad half a window of silence in front.
             buffer: vec![0.0; N_FFT / 2],
@@ -190,7 +219,7 @@ impl MelodyExtractor {
         }
         self.candidates.truncate(n_frames);
         self.frame_energy.truncate(n_frames);
-        track_melody(&self.candidates, &self.frame_energy)
+        track_melody(&self.candidates, &self.frame_energy, &self.settings)
     }
 
     fn analyse_frame(&mut self, offset: usize) {
@@ -306,16 +335,45 @@ fn top_candidates(salience: &[f32]) -> [Candidate; CANDIDATES] {
     best
 }
 
+/// Index of the frame's top voice: the highest candidate with at least `floor` of the best
+/// salience that is not an octave-above ghost (weaker than a candidate an octave below it,
+/// whose even harmonics are what it hears).
+fn top_voice(c: &[Candidate; CANDIDATES], floor: f32, considered: usize) -> usize {
+    let top = c[0].salience;
+    let mut best = 0;
+    for k in 0..considered.min(CANDIDATES) {
+        let cand = c[k];
+        if cand.salience < floor * top || cand.midi <= c[best].midi {
+            continue;
+        }
+        let ghost = c
+            .iter()
+            .any(|o| o.salience > cand.salience && ((cand.midi - o.midi) - 12.0).abs() < 0.5);
+        if !ghost {
+            best = k;
+        }
+    }
+    best
+}
+
 /// Viterbi over each frame's candidates: prefer salient pitches, penalise jumps; then voicing.
-fn track_melody(candidates: &[[Candidate; CANDIDATES]], energy: &[f32]) -> Contour {
+fn track_melody(
+    candidates: &[[Candidate; CANDIDATES]],
+    energy: &[f32],
+    settings: &MelodySettings,
+) -> Contour {
     let n = candidates.len();
     if n == 0 {
         return Contour::new(CONTOUR_FPS, Vec::new());
     }
     let emission = |c: &[Candidate; CANDIDATES], k: usize| {
         let top = c[0].salience;
-        if top <= 0.0 || c[k].salience <= 0.0 {
+        if top <= 0.0 || c[k].salience <= 0.0 || k >= settings.candidates {
             f32::NEG_INFINITY
+        } else if settings.top_voice_bonus > 0.0
+            && top_voice(c, settings.top_voice_floor, settings.candidates) == k
+        {
+            c[k].salience / top + settings.top_voice_bonus
         } else {
             c[k].salience / top
         }

@@ -225,3 +225,80 @@ fn interrupted_and_killed_indexing_leave_a_consistent_catalog_that_resumes() {
     );
     assert_eq!(song_count(&db), N);
 }
+
+/// The texture-stress dev set and the oracle evaluation: songs in two stress textures (one
+/// rendered with the unseen SoundFont's stand-in), indexed, then searched by sine renditions of
+/// their true melody segments, reported per texture.
+#[test]
+fn stress_set_oracle_eval_reports_per_texture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("stress");
+    let font = "/usr/share/sounds/sf2/TimGM6mb.sf2";
+    let out = earworm(&[
+        "synth",
+        "devset",
+        "--textures",
+        "homophonic,dense_band",
+        "--songs",
+        "2",
+        "--queries-per-song",
+        "1",
+        "--soundfont",
+        font,
+        "--rate",
+        "16000",
+        "--no-lossy",
+        "--out",
+        set.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let manifest = std::fs::read_to_string(set.join("manifest.csv")).unwrap();
+    assert!(manifest.lines().next().unwrap().ends_with(",texture"));
+    assert!(manifest.contains(",homophonic") && manifest.contains(",dense_band"));
+    let db = tmp.path().join("db");
+    let out = earworm(&[
+        "index",
+        "--db",
+        db.to_str().unwrap(),
+        set.join("songs").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = tmp.path().join("report.json");
+    let out = earworm(&[
+        "eval",
+        "--db",
+        db.to_str().unwrap(),
+        "--manifest",
+        set.join("manifest.csv").to_str().unwrap(),
+        "--oracle",
+        "sine",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("oracle: sine"), "{t}");
+    assert!(t.contains("homophonic") && t.contains("dense_band"), "{t}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["overall"]["queries"], 2);
+    assert_eq!(report["overall"]["failed"], 0, "{report}");
+    assert_eq!(report["by_texture"]["homophonic"]["queries"], 1);
+    for o in report["outcomes"].as_array().unwrap() {
+        assert!(!o["scores"].as_array().unwrap().is_empty(), "{o}");
+    }
+    // Oracle queries need the set's ground truth: a plain manifest is refused with a reason.
+    let plain = tmp.path().join("plain.csv");
+    std::fs::write(&plain, "query_file,target_file\nx.wav,y.wav\n").unwrap();
+    let out = earworm(&[
+        "eval",
+        "--db",
+        db.to_str().unwrap(),
+        "--manifest",
+        plain.to_str().unwrap(),
+        "--oracle",
+        "hum",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("start_s"), "{}", text(&out));
+}

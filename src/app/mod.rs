@@ -1136,6 +1136,22 @@ impl EarwormApp {
         });
         if results.rows.is_empty() {
             ui.label("No song matched.");
+        } else if let Some(c) = results.confidence {
+            // Calibrated: the probability that the first song is the one hummed.
+            if c.confident {
+                ui.label(format!(
+                    "Confident match: {:.0}% likely right.",
+                    100.0 * c.probability
+                ));
+            } else {
+                ui.colored_label(
+                    Color32::from_rgb(230, 160, 60),
+                    format!(
+                        "No confident match ({:.0}% likely right) — these are best guesses.",
+                        100.0 * c.probability
+                    ),
+                );
+            }
         }
         let mut clicked = None;
         egui::ScrollArea::vertical()
@@ -1164,9 +1180,11 @@ impl EarwormApp {
                                         .desired_width(120.0)
                                         .desired_height(10.0),
                                 );
+                                // A similarity score, not a probability: the calibrated
+                                // confidence above says how likely the first song is right.
                                 ui.label(format!(
-                                    "{:.0}%  at {}–{}",
-                                    100.0 * row.found.score,
+                                    "score {:.2}  at {}–{}",
+                                    row.found.score,
                                     clock(row.found.start_s),
                                     clock(row.found.end_s)
                                 ));

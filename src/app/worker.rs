@@ -32,6 +32,8 @@ pub struct Results {
     pub hum: Contour,
     pub rows: Vec<ResultRow>,
     pub elapsed: Duration,
+    /// Calibrated confidence in the first row (None without a calibration).
+    pub confidence: Option<crate::engine::Confidence>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -326,6 +328,7 @@ fn run_query(
         hum: found.hum,
         rows,
         elapsed: started.elapsed(),
+        confidence: found.confidence,
     })
 }
 

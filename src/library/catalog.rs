@@ -86,6 +86,9 @@ pub struct Catalog {
     path: PathBuf,
     /// The embedding model songs must have segments for to count as current (None: melody only).
     embedding_model: Option<String>,
+    /// Version of the song melodies that count as current: [`MELODY_VERSION`] for the
+    /// harmonic-summation extractor, the learned tracker's own version when it is used.
+    melody_version: i64,
 }
 
 /// One stored segment embedding.
@@ -138,6 +141,7 @@ impl Catalog {
             conn,
             path,
             embedding_model: None,
+            melody_version: MELODY_VERSION,
         };
         catalog.migrate()?;
         Ok(catalog)
@@ -225,7 +229,8 @@ impl Catalog {
                         size: r.get(0)?,
                         mtime_ns: r.get(1)?,
                         hash: Some(r.get(2)?),
-                        current: r.get::<_, i64>(3)? == MELODY_VERSION && r.get::<_, bool>(4)?,
+                        current: r.get::<_, i64>(3)? == self.melody_version
+                            && r.get::<_, bool>(4)?,
                     })
                 },
             )
@@ -274,7 +279,7 @@ impl Catalog {
         let id: i64 = tx.query_row("SELECT id FROM songs WHERE path = ?1", [&p], |r| r.get(0))?;
         tx.execute(
             "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
-            params![id, MELODY_VERSION, song.melody.fps, song.melody.to_bytes()],
+            params![id, self.melody_version, song.melody.fps, song.melody.to_bytes()],
         )?;
         tx.execute("DELETE FROM segments WHERE song_id = ?1", [id])?;
         if let Some((model, segments)) = song.segments {
@@ -400,6 +405,16 @@ impl Catalog {
     }
 
     /// Songs count as current only with segments from `model` (set when a model is loaded).
+    /// Which melodies are current (see the field); songs with others are re-analysed by the
+    /// next index run and left out of the contour search until then.
+    pub fn set_melody_version(&mut self, version: i64) {
+        self.melody_version = version;
+    }
+
+    pub fn melody_version(&self) -> i64 {
+        self.melody_version
+    }
+
     pub fn set_embedding_model(&mut self, model: Option<String>) {
         self.embedding_model = model;
     }
@@ -498,7 +513,7 @@ impl Catalog {
         let mut stmt = self
             .conn
             .prepare("SELECT song_id, fps, contour FROM melodies WHERE version = ?1")?;
-        let rows = stmt.query_map([MELODY_VERSION], |r| {
+        let rows = stmt.query_map([self.melody_version], |r| {
             let fps: f64 = r.get(1)?;
             let blob: Vec<u8> = r.get(2)?;
             Ok((r.get(0)?, Contour::from_bytes(fps as f32, &blob)))

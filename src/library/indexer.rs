@@ -149,10 +149,14 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
     // Decoding, melody extraction and embedding run under catch_unwind: a decoder or analysis
     // bug on one hostile file becomes that file's error row, never the end of the run.
     let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut extractor = MelodyExtractor::new();
+        // With the learned tracker the melody comes from the spectrogram the embedding reads.
+        let tracker = embedder.and_then(|e| e.tracker.as_ref());
+        let mut extractor = tracker.is_none().then(MelodyExtractor::new);
         let mut spectrogram = embedder.map(|e| StreamingSpectrogram::new(&e.params));
         let info = decode_file_streaming_limited(&job.path, limits, &mut |chunk| {
-            extractor.push(chunk);
+            if let Some(x) = extractor.as_mut() {
+                x.push(chunk);
+            }
             if let Some(s) = spectrogram.as_mut() {
                 s.push(chunk);
             }
@@ -162,10 +166,17 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
             let e = e.to_string();
             e.split_once(": ").map_or(e.clone(), |(_, r)| r.to_string())
         })?;
-        let melody = extractor.finish();
-        let segments = match (embedder, spectrogram) {
+        let spec = spectrogram.map(StreamingSpectrogram::finish);
+        let melody = match (extractor, tracker, &spec) {
+            (Some(x), _, _) => x.finish(),
+            (None, Some(t), Some(spec)) => t
+                .contour(spec)
+                .map_err(|err| format!("melody tracking failed: {err}"))?,
+            _ => unreachable!("the extractor runs whenever the tracker cannot"),
+        };
+        let segments = match (embedder, &spec) {
             (Some(e), Some(spec)) => Some(
-                e.embed_song(&spec.finish())
+                e.embed_song(spec)
                     .map_err(|err| format!("embedding failed: {err}"))?,
             ),
             _ => None,

@@ -3,6 +3,7 @@
 
 pub mod features;
 pub mod net;
+pub mod tracker;
 
 use std::path::{Path, PathBuf};
 
@@ -133,6 +134,9 @@ pub struct Embedder {
     pub params: FeatureParams,
     pub device: Device,
     pub dir: PathBuf,
+    /// The learned melody tracker shipped beside the model, if any: song melodies come from
+    /// it instead of the harmonic-summation extractor.
+    pub tracker: Option<tracker::Tracker>,
 }
 
 impl Embedder {
@@ -178,6 +182,7 @@ impl Embedder {
             params: ours,
             device,
             dir: dir.to_path_buf(),
+            tracker: tracker::load_beside(dir),
         })
     }
 

@@ -17,13 +17,13 @@ pub struct NetConfig {
 /// A 1-D convolution over time ("same" padding, stride 1) written as unfold + matmul on
 /// time-major tensors (batch, time, channels): only ops whose backward pass is plain matmul
 /// and slicing, and the fastest form on a CPU.
-struct TimeConv {
+pub(crate) struct TimeConv {
     taps: usize,
     linear: Linear,
 }
 
 impl TimeConv {
-    fn new(inputs: usize, outputs: usize, taps: usize, vb: VarBuilder) -> Result<Self> {
+    pub(crate) fn new(inputs: usize, outputs: usize, taps: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             taps,
             linear: linear(taps * inputs, outputs, vb)?,
@@ -46,7 +46,7 @@ impl TimeConv {
         Ok((kernel, bias))
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let pad = self.taps / 2;
         let zeros = Tensor::zeros((b, pad, c), x.dtype(), x.device())?;

@@ -11,6 +11,7 @@
 //! refines the best songs with subsequence DTW at 25 fps, which absorbs rubato and skipped
 //! notes and yields the alignment path (the app's overlay) and the matched start and end.
 
+pub mod confidence;
 pub mod learned;
 
 use std::collections::{HashMap, HashSet};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::corpus::{CorpusMelody, Split};
-use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError};
+use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError, Texture};
 use super::hum::{render_hum, Difficulty, HumSpec, SongTiming, VoicePool};
 use super::rng::Rng;
 use crate::audio::write_wav_mono;
@@ -26,6 +26,12 @@ pub struct SongSetSpec {
     /// Which singers hum the queries.
     pub voices: VoicePool,
     pub threads: usize,
+    /// Song textures, cycled song by song (empty: every song `Standard`, as training songs are).
+    pub textures: Vec<Texture>,
+    /// The SoundFont of `Texture::UnseenFont` songs (one no training song is rendered with).
+    pub unseen_soundfont: Option<PathBuf>,
+    /// Encode `Texture::Produced` songs at a low bit rate with ffmpeg (MP3 or Opus).
+    pub lossy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +43,10 @@ pub enum SongSetError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("texture unseen_font needs a SoundFont (--unseen-soundfont) other than the main one")]
+    NoUnseenFont,
+    #[error("encoding {path} with ffmpeg: {reason}")]
+    Encode { path: PathBuf, reason: String },
     #[error("the {split} split has only {available} melodies, {wanted} songs were asked for")]
     TooFewMelodies {
         split: &'static str,
@@ -97,12 +107,22 @@ pub fn generate(
             wanted: spec.songs,
         });
     }
-    let font = load_soundfont(&spec.soundfont)?;
-    let font_name = spec
-        .soundfont
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let font_name = |path: &Path| {
+        path.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let main_font = (load_soundfont(&spec.soundfont)?, font_name(&spec.soundfont));
+    let unseen_font = if spec.textures.contains(&Texture::UnseenFont) {
+        let path = spec
+            .unseen_soundfont
+            .as_ref()
+            .filter(|p| *p != &spec.soundfont)
+            .ok_or(SongSetError::NoUnseenFont)?;
+        Some((load_soundfont(path)?, font_name(path)))
+    } else {
+        None
+    };
     let songs_dir = out.join("songs");
     let hums_dir = out.join("hums");
     for d in [&songs_dir, &hums_dir] {
@@ -118,14 +138,24 @@ pub fn generate(
     let threads = spec.threads.max(1);
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (melodies, font, results, done, songs_dir, hums_dir, font_name) = (
-                &melodies, &font, &results, &done, &songs_dir, &hums_dir, &font_name,
-            );
+            let (melodies, results, done, songs_dir, hums_dir) =
+                (&melodies, &results, &done, &songs_dir, &hums_dir);
+            let (main_font, unseen_font) = (&main_font, &unseen_font);
             scope.spawn(move || {
                 for i in (t..melodies.len()).step_by(threads) {
+                    let texture = if spec.textures.is_empty() {
+                        Texture::Standard
+                    } else {
+                        spec.textures[i % spec.textures.len()]
+                    };
+                    let (font, font_name) = match (texture, unseen_font) {
+                        (Texture::UnseenFont, Some(f)) => f,
+                        _ => main_font,
+                    };
                     let r = render_one(
                         i,
                         melodies[i],
+                        texture,
                         font,
                         spec,
                         prefix,
@@ -143,11 +173,11 @@ pub fn generate(
         }
     });
     let mut songs_csv = String::from(
-        "file,melody_id,collection,title,lead,soundfont,bpm,transpose,passes,duration_s\n",
+        "file,melody_id,collection,title,lead,soundfont,bpm,transpose,passes,duration_s,texture\n",
     );
     let mut notes = String::new();
     let mut manifest = String::from(
-        "query_file,target_file,difficulty,style,transpose,tempo,snr_db,start_s,end_s,melody_id\n",
+        "query_file,target_file,difficulty,style,transpose,tempo,snr_db,start_s,end_s,melody_id,texture\n",
     );
     let mut summary = SongSetSummary {
         songs: melodies.len(),
@@ -194,6 +224,7 @@ pub fn generate(
 fn render_one(
     i: usize,
     melody: &CorpusMelody,
+    texture: Texture,
     font: &std::sync::Arc<rustysynth::SoundFont>,
     spec: &SongSetSpec,
     prefix: &str,
@@ -202,23 +233,38 @@ fn render_one(
     font_name: &str,
 ) -> Result<Rendered, SongSetError> {
     let mut rng = Rng::fork(spec.seed, i as u64);
-    let arr = Arrangement::random(&mut rng, melody);
+    let arr = Arrangement::random_textured(&mut rng, melody, texture);
     let song = render_gm_song(melody, &arr, font, spec.song_rate, rng.next_u64())?;
-    let file = format!("{prefix}_{i:05}.wav");
+    let mut file = format!("{prefix}_{i:05}.wav");
     let path = songs_dir.join(&file);
-    write_wav_mono(&path, &song.samples, song.sample_rate)
-        .map_err(|source| SongSetError::Write { path, source })?;
+    write_wav_mono(&path, &song.samples, song.sample_rate).map_err(|source| {
+        SongSetError::Write {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    if texture == Texture::Produced && spec.lossy {
+        let bitrate = ["48k", "64k", "96k"][i % 3];
+        let (ext, codec) = if i % 2 == 0 {
+            ("mp3", "libmp3lame")
+        } else {
+            ("opus", "libopus")
+        };
+        file = format!("{prefix}_{i:05}.{ext}");
+        encode_lossy(&path, &songs_dir.join(&file), codec, bitrate)?;
+    }
     let seconds = song.samples.len() as f64 / song.sample_rate as f64;
     let clean = |s: &str| s.replace([',', '\n', '"'], " ");
     let song_row = format!(
-        "songs/{file},{},{},{},{},{font_name},{:.1},{},{},{seconds:.2}\n",
+        "songs/{file},{},{},{},{},{font_name},{:.1},{},{},{seconds:.2},{}\n",
         clean(&melody.id),
         melody.collection,
         clean(&melody.title),
         arr.lead_name(),
         arr.bpm,
         arr.transpose,
-        arr.passes
+        arr.passes,
+        texture.name()
     );
     let notes_json: Vec<[f32; 3]> = song
         .melody_notes
@@ -255,7 +301,7 @@ fn render_one(
         let mut row = String::new();
         let _ = writeln!(
             row,
-            "hums/{hum_file},songs/{file},{},{:?},{},{:.3},{:.1},{:.2},{:.2},{}",
+            "hums/{hum_file},songs/{file},{},{:?},{},{:.3},{:.1},{:.2},{:.2},{},{}",
             difficulty.name(),
             hum_spec.style,
             hum_spec.transpose,
@@ -263,7 +309,8 @@ fn render_one(
             hum_spec.snr_db,
             offset + hum.melody_start_s,
             offset + hum.melody_end_s,
-            clean(&melody.id)
+            clean(&melody.id),
+            texture.name()
         );
         query_rows.push(row);
     }
@@ -272,6 +319,29 @@ fn render_one(
         notes_row,
         query_rows,
         seconds,
+    })
+}
+
+/// Re-encodes `wav` as `out` (lossy, low bit rate) with ffmpeg and removes the WAV: the stress
+/// set's production texture. Dev-data tooling only; Earworm itself never runs ffmpeg.
+fn encode_lossy(wav: &Path, out: &Path, codec: &str, bitrate: &str) -> Result<(), SongSetError> {
+    let fail = |reason: String| SongSetError::Encode {
+        path: out.to_path_buf(),
+        reason,
+    };
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(wav)
+        .args(["-c:a", codec, "-b:a", bitrate])
+        .arg(out)
+        .status()
+        .map_err(|e| fail(format!("{e} (install ffmpeg, or pass --no-lossy)")))?;
+    if !status.success() {
+        return Err(fail(format!("ffmpeg exited with {status}")));
+    }
+    std::fs::remove_file(wav).map_err(|source| SongSetError::Write {
+        path: wav.to_path_buf(),
+        source,
     })
 }
 

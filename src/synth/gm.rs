@@ -89,6 +89,69 @@ pub enum DrumStyle {
     Waltz,
 }
 
+/// How the melody sits in the song. Training songs are `Standard`; the others are the
+/// texture-stress dev set's (and, for training, the song-side augmentation's) harder cases,
+/// closer to real records where the melody is not a distinct lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Texture {
+    /// A distinct lead over a light accompaniment.
+    Standard,
+    /// Four-part homophonic harmonisation, every part in one timbre and the melody's rhythm:
+    /// the melody is only the top voice.
+    Homophonic,
+    /// The melody in an inner voice under a descant (one timbre), or doubled an octave below or
+    /// above by a second instrument.
+    InnerVoice,
+    /// Drums, bass, pads, arpeggios and a busy counter-melody in the melody's own register; the
+    /// melody 6 dB under to 3 dB over the band.
+    DenseBand,
+    /// The melody passes between two or three instruments phrase by phrase.
+    Passed,
+    /// The synthetic singing voice as the lead over a dense band, as in pop songs.
+    SungLead,
+    /// Heavy production: long reverb, hard compression and limiting, strong EQ (and, in the dev
+    /// set, low-bit-rate lossy encoding).
+    Produced,
+    /// One of the textures above rendered with a SoundFont no training song uses.
+    UnseenFont,
+}
+
+impl Texture {
+    /// The stress set's textures, in the order (a)–(g).
+    pub const STRESS: [Texture; 7] = [
+        Texture::Homophonic,
+        Texture::InnerVoice,
+        Texture::DenseBand,
+        Texture::Passed,
+        Texture::SungLead,
+        Texture::Produced,
+        Texture::UnseenFont,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Texture::Standard => "standard",
+            Texture::Homophonic => "homophonic",
+            Texture::InnerVoice => "inner_voice",
+            Texture::DenseBand => "dense_band",
+            Texture::Passed => "passed",
+            Texture::SungLead => "sung_lead",
+            Texture::Produced => "produced",
+            Texture::UnseenFont => "unseen_font",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Texture::Standard]
+            .into_iter()
+            .chain(Texture::STRESS)
+            .find(|t| t.name() == s)
+    }
+}
+
+/// Programs for one-timbre ensembles: choir aahs, church organ, strings, brass section, piano.
+pub const ENSEMBLE_PROGRAMS: &[u8] = &[52, 19, 48, 61, 0];
+
 #[derive(Debug, Clone)]
 pub struct Arrangement {
     pub bpm: f32,
@@ -116,6 +179,22 @@ pub struct Arrangement {
     pub eq_tilt_db: f32,
     /// Compressor ratio (1 = off).
     pub compression: f32,
+    pub texture: Texture,
+    /// All parts are one ensemble in `ensemble_program`, harmonised note by note with the
+    /// melody (no band): homophonic and descant textures.
+    pub ensemble: bool,
+    pub ensemble_program: u8,
+    /// Inner-voice texture: a descant above the melody (true) or an octave doubling (false).
+    pub descant: bool,
+    /// Semitones of the doubling instrument relative to the melody (±12; 0 = none).
+    pub doubling: i32,
+    pub doubling_program: u8,
+    /// Programs the melody passes between (Passed), phrase by phrase.
+    pub passed_programs: Vec<u8>,
+    /// A busy counter-melody (eighths on chord tones) in the melody's register.
+    pub busy_counter: bool,
+    /// A fast peak limiter after the compressor.
+    pub limiter: bool,
 }
 
 impl Arrangement {
@@ -182,18 +261,173 @@ impl Arrangement {
             reverb_send: rng.int(10, 80) as u8,
             eq_tilt_db: rng.range(-6.0, 4.0),
             compression: rng.range(1.0, 4.0),
+            texture: Texture::Standard,
+            ensemble: false,
+            ensemble_program: ENSEMBLE_PROGRAMS[0],
+            descant: false,
+            doubling: 0,
+            doubling_program: 0,
+            passed_programs: Vec::new(),
+            busy_counter: false,
+            limiter: false,
+        }
+    }
+
+    /// A random arrangement of `melody` in `texture` (`UnseenFont` picks one of the others:
+    /// the SoundFont is the renderer's business).
+    pub fn random_textured(rng: &mut Rng, melody: &CorpusMelody, texture: Texture) -> Self {
+        let mut arr = Self::random(rng, melody);
+        arr.apply_texture(rng, texture);
+        arr
+    }
+
+    fn apply_texture(&mut self, rng: &mut Rng, texture: Texture) {
+        let three = self.drums == DrumStyle::Waltz;
+        let band_drums = |rng: &mut Rng| {
+            if three {
+                DrumStyle::Waltz
+            } else {
+                *rng.pick(&[DrumStyle::Rock, DrumStyle::Shuffle])
+            }
+        };
+        // Melody level against the band: -6..+3 dB (CC7 acts on amplitude as its square).
+        let band_level = |rng: &mut Rng| (105.0 * 10f32.powf(rng.range(-6.0, 3.0) / 40.0)) as u8;
+        self.texture = texture;
+        match texture {
+            Texture::Standard => {}
+            Texture::Homophonic => {
+                self.ensemble = true;
+                self.ensemble_program = *rng.pick(ENSEMBLE_PROGRAMS);
+                self.lead = Lead::Program(self.ensemble_program);
+                self.drums = DrumStyle::None;
+                self.intro_bars = 0;
+                self.break_bars = 0;
+                self.swing = 0.0;
+                self.lead_level = 100;
+                self.chord_level = 100;
+            }
+            Texture::InnerVoice => {
+                self.descant = rng.chance(0.5);
+                if self.descant {
+                    self.ensemble = true;
+                    self.ensemble_program = *rng.pick(ENSEMBLE_PROGRAMS);
+                    self.lead = Lead::Program(self.ensemble_program);
+                    self.drums = DrumStyle::None;
+                    self.intro_bars = 0;
+                    self.break_bars = 0;
+                    self.lead_level = 100;
+                    self.chord_level = 100;
+                } else {
+                    self.doubling = if rng.chance(0.5) { 12 } else { -12 };
+                    self.doubling_program = rng.pick(LEAD_PROGRAMS).0;
+                }
+            }
+            Texture::DenseBand => {
+                self.drums = band_drums(rng);
+                self.pad_program = Some(*rng.pick(PAD_PROGRAMS));
+                self.counter_program = Some(*rng.pick(COUNTER_PROGRAMS));
+                self.busy_counter = true;
+                self.chord_style = ChordStyle::Arpeggio;
+                self.chord_level = rng.int(95, 115) as u8;
+                self.bass_level = rng.int(95, 115) as u8;
+                self.drum_level = rng.int(95, 120) as u8;
+                self.lead_level = band_level(rng);
+            }
+            Texture::Passed => {
+                let n = rng.int(2, 3) as usize;
+                let mut programs: Vec<u8> = Vec::new();
+                while programs.len() < n {
+                    let p = rng.pick(LEAD_PROGRAMS).0;
+                    if !programs.contains(&p) {
+                        programs.push(p);
+                    }
+                }
+                self.lead = Lead::Program(programs[0]);
+                self.passed_programs = programs;
+            }
+            Texture::SungLead => {
+                self.lead = Lead::SungVoice {
+                    formant_scale: rng.range(0.9, 1.2),
+                };
+                self.drums = band_drums(rng);
+                self.pad_program = Some(*rng.pick(PAD_PROGRAMS));
+                self.counter_program = Some(*rng.pick(COUNTER_PROGRAMS));
+                self.busy_counter = rng.chance(0.5);
+                self.chord_level = rng.int(85, 110) as u8;
+                self.bass_level = rng.int(90, 110) as u8;
+                self.drum_level = rng.int(90, 115) as u8;
+                self.lead_level = band_level(rng);
+            }
+            Texture::Produced => {
+                if rng.chance(0.5) {
+                    self.apply_texture(rng, Texture::DenseBand);
+                }
+                self.texture = Texture::Produced;
+                self.reverb_send = rng.int(90, 127) as u8;
+                self.compression = rng.range(6.0, 12.0);
+                self.limiter = true;
+                self.eq_tilt_db = rng.range(-9.0, 7.0);
+            }
+            Texture::UnseenFont => {
+                let base = *rng.pick(&Texture::STRESS[..5]);
+                self.apply_texture(rng, base);
+                self.texture = Texture::UnseenFont;
+            }
         }
     }
 
     pub fn lead_name(&self) -> String {
+        if !self.passed_programs.is_empty() {
+            return self
+                .passed_programs
+                .iter()
+                .map(|&p| program_name(p))
+                .collect::<Vec<_>>()
+                .join(" / ");
+        }
         match self.lead {
             Lead::SungVoice { .. } => "sung voice".into(),
-            Lead::Program(p) => LEAD_PROGRAMS
-                .iter()
-                .find(|l| l.0 == p)
-                .map_or(format!("program {p}"), |l| l.1.to_string()),
+            Lead::Program(p) => program_name(p),
         }
     }
+}
+
+/// The other parts of a four-part chord under (or, with `descant`, around) the melody note
+/// `top`: each part takes the highest chord tone at least a minor third below the one above;
+/// the bass takes the root. With a descant the melody becomes the second voice.
+pub fn harmonise(melody: i32, pcs: &[i32], root_pc: i32, descant: bool) -> Vec<i32> {
+    let is_tone = |k: i32| pcs.contains(&k.rem_euclid(12));
+    let below = |from: i32| (from - 12..=from - 3).rev().find(|&k| is_tone(k));
+    let mut parts = Vec::with_capacity(3);
+    let mut upper = melody;
+    if descant {
+        if let Some(d) = (melody + 3..=melody + 9).find(|&k| is_tone(k)) {
+            parts.push(d);
+        }
+    } else if let Some(alto) = below(upper) {
+        parts.push(alto);
+        upper = alto;
+    }
+    if let Some(tenor) = below(upper) {
+        parts.push(tenor);
+        upper = tenor;
+    }
+    if let Some(bass) = (upper - 19..=upper - 7)
+        .rev()
+        .find(|k| k.rem_euclid(12) == root_pc)
+    {
+        parts.push(bass);
+    }
+    parts
+}
+
+fn program_name(p: u8) -> String {
+    const OTHER: &[(u8, &str)] = &[(19, "church organ"), (48, "strings"), (61, "brass section")];
+    LEAD_PROGRAMS
+        .iter()
+        .chain(OTHER)
+        .find(|l| l.0 == p)
+        .map_or(format!("program {p}"), |l| l.1.to_string())
 }
 
 /// A rendered song with its frame-level ground truth.
@@ -327,6 +561,9 @@ const CH_CHORD: u8 = 1;
 const CH_BASS: u8 = 2;
 const CH_PAD: u8 = 3;
 const CH_COUNTER: u8 = 4;
+/// Second and third melody instruments (Passed; the doubling of InnerVoice).
+const CH_LEAD2: u8 = 5;
+const CH_LEAD3: u8 = 6;
 const CH_DRUMS: u8 = 9;
 
 /// Arranges and renders `melody` with `font` at `rate` Hz (mono).
@@ -398,6 +635,37 @@ pub fn render_gm_song(
     track
         .events
         .push((0.0, CH_DRUMS, Ev::Cc(7, arr.drum_level)));
+    // One-timbre ensembles: every part on the chord channel in the melody's program.
+    let ensemble = arr.ensemble;
+    if ensemble {
+        setup(
+            &mut track,
+            CH_CHORD,
+            arr.ensemble_program,
+            arr.lead_level,
+            arr.reverb_send,
+        );
+    }
+    let melody_channels: Vec<u8> = if arr.passed_programs.len() > 1 {
+        for (&ch, &p) in [CH_LEAD, CH_LEAD2, CH_LEAD3]
+            .iter()
+            .zip(&arr.passed_programs)
+        {
+            setup(&mut track, ch, p, arr.lead_level, arr.reverb_send);
+        }
+        [CH_LEAD, CH_LEAD2, CH_LEAD3][..arr.passed_programs.len()].to_vec()
+    } else {
+        vec![CH_LEAD]
+    };
+    if arr.doubling != 0 {
+        setup(
+            &mut track,
+            CH_LEAD2,
+            arr.doubling_program,
+            arr.lead_level,
+            arr.reverb_send,
+        );
+    }
 
     // Song plan: intro, then passes of the melody separated by instrumental breaks, then an ending bar.
     let mut melody_notes = Vec::new();
@@ -417,9 +685,27 @@ pub fn render_gm_song(
             let midi = note.midi as i32 + tr;
             let dur = (t1 - t0) * 0.95;
             melody_notes.push((t0, t0 + dur, midi as f32));
+            let vel = rng.int(85, 115);
+            // Phrases of two bars: who plays the melody when it is passed around.
+            let phrase = (note.onset / (2.0 * bar_beats)) as usize;
+            let channel = melody_channels[phrase % melody_channels.len()];
             match arr.lead {
-                Lead::Program(_) => track.note(CH_LEAD, t0, dur, midi, rng.int(85, 115)),
+                Lead::Program(_) => track.note(channel, t0, dur, midi, vel),
                 Lead::SungVoice { .. } => sung.push((t0, dur, midi as f32)),
+            }
+            if arr.doubling != 0 {
+                track.note(CH_LEAD2, t0, dur, midi + arr.doubling, vel);
+            }
+            if ensemble {
+                let bar = ((note.onset / bar_beats) as usize).min(chords.len() - 1);
+                let (root, intervals) = chords[bar];
+                let pcs: Vec<i32> = intervals
+                    .iter()
+                    .map(|i| (root + tr + i).rem_euclid(12))
+                    .collect();
+                for part in harmonise(midi, &pcs, (root + tr).rem_euclid(12), arr.descant) {
+                    track.note(CH_CHORD, t0, dur, part, vel);
+                }
             }
         }
         for b in 0..(melody_beats / bar_beats) as usize {
@@ -439,7 +725,11 @@ pub fn render_gm_song(
 
     let tonic_pc = (score.tonic.round() as i32 + tr).rem_euclid(12);
     let mut prev_bass = 40;
+    let mut prev_counter = 67;
     for &(bar_start, chord_idx) in &bars_plan {
+        if ensemble {
+            break; // the ensemble's parts were written with the melody
+        }
         let (root_pc, intervals) = match chord_idx {
             Some(i) => (
                 (chords[i.min(chords.len() - 1)].0 + tr).rem_euclid(12),
@@ -497,7 +787,25 @@ pub fn render_gm_song(
                 track.note(CH_PAD, t_bar, bar_s, k + 12, 50);
             }
         }
-        if arr.counter_program.is_some() {
+        if arr.counter_program.is_some() && arr.busy_counter {
+            // Eighths on chord tones in the melody's register, moving by small steps.
+            for s in 0..(bar_beats * 2.0) as usize {
+                let near: Vec<i32> = (60..=79)
+                    .filter(|k| tones.iter().any(|t| (k - t).rem_euclid(12) == 0))
+                    .filter(|k| (1..=5).contains(&(k - prev_counter).abs()))
+                    .collect();
+                if !near.is_empty() {
+                    prev_counter = *rng.pick(&near);
+                }
+                track.note(
+                    CH_COUNTER,
+                    time(bar_start + s as f32 * 0.5),
+                    spb * 0.45,
+                    prev_counter,
+                    rng.int(70, 95),
+                );
+            }
+        } else if arr.counter_program.is_some() {
             // A slow line on chord tones, moving by the smallest step.
             let k = tones[1 + rng.int(0, (tones.len() - 2) as i32) as usize] + 12;
             track.note(CH_COUNTER, t_bar, bar_s * 0.9, k, 55);
@@ -556,7 +864,13 @@ pub fn render_gm_song(
             *s += v * level;
         }
     }
-    master(&mut samples, rate, arr.eq_tilt_db, arr.compression);
+    master(
+        &mut samples,
+        rate,
+        arr.eq_tilt_db,
+        arr.compression,
+        arr.limiter,
+    );
     Ok(GmSong {
         samples,
         sample_rate: rate,
@@ -653,7 +967,7 @@ fn render_events(
 }
 
 /// Mastering: a high-shelf tilt (EQ), a simple RMS compressor, and peak normalisation below clipping.
-fn master(samples: &mut [f32], rate: u32, tilt_db: f32, ratio: f32) {
+fn master(samples: &mut [f32], rate: u32, tilt_db: f32, ratio: f32, limiter: bool) {
     let mut lp = OnePole::default();
     let coeff = 1.0 - (-2.0 * std::f32::consts::PI * 2000.0 / rate as f32).exp();
     let gain_high = 10f32.powf(tilt_db / 20.0);
@@ -672,6 +986,21 @@ fn master(samples: &mut [f32], rate: u32, tilt_db: f32, ratio: f32) {
             env += (x - env) * if x > env { attack } else { release };
             if env > threshold {
                 *s *= (threshold / env).powf(1.0 - 1.0 / ratio);
+            }
+        }
+    }
+    if limiter {
+        // Brick-wall-ish: 1 ms attack, 60 ms release, everything above a quarter of the peak held there.
+        let peak = samples.iter().fold(1e-6f32, |a, &b| a.max(b.abs()));
+        let ceiling = 0.25 * peak;
+        let attack = 1.0 - (-1.0 / (0.001 * rate as f32)).exp();
+        let release = 1.0 - (-1.0 / (0.06 * rate as f32)).exp();
+        let mut env = 0.0f32;
+        for s in samples.iter_mut() {
+            let x = s.abs();
+            env += (x - env) * if x > env { attack } else { release };
+            if env > ceiling {
+                *s *= ceiling / env;
             }
         }
     }
@@ -708,6 +1037,50 @@ mod tests {
     fn font() -> Arc<SoundFont> {
         load_soundfont(Path::new(TIMGM6MB))
             .expect("apt-get install timgm6mb-soundfont (.ci/run does)")
+    }
+
+    #[test]
+    fn harmonisation_keeps_the_melody_on_top_or_under_a_descant() {
+        let c_major = [0, 4, 7];
+        // Soprano G5 over C: alto E5, tenor C5, bass C4 — all below, all chord tones.
+        assert_eq!(harmonise(79, &c_major, 0, false), vec![76, 72, 60]);
+        let parts = harmonise(72, &c_major, 0, false);
+        assert!(parts
+            .iter()
+            .all(|&p| p < 72 && c_major.contains(&p.rem_euclid(12))));
+        // A non-chord melody note still gets chord tones under it.
+        assert!(harmonise(74, &c_major, 0, false).iter().all(|&p| p <= 71));
+        // Descant: one part above the melody, the rest below.
+        let d = harmonise(72, &c_major, 0, true);
+        assert_eq!(d[0], 76);
+        assert!(d[1..].iter().all(|&p| p < 72));
+    }
+
+    #[test]
+    fn every_stress_texture_renders_audible_unclipped_and_deterministic() {
+        let font = font();
+        for (k, &texture) in Texture::STRESS.iter().enumerate() {
+            let melody = test_melody(10 + k as u64);
+            let mut rng = Rng::new(k as u64);
+            let mut arr = Arrangement::random_textured(&mut rng, &melody, texture);
+            arr.passes = 1;
+            assert_eq!(arr.texture, texture);
+            let song = render_gm_song(&melody, &arr, &font, 16_000, 5).unwrap();
+            let peak = song.samples.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
+            assert!(peak > 0.5 && peak < 0.95, "{texture:?}: peak {peak}");
+            assert!(!song.melody_notes.is_empty());
+            let again = render_gm_song(&melody, &arr, &font, 16_000, 5).unwrap();
+            assert!(
+                song.samples == again.samples,
+                "{texture:?} not deterministic"
+            );
+        }
+        // The texture is not left to chance: the same seed gives the same arrangement choices.
+        let melody = test_melody(3);
+        let a = Arrangement::random_textured(&mut Rng::new(9), &melody, Texture::Passed);
+        let b = Arrangement::random_textured(&mut Rng::new(9), &melody, Texture::Passed);
+        assert_eq!(a.passed_programs, b.passed_programs);
+        assert!(a.passed_programs.len() >= 2);
     }
 
     #[test]

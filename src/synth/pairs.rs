@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::corpus::{CorpusMelody, Split};
 use super::devset::pick_melodies;
-use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError};
+use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError, Texture};
 use super::hum::{render_hum, Difficulty, HumSpec, SongTiming, VoicePool};
 use super::rng::Rng;
 use crate::model::features::{spectrogram, FeatureParams, Spectrogram};
@@ -33,6 +33,9 @@ pub struct PairsSpec {
     pub seed: u64,
     pub soundfont: PathBuf,
     pub threads: usize,
+    /// Share of songs arranged in a stress texture (homophonic, inner voice, dense band, passed,
+    /// sung lead, produced) instead of a distinct lead: the song-side augmentation.
+    pub textured: f32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +200,11 @@ fn render_pair(
 ) -> Result<RenderedPair, PairsError> {
     let mut rng = Rng::fork(spec.seed, i as u64);
     let mut arr = Arrangement::random(&mut rng, melody);
+    // (No draw at all when textures are off, so such sets stay identical to older ones.)
+    if spec.textured > 0.0 && rng.chance(spec.textured) {
+        let texture = *rng.pick(&Texture::STRESS[..6]);
+        arr = Arrangement::random_textured(&mut rng, melody, texture);
+    }
     // One pass of the melody is all a pair needs: no long intros, breaks or repeats to render.
     arr.passes = 1;
     arr.intro_bars = 1;
@@ -446,6 +454,7 @@ mod tests {
                 seed,
                 soundfont: crate::synth::gm::TIMGM6MB.into(),
                 threads: 2,
+                textured: 0.0,
             };
             generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
             let path = dir.path().join("pairs_0000.ewp");

@@ -5,6 +5,8 @@
 //! Deterministic per seed: batch `n` draws from `Rng::fork(seed, n)`, so a resumed run sees the
 //! same batches as an uninterrupted one (optimizer moments restart at a resume).
 
+pub mod tracker;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -607,6 +609,7 @@ mod tests {
             seed: 3,
             soundfont: font.into(),
             threads: 2,
+            textured: 0.0,
         };
         crate::synth::pairs::generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
         let params = FeatureParams::default();

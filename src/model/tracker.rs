@@ -1,0 +1,275 @@
+//! The learned melody tracker: for every spectrogram frame of a song, which semitone the
+//! melody is on (or none). Trained on our own renders, where every part's notes are known, in
+//! every texture of the stress set (homophonic choirs, inner voices, dense bands, passed
+//! melodies, sung leads, heavy production), so it learns to follow the tune where a
+//! predominant-pitch extractor follows whatever is loudest. Its contour replaces the
+//! harmonic-summation melody on the song side when the model is present.
+//!
+//! Input: the same log-frequency spectrogram the embedding reads (24 bins/octave, 25 fps),
+//! each frame centred on its mean (loudness-free) plus that mean as one more channel.
+//! Network: 1-D convolutions over time (bins as channels, as in [`super::net`]) with residual
+//! blocks at full time resolution, then a per-frame linear layer over the classes: MIDI
+//! [`LOWEST_MIDI`]..+[`SEMITONES`] and "no melody".
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Module, Result as CResult, Tensor, D};
+use candle_nn::{linear, Linear, VarBuilder};
+
+use super::features::Spectrogram;
+use super::net::TimeConv;
+use super::ModelError;
+use crate::melody::{Contour, CONTOUR_FPS};
+
+/// Lowest melody pitch the tracker names (A2).
+pub const LOWEST_MIDI: u8 = 45;
+/// Semitones it names: A2..G#6.
+pub const SEMITONES: usize = 48;
+/// Classes: one per semitone, then "no melody".
+pub const CLASSES: usize = SEMITONES + 1;
+pub const TRACKER_WEIGHTS: &str = "tracker.safetensors";
+pub const TRACKER_CARD: &str = "tracker.card.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrackerConfig {
+    pub bins: usize,
+    pub hidden: usize,
+    pub blocks: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            bins: 120,
+            hidden: 128,
+            blocks: 3,
+        }
+    }
+}
+
+pub struct TrackerNet {
+    input: TimeConv,
+    blocks: Vec<(TimeConv, TimeConv)>,
+    head: Linear,
+    pub config: TrackerConfig,
+}
+
+impl TrackerNet {
+    pub fn new(config: TrackerConfig, vb: VarBuilder) -> CResult<Self> {
+        let input = TimeConv::new(config.bins + 1, config.hidden, 5, vb.pp("input"))?;
+        let blocks = (0..config.blocks)
+            .map(|i| {
+                let vb = vb.pp(format!("block{i}"));
+                Ok((
+                    TimeConv::new(config.hidden, config.hidden, 3, vb.pp("a"))?,
+                    TimeConv::new(config.hidden, config.hidden, 3, vb.pp("b"))?,
+                ))
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        let head = linear(config.hidden, CLASSES, vb.pp("head"))?;
+        Ok(Self {
+            input,
+            blocks,
+            head,
+            config,
+        })
+    }
+
+    /// `x`: (batch, frames, bins + 1) prepared by [`prepare`] → logits (batch, frames, CLASSES).
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let mut h = self.input.forward(x)?.relu()?;
+        for (a, b) in &self.blocks {
+            let r = b.forward(&a.forward(&h)?.relu()?)?;
+            h = (h + r)?.relu()?;
+        }
+        self.head.forward(&h)
+    }
+}
+
+/// Network input for frames `start..start+len` of `spec` (zero-padded past the end): per
+/// frame the bins minus their mean, then the mean, time-major.
+pub fn prepare(spec: &Spectrogram, start: usize, len: usize, out: &mut [f32]) {
+    let bins = spec.bins;
+    let width = bins + 1;
+    for t in 0..len {
+        let row = &mut out[t * width..(t + 1) * width];
+        if start + t >= spec.frames() {
+            row.iter_mut().for_each(|v| *v = 0.0);
+            continue;
+        }
+        let frame = spec.frame(start + t);
+        let mean = frame.iter().sum::<f32>() / bins as f32;
+        for (o, v) in row.iter_mut().zip(frame) {
+            *o = (v - mean) * 0.5;
+        }
+        row[bins] = mean * 0.25;
+    }
+}
+
+/// Class of a MIDI label (0 = no melody, as stored in pairs shards).
+pub fn label_class(midi: u8) -> u32 {
+    if midi >= LOWEST_MIDI && ((midi - LOWEST_MIDI) as usize) < SEMITONES {
+        (midi - LOWEST_MIDI) as u32
+    } else {
+        SEMITONES as u32
+    }
+}
+
+/// A loaded tracker.
+pub struct Tracker {
+    net: TrackerNet,
+    device: Device,
+    /// Identity of the weights (content hash): part of the stored melodies' version.
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+/// Frames per inference chunk, and context frames added on each side of it.
+const CHUNK: usize = 512;
+const CONTEXT: usize = 16;
+
+impl Tracker {
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let weights = dir.join(TRACKER_WEIGHTS);
+        let card_path = dir.join(TRACKER_CARD);
+        let card: serde_json::Value = std::fs::read_to_string(&card_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| ModelError::Card {
+                path: card_path.clone(),
+                why: "missing or not JSON".into(),
+            })?;
+        let config: TrackerConfig =
+            serde_json::from_value(card["config"].clone()).map_err(|e| ModelError::Card {
+                path: card_path.clone(),
+                why: e.to_string(),
+            })?;
+        let device = super::default_device();
+        let werr = |source| ModelError::Weights {
+            path: weights.clone(),
+            source,
+        };
+        let bytes = std::fs::read(&weights).map_err(|e| werr(e.into()))?;
+        let id = format!("tracker@{}", &blake3::hash(&bytes).to_hex()[..12]);
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(werr)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let net = TrackerNet::new(config, vb).map_err(werr)?;
+        Ok(Self {
+            net,
+            device,
+            id,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The catalog version of melodies this tracker made: distinct per weights (from their
+    /// hash) and never [`crate::library::catalog::MELODY_VERSION`], so a new tracker, or going
+    /// back to the extractor, re-analyses the songs.
+    pub fn melody_version(&self) -> i64 {
+        let hex = self.id.rsplit('@').next().unwrap_or("0");
+        1_000_000 + (i64::from_str_radix(&hex[..hex.len().min(8)], 16).unwrap_or(0) % 1_000_000_000)
+    }
+
+    /// Per-frame class probabilities of a whole song, (frames × CLASSES) row-major.
+    pub fn probabilities(&self, spec: &Spectrogram) -> Result<Vec<f32>, ModelError> {
+        let n = spec.frames();
+        let width = spec.bins + 1;
+        let mut out = Vec::with_capacity(n * CLASSES);
+        let mut input = vec![0.0f32; (CHUNK + 2 * CONTEXT) * width];
+        let mut start = 0;
+        while start < n {
+            let len = CHUNK.min(n - start);
+            let from = start.saturating_sub(CONTEXT);
+            let lead = start - from;
+            let total = lead + len + CONTEXT;
+            prepare(spec, from, total, &mut input[..total * width]);
+            let x = Tensor::from_slice(&input[..total * width], (1, total, width), &self.device)?;
+            let p = candle_nn::ops::softmax(&self.net.forward(&x)?, D::Minus1)?
+                .squeeze(0)?
+                .narrow(0, lead, len)?
+                .to_vec2::<f32>()?;
+            for row in p {
+                out.extend(row);
+            }
+            start += len;
+        }
+        Ok(out)
+    }
+
+    /// The song's melody contour at [`CONTOUR_FPS`] (the spectrogram's frame rate): the most
+    /// likely semitone where "no melody" is less likely than all pitches together, refined
+    /// between neighbouring semitones.
+    pub fn contour(&self, spec: &Spectrogram) -> Result<Contour, ModelError> {
+        let probs = self.probabilities(spec)?;
+        Ok(Contour::new(
+            CONTOUR_FPS,
+            contour_from_probabilities(&probs),
+        ))
+    }
+}
+
+/// Per-frame decision from class probabilities (frames × CLASSES).
+pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
+    probs
+        .chunks_exact(CLASSES)
+        .map(|p| {
+            if p[SEMITONES] >= 0.5 {
+                return f32::NAN;
+            }
+            let (k, _) = p[..SEMITONES]
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+            // Centre of mass over the peak and its neighbours, in semitones.
+            let (mut w, mut s) = (0.0f32, 0.0f32);
+            for j in k.saturating_sub(1)..=(k + 1).min(SEMITONES - 1) {
+                w += p[j];
+                s += p[j] * j as f32;
+            }
+            LOWEST_MIDI as f32 + s / w.max(1e-9)
+        })
+        .collect()
+}
+
+/// Loads the tracker beside the embedding model if there is one (it is optional: without
+/// it the song side uses the harmonic-summation extractor).
+pub fn load_beside(model_dir: &Path) -> Option<Tracker> {
+    model_dir
+        .join(TRACKER_WEIGHTS)
+        .is_file()
+        .then(|| Tracker::load(model_dir).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_map_to_classes_and_back() {
+        assert_eq!(label_class(0), SEMITONES as u32);
+        assert_eq!(label_class(LOWEST_MIDI), 0);
+        assert_eq!(label_class(69), 24);
+        assert_eq!(label_class(LOWEST_MIDI + SEMITONES as u8), SEMITONES as u32);
+        let mut probs = vec![0.0f32; 2 * CLASSES];
+        probs[24] = 0.9; // frame 0: A4
+        probs[25] = 0.1;
+        probs[CLASSES + SEMITONES] = 0.8; // frame 1: no melody
+        let c = contour_from_probabilities(&probs);
+        assert!((c[0] - 69.1).abs() < 1e-4, "{c:?}");
+        assert!(c[1].is_nan());
+    }
+
+    #[test]
+    fn prepared_input_ignores_loudness_within_the_frame() {
+        let spec = Spectrogram {
+            bins: 4,
+            data: vec![1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 5.0, 6.0],
+        };
+        let mut out = vec![9.0f32; 3 * 5];
+        prepare(&spec, 0, 3, &mut out);
+        assert_eq!(&out[0..4], &out[5..9]);
+        assert!(out[9] > out[4]);
+        assert!(out[10..].iter().all(|v| *v == 0.0), "padding past the end");
+    }
+}

@@ -1,0 +1,317 @@
+//! Training the melody tracker (`earworm train-tracker`, see [`crate::model::tracker`]) on the
+//! songs of pairs shards: each song's spectrogram with the melody's MIDI pitch at every frame.
+//! Per-frame cross-entropy over semitones and "no melody"; augmented by transposing the
+//! spectrogram (whole semitones, labels moved with it). Resumable like `earworm train`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use candle_core::{DType, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+
+use super::TrainError;
+use crate::model::features::{FeatureParams, Spectrogram};
+use crate::model::tracker::{
+    label_class, prepare, TrackerConfig, TrackerNet, CLASSES, SEMITONES, TRACKER_CARD,
+    TRACKER_WEIGHTS,
+};
+use crate::synth::pairs::{read_shard, shard_paths};
+use crate::synth::Rng;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrackerTrainConfig {
+    /// Pairs folders (their songs and melody labels are the training data).
+    pub data: Vec<PathBuf>,
+    /// Pairs from dev melodies: frame accuracy logged during training.
+    pub dev: Option<PathBuf>,
+    pub out: PathBuf,
+    pub steps: usize,
+    /// Song excerpts per batch, each `frames` long.
+    pub batch: usize,
+    pub frames: usize,
+    pub lr: f64,
+    pub seed: u64,
+}
+
+struct Song {
+    spec: Spectrogram,
+    labels: Vec<u8>,
+}
+
+fn load_songs(
+    dirs: &[PathBuf],
+    params: &FeatureParams,
+) -> Result<(Vec<Song>, Vec<String>), TrainError> {
+    let mut songs = Vec::new();
+    let mut melodies = Vec::new();
+    for dir in dirs {
+        let paths = shard_paths(dir)?;
+        if paths.is_empty() {
+            return Err(TrainError::NoData(dir.clone()));
+        }
+        for path in paths {
+            let shard = read_shard(&path)?;
+            if shard.header.params != *params {
+                return Err(TrainError::FeatureMismatch { path });
+            }
+            melodies.extend(shard.header.songs.iter().map(|s| s.melody_id.clone()));
+            songs.extend(
+                shard
+                    .songs
+                    .into_iter()
+                    .map(|(spec, labels)| Song { spec, labels }),
+            );
+        }
+    }
+    Ok((songs, melodies))
+}
+
+/// A batch: inputs (batch × frames × (bins+1)) and class targets (batch × frames).
+fn batch(
+    songs: &[Song],
+    n: usize,
+    frames: usize,
+    rng: &mut Rng,
+    augment: bool,
+) -> (Vec<f32>, Vec<u32>) {
+    let bins = songs[0].spec.bins;
+    let width = bins + 1;
+    let mut x = vec![0.0f32; n * frames * width];
+    let mut y = vec![SEMITONES as u32; n * frames];
+    for i in 0..n {
+        let song = &songs[rng.int(0, songs.len() as i32 - 1) as usize];
+        let total = song.spec.frames();
+        let start = rng.int(0, total.saturating_sub(frames) as i32) as usize;
+        let len = frames.min(total - start);
+        // Transpose by whole semitones: two bins per semitone.
+        let shift = if augment { rng.int(-4, 4) } else { 0 };
+        let mut clip = Spectrogram {
+            bins,
+            data: vec![0.0; len * bins],
+        };
+        for t in 0..len {
+            let src = song.spec.frame(start + t);
+            let dst = &mut clip.data[t * bins..(t + 1) * bins];
+            for (b, d) in dst.iter_mut().enumerate() {
+                let from = b as i32 - 2 * shift;
+                if (0..bins as i32).contains(&from) {
+                    *d = src[from as usize];
+                }
+            }
+            let label = song.labels.get(start + t).copied().unwrap_or(0);
+            let moved = if label == 0 {
+                0
+            } else {
+                (label as i32 + shift).clamp(1, 127) as u8
+            };
+            y[i * frames + t] = label_class(moved);
+        }
+        prepare(
+            &clip,
+            0,
+            frames,
+            &mut x[i * frames * width..(i + 1) * frames * width],
+        );
+    }
+    (x, y)
+}
+
+/// Frame accuracy on `songs` (no augmentation): pitch exact to the semitone where there is a
+/// melody, and voicing (melody / none) right.
+fn accuracy(
+    net: &TrackerNet,
+    songs: &[Song],
+    frames: usize,
+    device: &candle_core::Device,
+) -> Result<(f32, f32), TrainError> {
+    let mut rng = Rng::new(12345);
+    let (x, y) = batch(songs, 64.min(songs.len() * 4), frames, &mut rng, false);
+    let n = y.len() / frames;
+    let width = x.len() / y.len();
+    let logits = net.forward(&Tensor::from_vec(x, (n, frames, width), device)?)?;
+    let pred = logits.argmax(D::Minus1)?.flatten_all()?.to_vec1::<u32>()?;
+    let (mut pitched, mut right, mut voicing) = (0, 0, 0);
+    for (p, t) in pred.iter().zip(&y) {
+        let (pv, tv) = (*p < SEMITONES as u32, *t < SEMITONES as u32);
+        voicing += (pv == tv) as usize;
+        if tv {
+            pitched += 1;
+            right += (p == t) as usize;
+        }
+    }
+    Ok((
+        right as f32 / pitched.max(1) as f32,
+        voicing as f32 / y.len().max(1) as f32,
+    ))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    step: usize,
+    elapsed_s: f64,
+}
+
+/// Trains (or resumes); writes checkpoints, `tracker_log.jsonl`, and finally the tracker's
+/// weights and card into `config.out`. Returns the card.
+pub fn train_tracker(
+    config: &TrackerTrainConfig,
+    log: &mut dyn FnMut(&str),
+) -> Result<serde_json::Value, TrainError> {
+    let params = FeatureParams::default();
+    let device = crate::model::default_device();
+    let out = &config.out;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let (songs, melodies) = load_songs(&config.data, &params)?;
+    let dev = match &config.dev {
+        Some(d) => {
+            let (dev_songs, dev_melodies) = load_songs(std::slice::from_ref(d), &params)?;
+            let train_set: std::collections::HashSet<&String> = melodies.iter().collect();
+            if let Some(m) = dev_melodies.iter().find(|m| train_set.contains(m)) {
+                return Err(TrainError::Io {
+                    path: d.clone(),
+                    source: std::io::Error::other(format!(
+                        "dev melody {m} is also in the training data"
+                    )),
+                });
+            }
+            Some(dev_songs)
+        }
+        None => None,
+    };
+    let hours = songs.iter().map(|s| s.spec.frames()).sum::<usize>() as f64
+        / params.frames_per_second() as f64
+        / 3600.0;
+    log(&format!("{} songs ({hours:.1} h) loaded", songs.len()));
+    let net_config = TrackerConfig {
+        bins: params.n_bins,
+        ..Default::default()
+    };
+    let mut varmap = VarMap::new();
+    let net = TrackerNet::new(
+        net_config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
+    let ckpt_weights = out.join("tracker_checkpoint.safetensors");
+    let ckpt_state = out.join("tracker_checkpoint.json");
+    let (mut first_step, mut elapsed_before) = (0, 0.0);
+    if ckpt_weights.is_file() && ckpt_state.is_file() {
+        varmap.load(&ckpt_weights)?;
+        if let Some(state) = std::fs::read_to_string(&ckpt_state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Checkpoint>(&t).ok())
+        {
+            (first_step, elapsed_before) = (state.step, state.elapsed_s);
+        }
+        log(&format!("resuming from step {first_step}"));
+    }
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: config.lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
+    let log_path = out.join("tracker_log.jsonl");
+    let mut log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io(&log_path))?;
+    let width = params.n_bins + 1;
+    let started = std::time::Instant::now();
+    let (tx, rx) = mpsc::sync_channel::<(usize, Vec<f32>, Vec<u32>)>(3);
+    let mut last = serde_json::Value::Null;
+    std::thread::scope(|scope| -> Result<(), TrainError> {
+        let songs = &songs;
+        scope.spawn(move || {
+            for step in first_step..config.steps {
+                let mut rng = Rng::fork(config.seed, step as u64);
+                let (x, y) = batch(songs, config.batch, config.frames, &mut rng, true);
+                if tx.send((step, x, y)).is_err() {
+                    return;
+                }
+            }
+        });
+        let (mut acc_loss, mut acc_n) = (0.0f32, 0);
+        for (step, x, y) in rx.iter() {
+            let progress = step as f64 / config.steps.max(1) as f64;
+            let lr = config.lr
+                * (step as f64 / 100.0).min(1.0)
+                * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            opt.set_learning_rate(lr);
+            let n = y.len() / config.frames;
+            let logits = net
+                .forward(&Tensor::from_vec(x, (n, config.frames, width), &device)?)?
+                .reshape((n * config.frames, CLASSES))?;
+            let targets = Tensor::from_vec(y, n * config.frames, &device)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+            opt.backward_step(&loss)?;
+            acc_loss += loss.to_scalar::<f32>()?;
+            acc_n += 1;
+            let done = step + 1;
+            if done % 25 == 0 || done == config.steps {
+                let mut line = serde_json::json!({
+                    "step": done,
+                    "loss": acc_loss / acc_n as f32,
+                    "lr": lr,
+                    "elapsed_s": elapsed_before + started.elapsed().as_secs_f64(),
+                });
+                if let Some(dev) = &dev {
+                    if done % 100 == 0 || done == config.steps {
+                        let (pitch, voicing) = accuracy(&net, dev, config.frames, &device)?;
+                        line["dev_pitch_accuracy"] = pitch.into();
+                        line["dev_voicing_accuracy"] = voicing.into();
+                    }
+                }
+                let _ = writeln!(log_file, "{line}");
+                log(&line.to_string());
+                last = line;
+                (acc_loss, acc_n) = (0.0, 0);
+            }
+            if done % 100 == 0 || done == config.steps {
+                let tmp = out.join("tracker_checkpoint.tmp.safetensors");
+                varmap.save(&tmp)?;
+                std::fs::rename(&tmp, &ckpt_weights).map_err(io(&ckpt_weights))?;
+                let state = Checkpoint {
+                    step: done,
+                    elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
+                };
+                std::fs::write(
+                    &ckpt_state,
+                    serde_json::to_string(&state).unwrap_or_default(),
+                )
+                .map_err(io(&ckpt_state))?;
+            }
+        }
+        Ok(())
+    })?;
+    let weights = out.join(TRACKER_WEIGHTS);
+    varmap.save(&weights)?;
+    let card = serde_json::json!({
+        "name": "earworm-tracker",
+        "config": net_config,
+        "classes": format!("MIDI {}..{} and no melody", crate::model::tracker::LOWEST_MIDI,
+            crate::model::tracker::LOWEST_MIDI as usize + SEMITONES - 1),
+        "training": {
+            "config": config,
+            "songs": songs.len(),
+            "song_hours": hours,
+            "wall_time_s": elapsed_before + started.elapsed().as_secs_f64(),
+            "device": crate::model::device_name(&device),
+            "last_log": last,
+        },
+    });
+    let card_path = out.join(TRACKER_CARD);
+    std::fs::write(
+        &card_path,
+        serde_json::to_string_pretty(&card).unwrap_or_default(),
+    )
+    .map_err(io(&card_path))?;
+    Ok(card)
+}
