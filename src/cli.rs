@@ -81,8 +81,17 @@ enum Command {
         #[arg(long, default_value = "learned", value_parser = ["learned", "baseline"])]
         method: String,
         /// Recordings to search with (any supported audio format)
-        #[arg(required = true, value_name = "AUDIO")]
+        #[arg(value_name = "AUDIO", required_unless_present_any = ["notes", "abc"])]
         audio: Vec<PathBuf>,
+        /// Search by typed notes instead of a recording: scientific pitch names with optional
+        /// lengths, e.g. "E4 D4 C4/8 D4/8 E4 E4 E4/2" (/4 quarter, the default; /8 eighth;
+        /// a trailing . dots; R is a rest). Key and tempo do not matter
+        #[arg(long, value_name = "NOTES", conflicts_with_all = ["audio", "abc"])]
+        notes: Option<String>,
+        /// Search by notes in ABC-like letters, e.g. "E D C D | E E E2" (C = middle C, c an
+        /// octave up; ^ sharp, _ flat; lengths in eighths; z rest; no key signatures)
+        #[arg(long, value_name = "ABC", conflicts_with_all = ["audio", "notes"])]
+        abc: Option<String>,
     },
     /// List the songs in the library, and files that failed with the reason.
     Library {
@@ -373,7 +382,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             method,
             audio,
-        }) => cmd_query(&db, top, json, parse_method(&method), &audio),
+            notes,
+            abc,
+        }) => {
+            let typed = match (notes, abc) {
+                (Some(n), _) => Some((n.clone(), crate::notes::parse_scientific(&n)?)),
+                (_, Some(a)) => Some((a.clone(), crate::notes::parse_abc(&a)?)),
+                _ => None,
+            };
+            cmd_query(&db, top, json, parse_method(&method), &audio, typed)
+        }
         Some(Command::Library { db, check }) => cmd_library(&db, check),
         Some(Command::Eval {
             db,
@@ -789,6 +807,7 @@ fn cmd_query(
     json: bool,
     method: Method,
     audio: &[PathBuf],
+    typed: Option<(String, Vec<crate::notes::TypedNote>)>,
 ) -> Result<ExitCode> {
     let mut engine = db.open()?;
     let method = effective_method(&engine, method);
@@ -805,9 +824,20 @@ fn cmd_query(
     }
     let mut out = Vec::new();
     let mut failures = 0;
-    for path in audio {
+    // Typed notes are one query, named by the notes as typed.
+    let queries: Vec<PathBuf> = match &typed {
+        Some((text, _)) => vec![PathBuf::from(text)],
+        None => audio.to_vec(),
+    };
+    for path in &queries {
         let started = std::time::Instant::now();
-        let result = engine.query_file_with(path, top.max(1), method);
+        let result = match &typed {
+            Some((_, notes)) => match crate::notes::query_audio(notes) {
+                Ok(samples) => engine.query_samples_with(&samples, top.max(1), method),
+                Err(e) => Err(crate::engine::EngineError::Notes(e)),
+            },
+            None => engine.query_file_with(path, top.max(1), method),
+        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(r) => {
@@ -874,7 +904,7 @@ fn cmd_query(
         serde_json::to_writer_pretty(&mut stdout, &out)?;
         writeln!(stdout)?;
     }
-    Ok(if failures == audio.len() {
+    Ok(if failures == queries.len() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -47,6 +47,8 @@ pub enum EngineError {
     Learned(#[from] LearnedError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Notes(#[from] crate::notes::NotesError),
     /// A bug: some stage panicked. The engine dropped its caches and stays usable.
     #[error("internal error while {during}: {message} (please report this)")]
     Internal { during: String, message: String },

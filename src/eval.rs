@@ -220,7 +220,6 @@ pub fn oracle_query(notes: &[(f32, f32, f32)], span: (f32, f32), source: QuerySo
         .map(|&(s, e, m)| (s - from + 0.3, (e.min(to) - s).max(0.05), m))
         .collect();
     let total_s = perf.last().map_or(1.0, |n| n.0 + n.1 + 0.5);
-    let n = (total_s * rate as f32) as usize;
     match source {
         QuerySource::OracleHum => {
             let params = VoiceParams {
@@ -234,20 +233,7 @@ pub fn oracle_query(notes: &[(f32, f32, f32)], span: (f32, f32), source: QuerySo
             out.iter_mut().for_each(|s| *s *= 0.5 / peak);
             out
         }
-        _ => {
-            let mut out = vec![0.0f32; n];
-            let fade = 0.01 * rate as f32;
-            for &(start, dur, midi) in &perf {
-                let hz = crate::dsp::midi_to_hz(midi);
-                let (a, len) = ((start * rate as f32) as usize, (dur * rate as f32) as usize);
-                for i in 0..len.min(n.saturating_sub(a)) {
-                    let env = (i as f32 / fade).min(1.0).min((len - i) as f32 / fade);
-                    let t = i as f32 / rate as f32;
-                    out[a + i] += 0.5 * env * (std::f32::consts::TAU * hz * t).sin();
-                }
-            }
-            out
-        }
+        _ => crate::notes::render_sine(&perf),
     }
 }
 

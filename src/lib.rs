@@ -15,6 +15,7 @@ pub mod eval;
 pub mod library;
 pub mod melody;
 pub mod model;
+pub mod notes;
 pub mod search;
 pub mod synth;
 pub mod train;

@@ -178,6 +178,51 @@ fn first_run_indexes_the_demo_and_an_example_hum_finds_its_song_with_an_overlay(
         "top result {:?}",
         top.path
     );
+
+    // Typed notes (no microphone, no file): the first phrase of demo tune 03.
+    let melodies = earworm::synth::corpus::load(&earworm::synth::corpus::default_path()).unwrap();
+    let demo_tunes = earworm::synth::devset::pick_melodies(
+        &melodies,
+        earworm::synth::corpus::Split::Demo,
+        3,
+        11,
+    );
+    let phrase: Vec<earworm::notes::TypedNote> = demo_tunes[2]
+        .score
+        .notes
+        .iter()
+        .take(12)
+        .map(|n| earworm::notes::TypedNote {
+            midi: Some(n.midi),
+            quarters: n.duration,
+        })
+        .collect();
+    h.state_mut().typed_notes = earworm::notes::to_scientific(&phrase);
+    h.step();
+    h.get_by_label("Search notes").click();
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "results for the typed notes",
+        |h| h.state().results_are_final(),
+    );
+    let top = &h.state().results().unwrap().rows[0].song;
+    assert!(
+        top.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("03_"),
+        "typed notes found {:?}",
+        top.path
+    );
+    // Notes that cannot be read are explained, not searched.
+    h.state_mut().typed_notes = "E4 H4 C4".into();
+    h.step();
+    h.get_by_label("Search notes").click();
+    h.step();
+    h.step();
+    assert!(has_text(&h, "H4"), "the bad note is named");
 }
 
 #[test]

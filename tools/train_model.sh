@@ -37,3 +37,27 @@ evaluate models runs/db_dev data/dev/manifest.csv runs/eval_dev_baseline.json ba
 evaluate models runs/db_general data/dev_general/manifest.csv runs/eval_general_learned.json learned
 [ -n "${SKIP_ABLATION:-}" ] || evaluate runs/triplet runs/db_dev_triplet data/dev/manifest.csv runs/eval_dev_triplet.json learned
 python3 tools/card_metrics.py models/melody.card.json runs/eval_*.json
+
+# Stage 2 (real-recordings issue): the song side must see the melody in any texture.
+# Training songs in the stress textures (60%: homophonic, inner voice, dense band, passed,
+# sung lead, produced; never the unseen SoundFont), the melody tracker trained on them, and the
+# stage-1 embedding fine-tuned on them (1,000 steps from its weights, fresh optimizer).
+# About 1.5 hours on 2 cores (pairs ~12 min; tracker ~40 min and fine-tune ~45 min side by side).
+"$bin" synth pairs --split train --voices train --songs 1600 --hums-per-song 4 --seed 8 --textured 0.6 \
+  --out data/pairs_textured
+"$bin" synth pairs --split dev --voices heldout --songs 150 --hums-per-song 2 --seed 9 --textured 0.6 \
+  --out data/pairs_dev_textured
+mkdir -p runs/ft_textured
+[ -f runs/ft_textured/checkpoint.json ] || {
+  cp models/melody.safetensors runs/ft_textured/checkpoint.safetensors
+  echo '{"step":0,"elapsed_s":0.0}' > runs/ft_textured/checkpoint.json
+}
+"$bin" train-tracker --data data/pairs_textured --dev data/pairs_dev_textured --out runs/tracker1 \
+  --steps 1500 --batch 32 --seed 1 >> runs/tracker1.log 2>&1 &
+"$bin" train --data data/pairs_textured --dev data/pairs_dev_textured --out runs/ft_textured \
+  --steps 1000 --batch 64 --lr 0.0005 --seed 3 >> runs/ft_textured.log 2>&1 &
+wait
+python3 tools/merge_card_stages.py models/melody.card.json runs/ft_textured/melody.card.json
+cp runs/ft_textured/melody.safetensors runs/ft_textured/melody.card.json models/
+cp runs/tracker1/tracker.safetensors runs/tracker1/tracker.card.json models/
+tools/evaluate_textures.sh

@@ -156,6 +156,8 @@ pub struct EarwormApp {
     next_example: usize,
     folder_pick: Option<Receiver<Option<PathBuf>>>,
     file_pick: Option<Receiver<Option<PathBuf>>>,
+    /// Notes typed as a query (scientific pitch names or ABC-like letters).
+    pub typed_notes: String,
     show_settings: bool,
     db_dir_edit: String,
     frame_times: FrameTimes,
@@ -234,6 +236,7 @@ impl EarwormApp {
             next_example: 0,
             folder_pick: None,
             file_pick: None,
+            typed_notes: String::new(),
             show_settings: false,
             frame_times: FrameTimes::default(),
             last_frame: None,
@@ -358,6 +361,37 @@ impl EarwormApp {
         self.worker.send(Request::QueryFile {
             seq: self.query_seq,
             path: path.to_path_buf(),
+        });
+    }
+
+    /// Searches with the typed notes ("E4 D4 C4/8 …", or ABC-like "E D C2 …"): rendered as a
+    /// clean melody and searched like a recording.
+    pub fn search_notes(&mut self) {
+        let text = self.typed_notes.trim();
+        let parsed = crate::notes::parse_scientific(text)
+            .or_else(|first| crate::notes::parse_abc(text).map_err(|_| first));
+        let samples = match parsed.and_then(|n| crate::notes::query_audio(&n)) {
+            Ok(s) => s,
+            Err(e) => {
+                self.results_error = Some(format!(
+                    "{e}. Type notes like \"E4 D4 C4 D4 E4 E4 E4/2\" or \"E D C D E E E2\"."
+                ));
+                return;
+            }
+        };
+        self.recording = None;
+        self.live = None;
+        self.results = None;
+        self.results_error = None;
+        self.selected = None;
+        self.query_seq += 1;
+        self.final_seq = Some(self.query_seq);
+        self.stopped_at = Some(Instant::now());
+        self.message = Some(format!("Searching with the notes {text}"));
+        self.worker.send(Request::Query {
+            seq: self.query_seq,
+            samples: Arc::new(samples),
+            provisional: false,
         });
     }
 
@@ -812,6 +846,25 @@ impl EarwormApp {
                         );
                     });
                     self.file_pick = Some(rx);
+                }
+                let typed = ui.add(
+                    egui::TextEdit::singleline(&mut self.typed_notes)
+                        .hint_text("or type notes: E4 D4 C4 D4 E4")
+                        .desired_width(190.0),
+                );
+                let entered = typed.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if ui
+                    .add_enabled(
+                        !recording && !self.typed_notes.trim().is_empty(),
+                        egui::Button::new("Search notes"),
+                    )
+                    .on_hover_text(
+                        "Scientific pitch names (E4 D4/8 C4/2., R rest) or ABC letters (E D C2 z)",
+                    )
+                    .clicked()
+                    || (entered && !recording && !self.typed_notes.trim().is_empty())
+                {
+                    self.search_notes();
                 }
                 ui.separator();
                 ui.selectable_value(
