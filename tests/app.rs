@@ -200,6 +200,8 @@ fn first_run_indexes_the_demo_and_an_example_hum_finds_its_song_with_an_overlay(
     h.state_mut().typed_notes = earworm::notes::to_scientific(&phrase);
     h.step();
     h.get_by_label("Search notes").click();
+    h.step();
+    assert!(!h.state().results_are_final(), "the notes search started");
     run_until(
         &mut h,
         Duration::from_secs(120),
