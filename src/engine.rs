@@ -11,7 +11,7 @@ use crate::library::{
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
 use crate::search::confidence::Calibration;
-use crate::search::learned::{self, LearnedError, SegmentIndex};
+use crate::search::learned::{self, LearnedError, SearchSettings, SegmentIndex};
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
 use std::sync::Arc;
 
@@ -94,6 +94,8 @@ pub struct Engine {
     /// Why there is no model, when there is none.
     model_problem: Option<String>,
     calibration: Option<Calibration>,
+    /// The learned search's tunables, loaded once when the engine opens.
+    settings: SearchSettings,
 }
 
 impl Engine {
@@ -137,6 +139,7 @@ impl Engine {
             embedder,
             model_problem,
             calibration,
+            settings: SearchSettings::from_env(),
         })
     }
 
@@ -145,6 +148,15 @@ impl Engine {
     }
 
     /// Why the learned search is unavailable (None when a model is loaded).
+    /// Replaces the search settings (the defaults plus environment overrides otherwise).
+    pub fn set_search_settings(&mut self, settings: SearchSettings) {
+        self.settings = settings;
+    }
+
+    pub fn search_settings(&self) -> &SearchSettings {
+        &self.settings
+    }
+
     pub fn calibration(&self) -> Option<&Calibration> {
         self.calibration.as_ref()
     }
@@ -295,7 +307,8 @@ impl Engine {
                 return self.query_contour(hum, top);
             };
             // At least two answers: the calibration reads the margin over the runner-up.
-            let mut found = learned::search(index, contours, &queries, &hum, top.max(2))?;
+            let mut found =
+                learned::search(index, contours, &queries, &hum, top.max(2), &self.settings)?;
             let scores: Vec<f32> = found.iter().map(|m| m.score).collect();
             let confidence = self.calibration.as_ref().map(|c| Confidence {
                 probability: c.probability(&scores),

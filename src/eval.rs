@@ -179,11 +179,12 @@ pub fn summarise(outcomes: &[&QueryOutcome]) -> Metrics {
     }
 }
 
-/// The melody notes (start s, end s, MIDI) of every song of a synthesized set, by canonical
-/// path, from the `melody_notes.jsonl` beside its manifest.
-pub fn read_melody_notes(
-    manifest: &Path,
-) -> Result<BTreeMap<PathBuf, Vec<(f32, f32, f32)>>, EvalError> {
+/// Each song's melody notes (start s, end s, MIDI), by canonical path.
+pub type MelodyNotes = BTreeMap<PathBuf, Vec<(f32, f32, f32)>>;
+
+/// The melody notes of every song of a synthesized set, from the `melody_notes.jsonl` beside
+/// its manifest.
+pub fn read_melody_notes(manifest: &Path) -> Result<MelodyNotes, EvalError> {
     let base = manifest.parent().unwrap_or(Path::new("."));
     let path = base.join("melody_notes.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|source| EvalError::Read {
@@ -261,7 +262,7 @@ pub fn evaluate_with(
     method: crate::engine::Method,
     rows: &[ManifestRow],
     source: QuerySource,
-    notes: &BTreeMap<PathBuf, Vec<(f32, f32, f32)>>,
+    notes: &MelodyNotes,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, crate::engine::EngineError> {
     let songs = engine.catalog().songs()?;

@@ -3,6 +3,7 @@
 # the calibrated confidence on their tuning halves:
 #   data/stress   392 songs from dev melodies, 56 per stress texture, 784 hums (seed 21)
 #   data/dev200   the first 200 songs of the dev set and their 600 hums (seed 1)
+#   data/testset  150 random melodies over additive-synthesis instruments no model trained on
 # Each set is split by song (so by melody) into a tuning half and a reported half: the calibration
 # (and any setting) is fitted on the first, figures are reported on the second. About 40 minutes
 # on 2 cores. Needs fluid-soundfont-gm, timgm6mb-soundfont, ffmpeg and a release build.
@@ -13,8 +14,10 @@ bin=target/release/earworm
   --queries-per-song 2 --seed 21 --out data/stress
 [ -f data/dev200/manifest.csv ] || "$bin" synth devset --split dev --songs 200 --queries-per-song 3 \
   --seed 1 --out data/dev200
+[ -f data/testset/manifest.csv ] || "$bin" synth testset --out data/testset --songs 150 \
+  --difficulty clean,medium,hard --seed 2
 mkdir -p runs
-for set in stress dev200; do
+for set in stress dev200 testset; do
   "$bin" index --db "runs/db_${set}_shipped" "data/$set/songs"
   "$bin" eval --db "runs/db_${set}_shipped" --manifest "data/$set/manifest.csv" \
     --report "runs/${set}_shipped_hums.json"
@@ -34,5 +37,7 @@ tools/.venv/bin/python tools/plot_reliability.py runs/reliability.csv docs/relia
 for r in stress_shipped_hums stress_shipped_sine; do
   echo "== $r (reported half)"; python3 tools/report_table.py "runs/$r.json" --from 392
 done
+echo "== testset_shipped_hums (additive-synthesis songs, all)"
+python3 tools/report_table.py runs/testset_shipped_hums.json --by difficulty
 echo "== dev200_shipped_hums (reported half)"
 python3 tools/report_table.py runs/dev200_shipped_hums.json --from 300 --by difficulty

@@ -149,14 +149,13 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
     // Decoding, melody extraction and embedding run under catch_unwind: a decoder or analysis
     // bug on one hostile file becomes that file's error row, never the end of the run.
     let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // With the learned tracker the melody comes from the spectrogram the embedding reads.
+        // With the learned tracker the melody comes from the spectrogram the embedding reads,
+        // filled in by the extractor where the tracker hears no melody (see `fuse_contours`).
         let tracker = embedder.and_then(|e| e.tracker.as_ref());
-        let mut extractor = tracker.is_none().then(MelodyExtractor::new);
+        let mut extractor = MelodyExtractor::new();
         let mut spectrogram = embedder.map(|e| StreamingSpectrogram::new(&e.params));
         let info = decode_file_streaming_limited(&job.path, limits, &mut |chunk| {
-            if let Some(x) = extractor.as_mut() {
-                x.push(chunk);
-            }
+            extractor.push(chunk);
             if let Some(s) = spectrogram.as_mut() {
                 s.push(chunk);
             }
@@ -167,12 +166,14 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
             e.split_once(": ").map_or(e.clone(), |(_, r)| r.to_string())
         })?;
         let spec = spectrogram.map(StreamingSpectrogram::finish);
-        let melody = match (extractor, tracker, &spec) {
-            (Some(x), _, _) => x.finish(),
-            (None, Some(t), Some(spec)) => t
-                .contour(spec)
-                .map_err(|err| format!("melody tracking failed: {err}"))?,
-            _ => unreachable!("the extractor runs whenever the tracker cannot"),
+        let extracted = extractor.finish();
+        let melody = match (tracker, &spec) {
+            (Some(t), Some(spec)) => crate::model::tracker::fuse_contours(
+                &t.contour(spec)
+                    .map_err(|err| format!("melody tracking failed: {err}"))?,
+                &extracted,
+            ),
+            _ => extracted,
         };
         let segments = match (embedder, &spec) {
             (Some(e), Some(spec)) => Some(

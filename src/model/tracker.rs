@@ -167,7 +167,8 @@ impl Tracker {
     /// back to the extractor, re-analyses the songs.
     pub fn melody_version(&self) -> i64 {
         let hex = self.id.rsplit('@').next().unwrap_or("0");
-        1_000_000 + (i64::from_str_radix(&hex[..hex.len().min(8)], 16).unwrap_or(0) % 1_000_000_000)
+        // The base counts revisions of how the contour is made (2: fused with the extractor).
+        2_000_000 + (i64::from_str_radix(&hex[..hex.len().min(8)], 16).unwrap_or(0) % 1_000_000_000)
     }
 
     /// Per-frame class probabilities of a whole song, (frames × CLASSES) row-major.
@@ -222,13 +223,35 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
                 .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
             // Centre of mass over the peak and its neighbours, in semitones.
             let (mut w, mut s) = (0.0f32, 0.0f32);
-            for j in k.saturating_sub(1)..=(k + 1).min(SEMITONES - 1) {
-                w += p[j];
-                s += p[j] * j as f32;
+            let lo = k.saturating_sub(1);
+            for (j, &pj) in p.iter().enumerate().take((k + 2).min(SEMITONES)).skip(lo) {
+                w += pj;
+                s += pj * j as f32;
             }
             LOWEST_MIDI as f32 + s / w.max(1e-9)
         })
         .collect()
+}
+
+/// The song contour Earworm stores: the tracker's pitch where it hears a melody, the
+/// harmonic-summation extractor's elsewhere. The tracker knows timbres like its training
+/// renders; on others (our additive-synthesis test songs) it agrees with the extractor on the
+/// pitch where both hear one (91% of frames) but calls a third of the melody "none" — there
+/// the extractor's pitch is the better guess.
+pub fn fuse_contours(tracked: &Contour, extracted: &Contour) -> Contour {
+    let midi = tracked
+        .midi
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| {
+            if m.is_nan() {
+                extracted.midi.get(i).copied().unwrap_or(f32::NAN)
+            } else {
+                m
+            }
+        })
+        .collect();
+    Contour::new(tracked.fps, midi)
 }
 
 /// Loads the tracker beside the embedding model if there is one (it is optional: without
@@ -258,6 +281,18 @@ mod tests {
         let c = contour_from_probabilities(&probs);
         assert!((c[0] - 69.1).abs() < 1e-4, "{c:?}");
         assert!(c[1].is_nan());
+    }
+
+    #[test]
+    fn fused_contour_keeps_the_tracker_and_fills_its_gaps() {
+        let tracked = Contour::new(CONTOUR_FPS, vec![60.0, f32::NAN, f32::NAN, 64.0]);
+        let extracted = Contour::new(CONTOUR_FPS, vec![48.0, 62.0, f32::NAN]);
+        let fused = fuse_contours(&tracked, &extracted);
+        assert_eq!(fused.midi[0], 60.0);
+        assert_eq!(fused.midi[1], 62.0);
+        assert!(fused.midi[2].is_nan());
+        assert_eq!(fused.midi[3], 64.0);
+        assert_eq!(fused.len(), 4);
     }
 
     #[test]

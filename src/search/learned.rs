@@ -29,12 +29,11 @@ const NEIGHBOURS: usize = 40;
 /// the whole library; the channels miss different hums (dev set: 95.5% and 93.0% recall alone,
 /// 98.7% together). Chosen with the weights below on the first 600 dev queries
 /// (tools/tune_rerank.py; vote lists of 50 and 100 tie there, 50 is faster).
-/// `EARWORM_SHORTLIST` and `EARWORM_CONTOUR_SHORTLIST` (0 turns the channel off) override them.
+/// [`SearchSettings`] carries them (and the environment overrides, read once at the edge).
 const SHORTLIST: usize = 50;
 const CONTOUR_SHORTLIST: usize = 20;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
 /// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
-/// `EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`, `EARWORM_DIAGONAL_WEIGHT` override them.
 const VOTE_WEIGHT: f32 = 0.0;
 const DENSE_WEIGHT: f32 = 0.2;
 const DIAGONAL_WEIGHT: f32 = 0.2;
@@ -479,12 +478,12 @@ pub fn search(
     query: &QueryEmbeddings,
     hum: &Contour,
     top: usize,
+    weights: &SearchSettings,
 ) -> Result<Vec<Match>, SearchError> {
     if index.is_empty() {
         return Err(SearchError::EmptyLibrary);
     }
     let ranked = vote(index, &query.all());
-    let weights = FusionWeights::from_env();
     let mut candidates: Vec<(i64, f32)> = ranked
         .iter()
         .copied()
@@ -517,8 +516,8 @@ pub fn search(
     let scores: Vec<EmbeddingScores> = super::parallel_map(&candidates, |&(song, _)| {
         embedding_scores(index, query, song)
     });
-    if let Ok(path) = std::env::var("EARWORM_DUMP_CANDIDATES") {
-        dump_candidates(&path, &candidates, ids.len(), &aligned, &scores);
+    if let Some(path) = &weights.dump_candidates {
+        dump_candidates(path, &candidates, ids.len(), &aligned, &scores);
     }
     let mut out: Vec<Match> = candidates
         .iter()
@@ -542,32 +541,69 @@ pub fn search(
     Ok(out)
 }
 
-/// How the final score weighs the contour alignment against the embedding evidence.
-#[derive(Debug, Clone, Copy)]
-struct FusionWeights {
-    shortlist: usize,
-    contour_shortlist: usize,
-    vote: f32,
-    dense: f32,
-    diagonal: f32,
+/// The learned search's tunable parameters: how many songs each channel passes to the
+/// re-ranking and how the final score weighs the contour alignment against the embedding
+/// evidence. Defaults were tuned on the dev set (see the constants above); the engine loads
+/// them once ([`SearchSettings::from_env`]) and passes them down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchSettings {
+    /// Songs the embedding vote passes on (`EARWORM_SHORTLIST`).
+    pub shortlist: usize,
+    /// Songs the contour channel adds from the whole library; 0 turns it off
+    /// (`EARWORM_CONTOUR_SHORTLIST`).
+    pub contour_shortlist: usize,
+    /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
+    /// `EARWORM_DIAGONAL_WEIGHT`).
+    pub vote: f32,
+    pub dense: f32,
+    pub diagonal: f32,
+    /// Append every query's candidates with all their scores here, for tools/tune_rerank.py
+    /// (`EARWORM_DUMP_CANDIDATES`).
+    pub dump_candidates: Option<std::path::PathBuf>,
 }
 
-impl FusionWeights {
-    /// The defaults, or the tuning environment variables when set.
-    fn from_env() -> Self {
-        let knob = |name: &str, default: f32| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse::<f32>().ok())
-                .unwrap_or(default)
-        };
+impl Default for SearchSettings {
+    fn default() -> Self {
         Self {
-            shortlist: knob("EARWORM_SHORTLIST", SHORTLIST as f32) as usize,
-            contour_shortlist: knob("EARWORM_CONTOUR_SHORTLIST", CONTOUR_SHORTLIST as f32) as usize,
-            vote: knob("EARWORM_VOTE_WEIGHT", VOTE_WEIGHT),
-            dense: knob("EARWORM_DENSE_WEIGHT", DENSE_WEIGHT),
-            diagonal: knob("EARWORM_DIAGONAL_WEIGHT", DIAGONAL_WEIGHT),
+            shortlist: SHORTLIST,
+            contour_shortlist: CONTOUR_SHORTLIST,
+            vote: VOTE_WEIGHT,
+            dense: DENSE_WEIGHT,
+            diagonal: DIAGONAL_WEIGHT,
+            dump_candidates: None,
         }
+    }
+}
+
+impl SearchSettings {
+    /// The defaults with the tuning environment variables applied (unparsable values are
+    /// ignored). Read once, when the engine opens: never inside the query path.
+    pub fn from_env() -> Self {
+        Self::default().with_overrides(|name| std::env::var(name).ok())
+    }
+
+    /// The settings with the named overrides `lookup` knows.
+    pub fn with_overrides(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let number = |name: &str| lookup(name).and_then(|v| v.trim().parse::<f32>().ok());
+        if let Some(v) = number("EARWORM_SHORTLIST") {
+            self.shortlist = v.max(0.0) as usize;
+        }
+        if let Some(v) = number("EARWORM_CONTOUR_SHORTLIST") {
+            self.contour_shortlist = v.max(0.0) as usize;
+        }
+        for (name, field) in [
+            ("EARWORM_VOTE_WEIGHT", &mut self.vote),
+            ("EARWORM_DENSE_WEIGHT", &mut self.dense),
+            ("EARWORM_DIAGONAL_WEIGHT", &mut self.diagonal),
+        ] {
+            if let Some(v) = number(name).filter(|v| v.is_finite() && *v >= 0.0) {
+                *field = v;
+            }
+        }
+        if let Some(path) = lookup("EARWORM_DUMP_CANDIDATES").filter(|p| !p.is_empty()) {
+            self.dump_candidates = Some(path.into());
+        }
+        self
     }
 
     /// A weighted mean, so a perfect match on every measure still scores 1.
@@ -584,7 +620,7 @@ impl FusionWeights {
 /// dense, diagonal, vote rank (null for songs only the contour channel found), contour stage-1
 /// rank or null], for tuning the re-ranking offline (tools/tune_rerank.py).
 fn dump_candidates(
-    path: &str,
+    path: &std::path::Path,
     candidates: &[(i64, f32)],
     from_vote: usize,
     aligned: &HashMap<i64, (usize, Match)>,
@@ -616,6 +652,37 @@ fn dump_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_settings_take_overrides_and_ignore_nonsense() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let d = SearchSettings::default();
+        assert_eq!(d.with_overrides(env(&[])), SearchSettings::default());
+        let s = SearchSettings::default().with_overrides(env(&[
+            ("EARWORM_SHORTLIST", "100"),
+            ("EARWORM_CONTOUR_SHORTLIST", "0"),
+            ("EARWORM_DENSE_WEIGHT", " 0.5 "),
+            ("EARWORM_DIAGONAL_WEIGHT", "-1"),
+            ("EARWORM_VOTE_WEIGHT", "lots"),
+            ("EARWORM_DUMP_CANDIDATES", "/tmp/c.jsonl"),
+        ]));
+        assert_eq!(s.shortlist, 100);
+        assert_eq!(s.contour_shortlist, 0);
+        assert_eq!(s.dense, 0.5);
+        assert_eq!(s.diagonal, DIAGONAL_WEIGHT, "negative weights are ignored");
+        assert_eq!(s.vote, VOTE_WEIGHT, "unparsable values are ignored");
+        assert_eq!(
+            s.dump_candidates.as_deref(),
+            Some(std::path::Path::new("/tmp/c.jsonl"))
+        );
+    }
 
     #[test]
     fn an_empty_library_opens_and_reports_empty() {

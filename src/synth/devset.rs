@@ -245,7 +245,7 @@ fn render_one(
     })?;
     if texture == Texture::Produced && spec.lossy {
         let bitrate = ["48k", "64k", "96k"][i % 3];
-        let (ext, codec) = if i % 2 == 0 {
+        let (ext, codec) = if i.is_multiple_of(2) {
             ("mp3", "libmp3lame")
         } else {
             ("opus", "libopus")
