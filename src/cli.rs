@@ -124,8 +124,8 @@ enum Command {
     /// Synthesize audio with known answers.
     #[command(subcommand)]
     Synth(SynthCommand),
-    /// Train the melody embedding on pairs from `earworm synth pairs` (CPU; resumes from the
-    /// checkpoint in --out). The shipped model: see models/README.md for the exact command.
+    /// Train the melody embedding on pairs from `earworm synth pairs` (on the device
+    /// `earworm info` names; resumes from the checkpoint in --out). The shipped model: see models/README.md for the exact command.
     Train {
         /// Training pairs folder (shards from `earworm synth pairs --split train`)
         #[arg(long, value_name = "DIR")]
@@ -156,6 +156,12 @@ enum Command {
         margin: f32,
         #[arg(long, default_value_t = 0.1)]
         temperature: f32,
+    },
+    /// What this installation uses: version, model, tracker, calibration, inference device (and
+    /// why that one; EARWORM_DEVICE=cpu|cuda overrides it), library folder and size.
+    Info {
+        #[command(flatten)]
+        db: DbArg,
     },
     /// Fit the calibrated confidence (P(top answer right), from the top score and its margin)
     /// on evaluation reports (`earworm eval --report`), check it on others, and write it
@@ -450,6 +456,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             corpus,
         })) => cmd_synth_hums(out, &split, melodies, &voices, seed, corpus),
+        Some(Command::Info { db }) => cmd_info(&db),
         Some(Command::Calibrate {
             fit,
             check,
@@ -723,6 +730,7 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 
 fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<ExitCode> {
     let mut engine = db.open()?;
+    print_device(&engine);
     let mut options = IndexOptions::default();
     if let Some(t) = threads {
         options.threads = t.max(1);
@@ -810,6 +818,7 @@ fn cmd_query(
     typed: Option<(String, Vec<crate::notes::TypedNote>)>,
 ) -> Result<ExitCode> {
     let mut engine = db.open()?;
+    print_device(&engine);
     let method = effective_method(&engine, method);
     if engine.catalog().song_count()? == 0 {
         anyhow::bail!(
@@ -1060,6 +1069,46 @@ fn cmd_eval(
         std::fs::write(p, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line on stderr: where inference runs and why (nothing without a model).
+fn print_device(engine: &Engine) {
+    if let Some(e) = engine.embedder() {
+        eprintln!("inference on {}", e.device_choice.describe());
+    }
+}
+
+fn cmd_info(db: &DbArg) -> Result<ExitCode> {
+    println!("earworm {}", env!("CARGO_PKG_VERSION"));
+    println!("device: {}", crate::model::device_choice().describe());
+    let engine = db.open()?;
+    match engine.embedder() {
+        Some(e) => {
+            println!("model: {} ({})", e.id, e.dir.display());
+            match &e.tracker {
+                Some(t) => println!("melody tracker: {}", t.id),
+                None => println!("melody tracker: none (harmonic-summation melody extraction)"),
+            }
+        }
+        None => println!(
+            "model: none ({}); searches use the baseline method",
+            engine.model_problem().unwrap_or("not found")
+        ),
+    }
+    println!(
+        "calibrated confidence: {}",
+        if engine.calibration().is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "library: {} ({} songs)",
+        db.dir().display(),
+        engine.catalog().song_count()?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,7 +14,18 @@ fn help_lists_every_command_and_no_display_is_a_clear_error() {
     let out = earworm(&["--help"]);
     assert!(out.status.success());
     let t = text(&out);
-    for cmd in ["app", "index", "query", "library", "eval", "train", "demo"] {
+    for cmd in [
+        "app",
+        "index",
+        "query",
+        "library",
+        "eval",
+        "train",
+        "demo",
+        "info",
+        "calibrate",
+        "train-tracker",
+    ] {
         assert!(t.contains(cmd), "help lacks {cmd}: {t}");
     }
     // With no subcommand Earworm opens the app; without a display that fails with a message
@@ -301,4 +312,37 @@ fn stress_set_oracle_eval_reports_per_texture() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out).contains("start_s"), "{}", text(&out));
+}
+
+/// `earworm info` names the device and why; asking for CUDA in a CPU build falls back to the
+/// CPU with the reason, and a nonsense preference is named.
+#[test]
+fn info_names_the_device_and_the_cpu_fallback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let run = |pref: &str| {
+        let out = Command::new(common::earworm_bin())
+            .args(["info", "--db", db.to_str().unwrap()])
+            .env("EARWORM_DEVICE", pref)
+            .output()
+            .expect("runs earworm");
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let t = run("cuda");
+    assert!(t.contains("device: "), "{t}");
+    if !cfg!(feature = "cuda") {
+        assert!(
+            t.contains("device: CPU (CUDA was asked for") && t.contains("--features cuda"),
+            "{t}"
+        );
+    }
+    assert!(run("cpu").contains("device: CPU (EARWORM_DEVICE=cpu)"));
+    assert!(run("tpu").contains("EARWORM_DEVICE=tpu is neither cpu nor cuda"));
+    let t = run("");
+    assert!(t.contains("model: ") && t.contains("library: "), "{t}");
+    assert!(
+        t.contains("melody tracker: ") && t.contains("calibrated confidence: yes"),
+        "{t}"
+    );
 }

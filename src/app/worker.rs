@@ -227,10 +227,9 @@ fn engine_thread(
         }
     };
     send(Reply::Opened(EngineInfo {
-        inference_device: engine.embedder().map_or_else(
-            || "CPU".to_string(),
-            |e| crate::model::device_name(&e.device).to_string(),
-        ),
+        inference_device: engine
+            .embedder()
+            .map_or_else(|| "CPU".to_string(), |e| e.device_choice.describe()),
         model: engine.embedder().map(|e| e.id.clone()),
         model_problem: engine.model_problem().map(str::to_string),
     }));

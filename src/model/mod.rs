@@ -104,13 +104,68 @@ pub fn find_model_dir() -> Result<PathBuf, ModelError> {
         })
 }
 
-/// The inference device: a CUDA GPU when built with the `cuda` feature and one is present.
-pub fn default_device() -> Device {
-    #[cfg(feature = "cuda")]
-    if let Ok(d) = Device::new_cuda(0) {
-        return d;
+/// The device inference and training run on, and why that one.
+#[derive(Debug, Clone)]
+pub struct DeviceChoice {
+    pub device: Device,
+    pub reason: String,
+}
+
+impl DeviceChoice {
+    /// "CPU (reason)" / "GPU (CUDA) (reason)": what the CLI and the app show.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", device_name(&self.device), self.reason)
     }
-    Device::Cpu
+}
+
+/// Chooses the device for a preference (`EARWORM_DEVICE`: `cpu`, `cuda`, or unset for the
+/// best available). A CUDA device that was wanted but cannot be used falls back to the CPU with
+/// the reason, never an error.
+pub fn choose_device(preference: Option<&str>) -> DeviceChoice {
+    let cpu = |reason: String| DeviceChoice {
+        device: Device::Cpu,
+        reason,
+    };
+    let wanted = preference.map(|p| p.trim().to_ascii_lowercase());
+    match wanted.as_deref() {
+        Some("cpu") => cpu("EARWORM_DEVICE=cpu".into()),
+        Some("cuda") | None | Some("") => {
+            let asked = wanted.as_deref() == Some("cuda");
+            #[cfg(feature = "cuda")]
+            {
+                match Device::new_cuda(0) {
+                    Ok(d) => DeviceChoice {
+                        device: d,
+                        reason: "CUDA device 0".into(),
+                    },
+                    Err(e) if asked => cpu(format!("CUDA was asked for but is unavailable: {e}")),
+                    Err(e) => cpu(format!("CUDA unavailable: {e}")),
+                }
+            }
+            #[cfg(not(feature = "cuda"))]
+            {
+                cpu(if asked {
+                    "CUDA was asked for, but this build has no CUDA support (build with --features cuda, tools/build_cuda.sh)".into()
+                } else {
+                    "this build has no CUDA support".into()
+                })
+            }
+        }
+        Some(other) => cpu(format!(
+            "EARWORM_DEVICE={other} is neither cpu nor cuda; using the CPU"
+        )),
+    }
+}
+
+/// [`choose_device`] for the `EARWORM_DEVICE` environment variable, read when a model or a
+/// training run starts.
+pub fn device_choice() -> DeviceChoice {
+    choose_device(std::env::var("EARWORM_DEVICE").ok().as_deref())
+}
+
+/// The inference device (see [`device_choice`] for the reason).
+pub fn default_device() -> Device {
+    device_choice().device
 }
 
 pub fn device_name(device: &Device) -> &'static str {
@@ -133,6 +188,8 @@ pub struct Embedder {
     pub card: ModelCard,
     pub params: FeatureParams,
     pub device: Device,
+    /// The device and why it was chosen.
+    pub device_choice: DeviceChoice,
     pub dir: PathBuf,
     /// The learned melody tracker shipped beside the model, if any: song melodies come from
     /// it instead of the harmonic-summation extractor.
@@ -162,7 +219,8 @@ impl Embedder {
                 ),
             });
         }
-        let device = default_device();
+        let device_choice = device_choice();
+        let device = device_choice.device.clone();
         let weights = dir.join(WEIGHTS_FILE);
         let werr = |source| ModelError::Weights {
             path: weights.clone(),
@@ -181,6 +239,7 @@ impl Embedder {
             card,
             params: ours,
             device,
+            device_choice,
             dir: dir.to_path_buf(),
             tracker: tracker::load_beside(dir),
         })

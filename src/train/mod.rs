@@ -366,7 +366,9 @@ struct Checkpoint {
 /// and model card into `config.out`.
 pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCard, TrainError> {
     let params = FeatureParams::default();
-    let device = crate::model::default_device();
+    let choice = crate::model::device_choice();
+    log(&format!("training on {}", choice.describe()));
+    let device = choice.device;
     let out = &config.out;
     let io = |path: &Path| {
         let path = path.to_path_buf();

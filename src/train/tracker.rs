@@ -159,7 +159,9 @@ pub fn train_tracker(
     log: &mut dyn FnMut(&str),
 ) -> Result<serde_json::Value, TrainError> {
     let params = FeatureParams::default();
-    let device = crate::model::default_device();
+    let choice = crate::model::device_choice();
+    log(&format!("training on {}", choice.describe()));
+    let device = choice.device;
     let out = &config.out;
     let io = |path: &Path| {
         let path = path.to_path_buf();
