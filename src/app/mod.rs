@@ -347,8 +347,9 @@ impl EarwormApp {
         }
     }
 
-    /// Searches with an audio file (dropped on the hum area, or picked).
-    pub fn search_file(&mut self, path: &Path) {
+    /// Clears the recording and the last results for a search that is final at once (a file or
+    /// typed notes) and returns its sequence number.
+    fn begin_final_search(&mut self, message: String) -> u64 {
         self.recording = None;
         self.live = None;
         self.results = None;
@@ -357,9 +358,15 @@ impl EarwormApp {
         self.query_seq += 1;
         self.final_seq = Some(self.query_seq);
         self.stopped_at = Some(Instant::now());
-        self.message = Some(format!("Searching with {}", file_name(path)));
+        self.message = Some(message);
+        self.query_seq
+    }
+
+    /// Searches with an audio file (dropped on the hum area, or picked).
+    pub fn search_file(&mut self, path: &Path) {
+        let seq = self.begin_final_search(format!("Searching with {}", file_name(path)));
         self.worker.send(Request::QueryFile {
-            seq: self.query_seq,
+            seq,
             path: path.to_path_buf(),
         });
     }
@@ -379,17 +386,9 @@ impl EarwormApp {
                 return;
             }
         };
-        self.recording = None;
-        self.live = None;
-        self.results = None;
-        self.results_error = None;
-        self.selected = None;
-        self.query_seq += 1;
-        self.final_seq = Some(self.query_seq);
-        self.stopped_at = Some(Instant::now());
-        self.message = Some(format!("Searching with the notes {text}"));
+        let seq = self.begin_final_search(format!("Searching with the notes {text}"));
         self.worker.send(Request::Query {
-            seq: self.query_seq,
+            seq,
             samples: Arc::new(samples),
             provisional: false,
         });

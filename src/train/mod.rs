@@ -362,6 +362,89 @@ struct Checkpoint {
     elapsed_s: f64,
 }
 
+/// A training run's checkpoint files in its output folder: weights and (step, time so far).
+pub(crate) struct CheckpointFiles {
+    weights: PathBuf,
+    state: PathBuf,
+}
+
+impl CheckpointFiles {
+    /// `<prefix>checkpoint.safetensors` and `<prefix>checkpoint.json` in `out`.
+    pub(crate) fn new(out: &Path, prefix: &str) -> Self {
+        Self {
+            weights: out.join(format!("{prefix}checkpoint.safetensors")),
+            state: out.join(format!("{prefix}checkpoint.json")),
+        }
+    }
+
+    /// Loads the checkpoint into `varmap` if there is one: (first step, seconds trained before).
+    pub(crate) fn resume(
+        &self,
+        varmap: &mut VarMap,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<(usize, f64), TrainError> {
+        if !(self.weights.is_file() && self.state.is_file()) {
+            return Ok((0, 0.0));
+        }
+        varmap.load(&self.weights)?;
+        let state = std::fs::read_to_string(&self.state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Checkpoint>(&t).ok())
+            .unwrap_or(Checkpoint {
+                step: 0,
+                elapsed_s: 0.0,
+            });
+        log(&format!("resuming from step {}", state.step));
+        Ok((state.step, state.elapsed_s))
+    }
+
+    /// Writes the weights (through a temporary file and a rename) and the state.
+    pub(crate) fn save(
+        &self,
+        varmap: &VarMap,
+        step: usize,
+        elapsed_s: f64,
+    ) -> Result<(), TrainError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TrainError::Io { path, source }
+        };
+        let tmp = self.weights.with_extension("tmp.safetensors");
+        varmap.save(&tmp)?;
+        std::fs::rename(&tmp, &self.weights).map_err(io(&self.weights))?;
+        let state = Checkpoint { step, elapsed_s };
+        std::fs::write(
+            &self.state,
+            serde_json::to_string(&state).unwrap_or_default(),
+        )
+        .map_err(io(&self.state))
+    }
+}
+
+/// AdamW over every variable, with the weight decay both trainers use.
+pub(crate) fn adamw(varmap: &VarMap, lr: f64) -> Result<AdamW, TrainError> {
+    Ok(AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?)
+}
+
+/// A JSON-lines log, appended to across resumed runs.
+pub(crate) fn append_log(path: &Path) -> Result<std::fs::File, TrainError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Runs (or resumes) training; writes checkpoints, `train_log.jsonl`, and finally the weights
 /// and model card into `config.out`.
 pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCard, TrainError> {
@@ -408,37 +491,10 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
         net_config,
         VarBuilder::from_varmap(&varmap, DType::F32, &device),
     )?;
-    let ckpt_weights = out.join("checkpoint.safetensors");
-    let ckpt_state = out.join("checkpoint.json");
-    let mut first_step = 0;
-    let mut elapsed_before = 0.0;
-    if ckpt_weights.is_file() && ckpt_state.is_file() {
-        varmap.load(&ckpt_weights)?;
-        let state: Checkpoint = std::fs::read_to_string(&ckpt_state)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Checkpoint {
-                step: 0,
-                elapsed_s: 0.0,
-            });
-        first_step = state.step;
-        elapsed_before = state.elapsed_s;
-        log(&format!("resuming from step {first_step}"));
-    }
-    let mut opt = AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW {
-            lr: config.lr,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )?;
-    let log_path = out.join("train_log.jsonl");
-    let mut log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(io(&log_path))?;
+    let checkpoint = CheckpointFiles::new(out, "");
+    let (first_step, elapsed_before) = checkpoint.resume(&mut varmap, log)?;
+    let mut opt = adamw(&varmap, config.lr)?;
+    let mut log_file = append_log(&out.join("train_log.jsonl"))?;
     let (ch, w) = (params.channels(), params.window_frames);
     let started = std::time::Instant::now();
     // Batches are prepared on a second thread while the network trains on the current one.
@@ -507,18 +563,11 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
                 || done == config.steps
                 || Some(done) == config.until
             {
-                let tmp = out.join("checkpoint.tmp.safetensors");
-                varmap.save(&tmp)?;
-                std::fs::rename(&tmp, &ckpt_weights).map_err(io(&ckpt_weights))?;
-                let state = Checkpoint {
-                    step: done,
-                    elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
-                };
-                std::fs::write(
-                    &ckpt_state,
-                    serde_json::to_string(&state).unwrap_or_default(),
-                )
-                .map_err(io(&ckpt_state))?;
+                checkpoint.save(
+                    &varmap,
+                    done,
+                    elapsed_before + started.elapsed().as_secs_f64(),
+                )?;
             }
         }
         Ok(())

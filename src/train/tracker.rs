@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use candle_core::{DType, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
 
 use super::TrainError;
 use crate::model::features::{FeatureParams, Spectrogram};
@@ -146,12 +146,6 @@ fn accuracy(
     ))
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Checkpoint {
-    step: usize,
-    elapsed_s: f64,
-}
-
 /// Trains (or resumes); writes checkpoints, `tracker_log.jsonl`, and finally the tracker's
 /// weights and card into `config.out`. Returns the card.
 pub fn train_tracker(
@@ -198,33 +192,10 @@ pub fn train_tracker(
         net_config,
         VarBuilder::from_varmap(&varmap, DType::F32, &device),
     )?;
-    let ckpt_weights = out.join("tracker_checkpoint.safetensors");
-    let ckpt_state = out.join("tracker_checkpoint.json");
-    let (mut first_step, mut elapsed_before) = (0, 0.0);
-    if ckpt_weights.is_file() && ckpt_state.is_file() {
-        varmap.load(&ckpt_weights)?;
-        if let Some(state) = std::fs::read_to_string(&ckpt_state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Checkpoint>(&t).ok())
-        {
-            (first_step, elapsed_before) = (state.step, state.elapsed_s);
-        }
-        log(&format!("resuming from step {first_step}"));
-    }
-    let mut opt = AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW {
-            lr: config.lr,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )?;
-    let log_path = out.join("tracker_log.jsonl");
-    let mut log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(io(&log_path))?;
+    let checkpoint = super::CheckpointFiles::new(out, "tracker_");
+    let (first_step, elapsed_before) = checkpoint.resume(&mut varmap, log)?;
+    let mut opt = super::adamw(&varmap, config.lr)?;
+    let mut log_file = super::append_log(&out.join("tracker_log.jsonl"))?;
     let width = params.n_bins + 1;
     let started = std::time::Instant::now();
     let (tx, rx) = mpsc::sync_channel::<(usize, Vec<f32>, Vec<u32>)>(3);
@@ -277,18 +248,11 @@ pub fn train_tracker(
                 (acc_loss, acc_n) = (0.0, 0);
             }
             if done % 100 == 0 || done == config.steps {
-                let tmp = out.join("tracker_checkpoint.tmp.safetensors");
-                varmap.save(&tmp)?;
-                std::fs::rename(&tmp, &ckpt_weights).map_err(io(&ckpt_weights))?;
-                let state = Checkpoint {
-                    step: done,
-                    elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
-                };
-                std::fs::write(
-                    &ckpt_state,
-                    serde_json::to_string(&state).unwrap_or_default(),
-                )
-                .map_err(io(&ckpt_state))?;
+                checkpoint.save(
+                    &varmap,
+                    done,
+                    elapsed_before + started.elapsed().as_secs_f64(),
+                )?;
             }
         }
         Ok(())
