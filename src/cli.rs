@@ -869,13 +869,12 @@ fn cmd_query(
                 if !json {
                     println!("{} ({elapsed_ms:.0} ms)", path.display());
                     match r.confidence {
-                        Some(c) if c.confident => println!(
-                            "  confident match: {:.0}% likely right",
-                            100.0 * c.probability
-                        ),
+                        Some(c) if c.confident => {
+                            println!("  confident match: {}% likely right", c.percent())
+                        }
                         Some(c) => println!(
-                            "  no confident match ({:.0}% likely right): best guesses",
-                            100.0 * c.probability
+                            "  no confident match ({}% likely right): best guesses",
+                            c.percent()
                         ),
                         None => {}
                     }

@@ -81,6 +81,14 @@ pub struct Confidence {
     pub confident: bool,
 }
 
+impl Confidence {
+    /// The probability as a whole percentage for people: never "100%" or "0%", which no
+    /// calibration on a few hundred queries can claim.
+    pub fn percent(&self) -> u32 {
+        (100.0 * self.probability).round().clamp(1.0, 99.0) as u32
+    }
+}
+
 /// File beside the model holding its calibration (`earworm calibrate`).
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
@@ -354,5 +362,21 @@ impl Engine {
     ) -> Result<QueryResult, EngineError> {
         let (samples, _) = self.guarded("decoding the query", |_| Ok(decode_file(path)?))?;
         self.query_samples_with(&samples, top, method)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Confidence;
+
+    #[test]
+    fn confidence_percent_never_claims_certainty() {
+        let c = |p| Confidence {
+            probability: p,
+            confident: true,
+        };
+        assert_eq!(c(0.9996).percent(), 99);
+        assert_eq!(c(0.934).percent(), 93);
+        assert_eq!(c(0.0001).percent(), 1);
     }
 }

@@ -1191,16 +1191,13 @@ impl EarwormApp {
         } else if let Some(c) = results.confidence {
             // Calibrated: the probability that the first song is the one hummed.
             if c.confident {
-                ui.label(format!(
-                    "Confident match: {:.0}% likely right.",
-                    100.0 * c.probability
-                ));
+                ui.label(format!("Confident match: {}% likely right.", c.percent()));
             } else {
                 ui.colored_label(
                     Color32::from_rgb(230, 160, 60),
                     format!(
-                        "No confident match ({:.0}% likely right) — these are best guesses.",
-                        100.0 * c.probability
+                        "No confident match ({}% likely right) — these are best guesses.",
+                        c.percent()
                     ),
                 );
             }
