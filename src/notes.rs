@@ -27,17 +27,12 @@ pub enum NotesError {
 /// Fewer notes than this carry too little melody to search (the same bar as a hum's 1 s).
 pub const MIN_NOTES: usize = 4;
 
+/// Semitones above C of a note letter (either case).
 fn letter_semitone(c: char) -> Option<i32> {
-    Some(match c.to_ascii_uppercase() {
-        'C' => 0,
-        'D' => 2,
-        'E' => 4,
-        'F' => 5,
-        'G' => 7,
-        'A' => 9,
-        'B' => 11,
-        _ => return None,
-    })
+    if !c.is_ascii_alphabetic() {
+        return None;
+    }
+    crate::synth::corpus::pitch_class(&c.to_string())
 }
 
 /// Parses scientific pitch notation: `C4` (middle C), `F#5`, `Bb3`, each optionally with a

@@ -65,6 +65,24 @@ fn has_text(h: &Harness<'static, EarwormApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
 
+/// Waits for a search's final results and checks that the first song's file name starts with
+/// `prefix` (the demo songs are numbered).
+fn wait_for_top_result(h: &mut Harness<'static, EarwormApp>, prefix: &str, what: &str) {
+    run_until(h, Duration::from_secs(120), what, |h| {
+        h.state().results_are_final()
+    });
+    let top = &h.state().results().unwrap().rows[0].song;
+    assert!(
+        top.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(prefix),
+        "{what}: top result {:?}",
+        top.path
+    );
+}
+
 /// Steps the UI in real time until `done` holds; panics with `what` after `timeout`.
 fn run_until(
     h: &mut Harness<'static, EarwormApp>,
@@ -162,22 +180,7 @@ fn first_run_indexes_the_demo_and_an_example_hum_finds_its_song_with_an_overlay(
         !h.state().is_indexing(),
         "a file on the hum area is a query, not a library add"
     );
-    run_until(
-        &mut h,
-        Duration::from_secs(120),
-        "results for the dropped file",
-        |h| h.state().results_are_final(),
-    );
-    let top = &h.state().results().unwrap().rows[0].song;
-    assert!(
-        top.path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("02_"),
-        "top result {:?}",
-        top.path
-    );
+    wait_for_top_result(&mut h, "02_", "results for the dropped file");
 
     // Typed notes (no microphone, no file): the first phrase of demo tune 03.
     let melodies = earworm::synth::corpus::load(&earworm::synth::corpus::default_path()).unwrap();
@@ -202,22 +205,7 @@ fn first_run_indexes_the_demo_and_an_example_hum_finds_its_song_with_an_overlay(
     h.get_by_label("Search notes").click();
     h.step();
     assert!(!h.state().results_are_final(), "the notes search started");
-    run_until(
-        &mut h,
-        Duration::from_secs(120),
-        "results for the typed notes",
-        |h| h.state().results_are_final(),
-    );
-    let top = &h.state().results().unwrap().rows[0].song;
-    assert!(
-        top.path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("03_"),
-        "typed notes found {:?}",
-        top.path
-    );
+    wait_for_top_result(&mut h, "03_", "results for the typed notes");
     // Notes that cannot be read are explained, not searched.
     h.state_mut().typed_notes = "E4 H4 C4".into();
     h.step();

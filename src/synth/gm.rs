@@ -281,6 +281,19 @@ impl Arrangement {
         arr
     }
 
+    /// Every part in one ensemble program, harmonised with the melody at equal level, with no
+    /// band, intro or breaks (homophonic and descant textures).
+    fn make_ensemble(&mut self, rng: &mut Rng) {
+        self.ensemble = true;
+        self.ensemble_program = *rng.pick(ENSEMBLE_PROGRAMS);
+        self.lead = Lead::Program(self.ensemble_program);
+        self.drums = DrumStyle::None;
+        self.intro_bars = 0;
+        self.break_bars = 0;
+        self.lead_level = 100;
+        self.chord_level = 100;
+    }
+
     fn apply_texture(&mut self, rng: &mut Rng, texture: Texture) {
         let three = self.drums == DrumStyle::Waltz;
         let band_drums = |rng: &mut Rng| {
@@ -296,27 +309,13 @@ impl Arrangement {
         match texture {
             Texture::Standard => {}
             Texture::Homophonic => {
-                self.ensemble = true;
-                self.ensemble_program = *rng.pick(ENSEMBLE_PROGRAMS);
-                self.lead = Lead::Program(self.ensemble_program);
-                self.drums = DrumStyle::None;
-                self.intro_bars = 0;
-                self.break_bars = 0;
+                self.make_ensemble(rng);
                 self.swing = 0.0;
-                self.lead_level = 100;
-                self.chord_level = 100;
             }
             Texture::InnerVoice => {
                 self.descant = rng.chance(0.5);
                 if self.descant {
-                    self.ensemble = true;
-                    self.ensemble_program = *rng.pick(ENSEMBLE_PROGRAMS);
-                    self.lead = Lead::Program(self.ensemble_program);
-                    self.drums = DrumStyle::None;
-                    self.intro_bars = 0;
-                    self.break_bars = 0;
-                    self.lead_level = 100;
-                    self.chord_level = 100;
+                    self.make_ensemble(rng);
                 } else {
                     self.doubling = if rng.chance(0.5) { 12 } else { -12 };
                     self.doubling_program = rng.pick(LEAD_PROGRAMS).0;
