@@ -112,7 +112,8 @@ pub enum Texture {
     /// Heavy production: long reverb, hard compression and limiting, strong EQ (and, in the dev
     /// set, low-bit-rate lossy encoding).
     Produced,
-    /// One of the textures above rendered with a SoundFont no training song uses.
+    /// One of the first five textures above (not Produced) rendered with a SoundFont no training
+    /// song uses.
     UnseenFont,
 }
 
