@@ -421,6 +421,36 @@ impl CheckpointFiles {
     }
 }
 
+/// No dev melody may be trained on: an error naming the first one found in both.
+pub(crate) fn check_no_dev_melody_trained(
+    train: &[String],
+    dev: &[String],
+    dev_dir: &Path,
+) -> Result<(), TrainError> {
+    let train_set: std::collections::HashSet<&String> = train.iter().collect();
+    match dev.iter().find(|m| train_set.contains(m)) {
+        Some(m) => Err(TrainError::Io {
+            path: dev_dir.to_path_buf(),
+            source: std::io::Error::other(format!("dev melody {m} is also in the training data")),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Starts a training run: the device (logged with why it was chosen) and the output folder.
+pub(crate) fn start_run(
+    out: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<candle_core::Device, TrainError> {
+    let choice = crate::model::device_choice();
+    log(&format!("training on {}", choice.describe()));
+    std::fs::create_dir_all(out).map_err(|source| TrainError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    Ok(choice.device)
+}
+
 /// AdamW over every variable, with the weight decay both trainers use.
 pub(crate) fn adamw(varmap: &VarMap, lr: f64) -> Result<AdamW, TrainError> {
     Ok(AdamW::new(
@@ -449,15 +479,12 @@ pub(crate) fn append_log(path: &Path) -> Result<std::fs::File, TrainError> {
 /// and model card into `config.out`.
 pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCard, TrainError> {
     let params = FeatureParams::default();
-    let choice = crate::model::device_choice();
-    log(&format!("training on {}", choice.describe()));
-    let device = choice.device;
     let out = &config.out;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TrainError::Io { path, source }
     };
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    let device = start_run(out, log)?;
     log(&format!("loading pairs from {}", config.data.display()));
     let t_load = std::time::Instant::now();
     let corpus = PairCorpus::load(&config.data, &params, 2)?;
@@ -465,17 +492,8 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
         Some(d) => Some(PairCorpus::load(d, &params, 2)?),
         None => None,
     };
-    // No dev melody may be trained on.
-    if let Some(dev) = &dev {
-        let train_set: std::collections::HashSet<&String> = corpus.melodies.iter().collect();
-        if let Some(m) = dev.melodies.iter().find(|m| train_set.contains(m)) {
-            return Err(TrainError::Io {
-                path: config.dev.clone().unwrap_or_default(),
-                source: std::io::Error::other(format!(
-                    "dev melody {m} is also in the training data"
-                )),
-            });
-        }
+    if let (Some(dev), Some(dev_dir)) = (&dev, &config.dev) {
+        check_no_dev_melody_trained(&corpus.melodies, &dev.melodies, dev_dir)?;
     }
     log(&format!(
         "{} songs ({:.1} h), {} hums ({:.1} h) loaded in {:.0} s",

@@ -153,28 +153,17 @@ pub fn train_tracker(
     log: &mut dyn FnMut(&str),
 ) -> Result<serde_json::Value, TrainError> {
     let params = FeatureParams::default();
-    let choice = crate::model::device_choice();
-    log(&format!("training on {}", choice.describe()));
-    let device = choice.device;
     let out = &config.out;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TrainError::Io { path, source }
     };
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    let device = super::start_run(out, log)?;
     let (songs, melodies) = load_songs(&config.data, &params)?;
     let dev = match &config.dev {
         Some(d) => {
             let (dev_songs, dev_melodies) = load_songs(std::slice::from_ref(d), &params)?;
-            let train_set: std::collections::HashSet<&String> = melodies.iter().collect();
-            if let Some(m) = dev_melodies.iter().find(|m| train_set.contains(m)) {
-                return Err(TrainError::Io {
-                    path: d.clone(),
-                    source: std::io::Error::other(format!(
-                        "dev melody {m} is also in the training data"
-                    )),
-                });
-            }
+            super::check_no_dev_melody_trained(&melodies, &dev_melodies, d)?;
             Some(dev_songs)
         }
         None => None,
