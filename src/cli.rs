@@ -1,7 +1,7 @@
 //! The `earworm` command line: index, query, library, eval and synth.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::engine::{Engine, Method};
-use crate::library::IndexOptions;
+use crate::library::{utc_time, write_history_csv, IndexOptions, QueryKind};
 
 #[derive(Parser)]
 #[command(
@@ -92,6 +92,33 @@ enum Command {
         /// octave up; ^ sharp, _ flat; lengths in eighths; z rest; no key signatures)
         #[arg(long, value_name = "ABC", conflicts_with_all = ["audio", "notes"])]
         abc: Option<String>,
+        /// Do not keep these searches in the history (`earworm history`)
+        #[arg(long)]
+        no_history: bool,
+    },
+    /// The search history: every search made in the app or with `earworm query`, newest
+    /// first. Re-run one against the library as it is now, export all as CSV, or delete.
+    History {
+        #[command(flatten)]
+        db: DbArg,
+        /// Show at most this many searches
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the list as one JSON array
+        #[arg(long)]
+        json: bool,
+        /// Write the whole history as CSV (one row per result) to FILE, or - for stdout
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["rerun", "delete", "clear"])]
+        export: Option<PathBuf>,
+        /// Run search ID again against the library as it is now
+        #[arg(long, value_name = "ID", conflicts_with_all = ["delete", "clear"])]
+        rerun: Option<i64>,
+        /// Delete search ID
+        #[arg(long, value_name = "ID", conflicts_with = "clear")]
+        delete: Option<i64>,
+        /// Delete every kept search
+        #[arg(long)]
+        clear: bool,
     },
     /// List the songs in the library, and files that failed with the reason.
     Library {
@@ -390,14 +417,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             audio,
             notes,
             abc,
+            no_history,
         }) => {
             let typed = match (notes, abc) {
                 (Some(n), _) => Some((n.clone(), crate::notes::parse_scientific(&n)?)),
                 (_, Some(a)) => Some((a.clone(), crate::notes::parse_abc(&a)?)),
                 _ => None,
             };
-            cmd_query(&db, top, json, parse_method(&method), &audio, typed)
+            let options = QueryOptions {
+                top,
+                json,
+                method: parse_method(&method),
+                keep_history: !no_history,
+            };
+            cmd_query(&db, &options, &audio, typed)
         }
+        Some(Command::History {
+            db,
+            limit,
+            json,
+            export,
+            rerun,
+            delete,
+            clear,
+        }) => cmd_history(&db, limit, json, export.as_deref(), rerun, delete, clear),
         Some(Command::Library { db, check }) => cmd_library(&db, check),
         Some(Command::Eval {
             db,
@@ -809,17 +852,23 @@ fn effective_method(engine: &Engine, method: Method) -> Method {
     method
 }
 
-fn cmd_query(
-    db: &DbArg,
+struct QueryOptions {
     top: usize,
     json: bool,
     method: Method,
+    keep_history: bool,
+}
+
+fn cmd_query(
+    db: &DbArg,
+    options: &QueryOptions,
     audio: &[PathBuf],
     typed: Option<(String, Vec<crate::notes::TypedNote>)>,
 ) -> Result<ExitCode> {
+    let (top, json) = (options.top, options.json);
     let mut engine = db.open()?;
     print_device(&engine);
-    let method = effective_method(&engine, method);
+    let method = effective_method(&engine, options.method);
     if engine.catalog().song_count()? == 0 {
         anyhow::bail!(
             "the library in {} is empty: run `earworm index <music folder>` first",
@@ -850,54 +899,31 @@ fn cmd_query(
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(r) => {
-                let results: Vec<serde_json::Value> = r
-                    .matches
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| {
-                        serde_json::json!({
-                            "rank": i + 1,
-                            "path": m.song.path,
-                            "title": m.song.title,
-                            "artist": m.song.artist,
-                            "score": round3(m.found.score),
-                            "start_s": round3(m.found.start_s),
-                            "end_s": round3(m.found.end_s),
-                        })
-                    })
-                    .collect();
+                if options.keep_history {
+                    // The history is a convenience: a read-only database still answers.
+                    let (kind, query) = match &typed {
+                        Some((text, _)) => (QueryKind::Notes, text.clone()),
+                        None => (
+                            QueryKind::File,
+                            std::path::absolute(path)
+                                .unwrap_or_else(|_| path.clone())
+                                .display()
+                                .to_string(),
+                        ),
+                    };
+                    if let Err(e) = engine.remember(kind, &query, None, &r) {
+                        eprintln!("warning: the search was not kept in the history: {e}");
+                    }
+                }
                 if !json {
                     println!("{} ({elapsed_ms:.0} ms)", path.display());
-                    match r.confidence {
-                        Some(c) if c.confident => {
-                            println!("  confident match: {}% likely right", c.percent())
-                        }
-                        Some(c) => println!(
-                            "  no confident match ({}% likely right): best guesses",
-                            c.percent()
-                        ),
-                        None => {}
-                    }
-                    println!(
-                        "  {:>4}  {:>6}  {:>15}  {:<40}  {}",
-                        "rank", "score", "matched at", "title", "artist"
-                    );
-                    for (i, m) in r.matches.iter().enumerate() {
-                        println!(
-                            "  {:>4}  {:>6.3}  {:>15}  {:<40}  {}",
-                            i + 1,
-                            m.found.score,
-                            format!("{}–{}", mmss(m.found.start_s), mmss(m.found.end_s)),
-                            truncate(&m.song.title, 40),
-                            m.song.artist
-                        );
-                    }
+                    print_matches(&r);
                 }
                 out.push(
                     serde_json::json!({"query": path, "elapsed_ms": round3(elapsed_ms as f32),
                     "confidence": r.confidence.map(|c| round3(c.probability)),
                     "confident": r.confidence.map(|c| c.confident),
-                    "results": results}),
+                    "results": results_json(&r)}),
                 );
             }
             Err(e) => {
@@ -917,6 +943,136 @@ fn cmd_query(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn results_json(r: &crate::engine::QueryResult) -> Vec<serde_json::Value> {
+    r.matches
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            serde_json::json!({
+                "rank": i + 1,
+                "path": m.song.path,
+                "title": m.song.title,
+                "artist": m.song.artist,
+                "score": round3(m.found.score),
+                "start_s": round3(m.found.start_s),
+                "end_s": round3(m.found.end_s),
+            })
+        })
+        .collect()
+}
+
+/// The confidence line and the ranked table of one answer.
+fn print_matches(r: &crate::engine::QueryResult) {
+    match r.confidence {
+        Some(c) if c.confident => println!("  confident match: {}% likely right", c.percent()),
+        Some(c) => println!(
+            "  no confident match ({}% likely right): best guesses",
+            c.percent()
+        ),
+        None => {}
+    }
+    println!(
+        "  {:>4}  {:>6}  {:>15}  {:<40}  {}",
+        "rank", "score", "matched at", "title", "artist"
+    );
+    for (i, m) in r.matches.iter().enumerate() {
+        println!(
+            "  {:>4}  {:>6.3}  {:>15}  {:<40}  {}",
+            i + 1,
+            m.found.score,
+            format!("{}–{}", mmss(m.found.start_s), mmss(m.found.end_s)),
+            truncate(&m.song.title, 40),
+            m.song.artist
+        );
+    }
+}
+
+fn cmd_history(
+    db: &DbArg,
+    limit: usize,
+    json: bool,
+    export: Option<&Path>,
+    rerun: Option<i64>,
+    delete: Option<i64>,
+    clear: bool,
+) -> Result<ExitCode> {
+    let mut engine = db.open()?;
+    if clear {
+        let n = engine.catalog_mut().clear_history()?;
+        eprintln!("deleted {n} searches from the history");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = delete {
+        if !engine.catalog_mut().delete_history(id)? {
+            anyhow::bail!("there is no search {id} in the history (see `earworm history`)");
+        }
+        eprintln!("deleted search {id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = rerun {
+        let (entry, r) = engine.rerun(id, 10)?;
+        if json {
+            let value = serde_json::json!({"search": id, "query": entry.query,
+                "confidence": r.confidence.map(|c| round3(c.probability)),
+                "confident": r.confidence.map(|c| c.confident),
+                "results": results_json(&r)});
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!(
+                "search {id} again: {} \"{}\"",
+                entry.kind.as_str(),
+                entry.query
+            );
+            print_matches(&r);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(file) = export {
+        let all = engine.catalog().history(usize::MAX >> 1)?;
+        if file == Path::new("-") {
+            write_history_csv(&all, &mut std::io::stdout().lock())?;
+        } else {
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(file)
+                    .with_context(|| format!("creating {}", file.display()))?,
+            );
+            write_history_csv(&all, &mut out)?;
+            out.flush()?;
+            eprintln!("wrote {} searches to {}", all.len(), file.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let entries = engine.catalog().history(limit)?;
+    if json {
+        let list: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({"id": e.id, "at": e.at, "time_utc": utc_time(e.at),
+                    "kind": e.kind.as_str(), "query": e.query, "kept_recording": e.has_recording,
+                    "confidence": e.confidence.map(round3), "results": e.results})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        println!("No searches kept yet: every `earworm query` and app search is listed here.");
+    }
+    for e in &entries {
+        let best = e.results.first().map_or("no results".to_string(), |r| {
+            format!("{} ({:.2})", truncate(&r.title, 36), r.score)
+        });
+        println!(
+            "  {:>5}  {} UTC  {:<5}  {:<40}  {best}",
+            e.id,
+            utc_time(e.at),
+            e.kind.as_str(),
+            truncate(&e.query, 40)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn round3(x: f32) -> f64 {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::audio::{decode_file, DecodeError};
 use crate::library::{
-    index_paths, panic_message, Catalog, CatalogError, IndexOptions, IndexProgress, IndexReport,
-    SongRecord,
+    index_paths, panic_message, Catalog, CatalogError, HistoryEntry, HistoryResult, IndexOptions,
+    IndexProgress, IndexReport, NewHistoryEntry, QueryKind, SongRecord,
 };
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
@@ -49,6 +49,10 @@ pub enum EngineError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Notes(#[from] crate::notes::NotesError),
+    #[error("there is no search {id} in the history")]
+    NoSuchSearch { id: i64 },
+    #[error("search {id} kept no recording (keeping recordings was off), so it cannot be re-run")]
+    RecordingNotKept { id: i64 },
     /// A bug: some stage panicked. The engine dropped its caches and stays usable.
     #[error("internal error while {during}: {message} (please report this)")]
     Internal { during: String, message: String },
@@ -69,6 +73,24 @@ pub struct QueryResult {
     /// How likely the first match is right, when the model ships a calibration (learned
     /// method only: the baseline's scores mean something else).
     pub confidence: Option<Confidence>,
+}
+
+impl QueryResult {
+    /// The matches as the search history keeps them.
+    pub fn history_results(&self) -> Vec<HistoryResult> {
+        self.matches
+            .iter()
+            .map(|m| HistoryResult {
+                song_id: m.song.id,
+                title: m.song.title.clone(),
+                artist: m.song.artist.clone(),
+                path: m.song.path.clone(),
+                score: m.found.score,
+                start_s: m.found.start_s,
+                end_s: m.found.end_s,
+            })
+            .collect()
+    }
 }
 
 /// Calibrated confidence in a query's first match.
@@ -352,6 +374,55 @@ impl Engine {
     /// Searches with an audio file (any supported format).
     pub fn query_file(&mut self, path: &Path, top: usize) -> Result<QueryResult, EngineError> {
         self.query_file_with(path, top, Method::Learned)
+    }
+
+    /// Searches with notes typed in scientific pitch names or ABC-like letters.
+    pub fn query_notes(&mut self, text: &str, top: usize) -> Result<QueryResult, EngineError> {
+        let samples = crate::notes::query_audio(&crate::notes::parse_any(text)?)?;
+        self.query_samples(&samples, top)
+    }
+
+    /// Keeps a finished search in the history; returns its id.
+    pub fn remember(
+        &mut self,
+        kind: QueryKind,
+        query: &str,
+        recording: Option<&[f32]>,
+        result: &QueryResult,
+    ) -> Result<i64, EngineError> {
+        Ok(self.catalog.add_history(&NewHistoryEntry {
+            kind,
+            query,
+            recording,
+            confidence: result.confidence.map(|c| c.probability),
+            results: &result.history_results(),
+        })?)
+    }
+
+    /// Runs a kept search again against the library as it is now (the history is unchanged).
+    pub fn rerun(
+        &mut self,
+        id: i64,
+        top: usize,
+    ) -> Result<(HistoryEntry, QueryResult), EngineError> {
+        let entry = self
+            .catalog
+            .history_entry(id)?
+            .ok_or(EngineError::NoSuchSearch { id })?;
+        let result = match entry.kind {
+            QueryKind::Notes | QueryKind::Keys => self.query_notes(&entry.query, top)?,
+            QueryKind::File if !entry.has_recording => {
+                self.query_file(Path::new(&entry.query), top)?
+            }
+            QueryKind::Hum | QueryKind::File => {
+                let samples = self
+                    .catalog
+                    .history_recording(id)?
+                    .ok_or(EngineError::RecordingNotKept { id })?;
+                self.query_samples(&samples, top)?
+            }
+        };
+        Ok((entry, result))
     }
 
     pub fn query_file_with(

@@ -255,8 +255,20 @@ pub fn render_sine(notes: &[(f32, f32, f32)]) -> Vec<f32> {
     out
 }
 
+/// Parses notes in either notation: scientific pitch names first, ABC-like letters when
+/// those fail (the error then is the scientific one, which names the usual notation).
+pub fn parse_any(text: &str) -> Result<Vec<TypedNote>, NotesError> {
+    parse_scientific(text).or_else(|first| parse_abc(text).map_err(|_| first))
+}
+
 /// The audio query for typed notes: at 100 quarter notes a minute, after a short lead-in.
 pub fn query_audio(notes: &[TypedNote]) -> Result<Vec<f32>, NotesError> {
+    query_audio_at(notes, 100.0)
+}
+
+/// The audio query for notes at `bpm` quarter notes a minute (notes played on keys keep the
+/// player's tempo).
+pub fn query_audio_at(notes: &[TypedNote], bpm: f32) -> Result<Vec<f32>, NotesError> {
     let pitched = notes.iter().filter(|n| n.midi.is_some()).count();
     if pitched < MIN_NOTES {
         return Err(NotesError::TooFew {
@@ -264,7 +276,7 @@ pub fn query_audio(notes: &[TypedNote]) -> Result<Vec<f32>, NotesError> {
             needed: MIN_NOTES,
         });
     }
-    Ok(render_sine(&timed(notes, 100.0, 0.3)))
+    Ok(render_sine(&timed(notes, bpm, 0.3)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@
 //! state and drawing, and never blocks on audio, search or indexing.
 
 pub mod capture;
+pub mod history;
+pub mod keys;
 pub mod live;
+pub mod midi;
 pub mod overlay;
 pub mod playback;
 pub mod worker;
@@ -17,11 +20,13 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, Color32, RichText, Vec2};
 
 use crate::audio::SAMPLE_RATE;
-use crate::library::{is_audio_path, IndexProgress};
+use crate::library::{is_audio_path, IndexProgress, QueryKind};
 use capture::{Capture, InputDevice};
+use history::{HistoryAction, HistoryPanel};
+use keys::{KeysAction, Piano, PlayedNotes};
 use live::{LiveAnalysis, StopReason, StopRules};
 use playback::{Player, Playing};
-use worker::{EngineInfo, LibrarySnapshot, Reply, Request, Results, Worker};
+use worker::{EngineInfo, LibrarySnapshot, Remember, Reply, Request, Results, Worker};
 
 /// Where recorded audio comes from.
 #[derive(Clone)]
@@ -72,6 +77,10 @@ pub struct Settings {
     pub db_dir: Option<PathBuf>,
     /// The demo library was offered once; removing it is then respected.
     pub demo_indexed: bool,
+    /// Keep each search's recording in the history (to play or re-run it later).
+    pub keep_recordings: bool,
+    /// The MIDI keyboard to play from (by port name).
+    pub midi_device: Option<String>,
 }
 
 impl Default for Settings {
@@ -81,6 +90,8 @@ impl Default for Settings {
             dark_mode: true,
             db_dir: None,
             demo_indexed: false,
+            keep_recordings: true,
+            midi_device: None,
         }
     }
 }
@@ -91,6 +102,7 @@ const SETTINGS_KEY: &str = "earworm-settings";
 pub enum Tab {
     Search,
     Library,
+    History,
 }
 
 struct Recording {
@@ -156,6 +168,16 @@ pub struct EarwormApp {
     next_example: usize,
     folder_pick: Option<Receiver<Option<PathBuf>>>,
     file_pick: Option<Receiver<Option<PathBuf>>>,
+    export_pick: Option<Receiver<Option<PathBuf>>>,
+    history: HistoryPanel,
+    /// Notes played on the on-screen piano, the computer keyboard or a MIDI keyboard.
+    played: PlayedNotes,
+    piano: Piano,
+    show_keys: bool,
+    /// MIDI input ports, or why there are none.
+    midi_ports: Result<Vec<String>, String>,
+    midi: Option<midi::MidiKeyboard>,
+    midi_problem: Option<String>,
     /// Notes typed as a query (scientific pitch names or ABC-like letters).
     pub typed_notes: String,
     show_settings: bool,
@@ -202,6 +224,17 @@ impl EarwormApp {
             .map(demo_hum_paths)
             .unwrap_or_default();
         let tour = config.tour.clone().map(Tour::new);
+        let midi_ports = match config.audio {
+            AudioInput::System => midi::input_ports(),
+            AudioInput::Unavailable => Err("no MIDI system".to_string()),
+        };
+        let (midi, midi_problem) = match &settings.midi_device {
+            Some(name) if midi_ports.is_ok() => match open_midi(ctx, name) {
+                Ok(k) => (Some(k), None),
+                Err(e) => (None, Some(e)),
+            },
+            _ => (None, None),
+        };
         Self {
             db_dir_edit: db_dir.display().to_string(),
             config,
@@ -236,6 +269,14 @@ impl EarwormApp {
             next_example: 0,
             folder_pick: None,
             file_pick: None,
+            export_pick: None,
+            history: HistoryPanel::default(),
+            played: PlayedNotes::default(),
+            piano: Piano::default(),
+            show_keys: false,
+            midi_ports,
+            midi,
+            midi_problem,
             typed_notes: String::new(),
             show_settings: false,
             frame_times: FrameTimes::default(),
@@ -274,6 +315,9 @@ impl EarwormApp {
     }
     pub fn live(&self) -> Option<&LiveAnalysis> {
         self.live.as_ref()
+    }
+    pub fn results_error(&self) -> Option<&str> {
+        self.results_error.as_deref()
     }
     pub fn index_note(&self) -> Option<&str> {
         self.index_note.as_deref()
@@ -343,6 +387,11 @@ impl EarwormApp {
                 seq: self.query_seq,
                 samples: Arc::new(live.samples.clone()),
                 provisional: false,
+                remember: Some(Remember {
+                    kind: QueryKind::Hum,
+                    query: rec.capture.source_name.clone(),
+                    keep_recording: self.settings.keep_recordings,
+                }),
             });
         }
     }
@@ -368,15 +417,15 @@ impl EarwormApp {
         self.worker.send(Request::QueryFile {
             seq,
             path: path.to_path_buf(),
+            remember: true,
         });
     }
 
     /// Searches with the typed notes ("E4 D4 C4/8 …", or ABC-like "E D C2 …"): rendered as a
     /// clean melody and searched like a recording.
     pub fn search_notes(&mut self) {
-        let text = self.typed_notes.trim();
-        let parsed = crate::notes::parse_scientific(text)
-            .or_else(|first| crate::notes::parse_abc(text).map_err(|_| first));
+        let text = self.typed_notes.trim().to_string();
+        let parsed = crate::notes::parse_any(&text);
         let samples = match parsed.and_then(|n| crate::notes::query_audio(&n)) {
             Ok(s) => s,
             Err(e) => {
@@ -391,7 +440,127 @@ impl EarwormApp {
             seq,
             samples: Arc::new(samples),
             provisional: false,
+            remember: Some(Remember {
+                kind: QueryKind::Notes,
+                query: text,
+                keep_recording: false,
+            }),
         });
+    }
+
+    /// The History tab's list (newest first).
+    pub fn history(&self) -> &[crate::library::HistoryEntry] {
+        &self.history.entries
+    }
+
+    pub fn show_tab(&mut self, tab: Tab) {
+        if tab == Tab::History {
+            self.worker.send(Request::History);
+        }
+        self.tab = tab;
+    }
+
+    /// Carries out what the History tab asked for.
+    pub fn history_action(&mut self, action: HistoryAction) {
+        match action {
+            HistoryAction::Rerun(id) => {
+                let seq = self.begin_final_search(format!("Searching again with search {id}"));
+                self.worker.send(Request::Rerun { seq, id });
+                self.tab = Tab::Search;
+            }
+            HistoryAction::PlayRecording(id) => self.worker.send(Request::HistoryRecording(id)),
+            HistoryAction::Delete(id) => self.worker.send(Request::DeleteHistory(Some(id))),
+            HistoryAction::DeleteAll => self.worker.send(Request::DeleteHistory(None)),
+            HistoryAction::Export => {
+                self.export_pick = Some(spawn_dialog(|| {
+                    rfd::FileDialog::new()
+                        .set_file_name("earworm-history.csv")
+                        .add_filter("CSV", &["csv"])
+                        .save_file()
+                }));
+            }
+        }
+    }
+
+    /// Writes the whole history as CSV to `path` (the export button's dialog ends here).
+    pub fn export_history(&mut self, path: &Path) {
+        self.worker.send(Request::ExportHistory(path.to_path_buf()));
+    }
+
+    /// The notes played on keys so far.
+    pub fn played_notes(&self) -> &PlayedNotes {
+        &self.played
+    }
+
+    pub fn show_keys(&mut self, show: bool) {
+        self.show_keys = show;
+    }
+
+    /// A raw MIDI message at `at_s` on the app's clock: what a MIDI keyboard sends (and what
+    /// tests inject). A note opens the keys panel.
+    pub fn midi_message(&mut self, bytes: &[u8], at_s: f64) {
+        self.played.midi_message(bytes, at_s);
+        if bytes.first().is_some_and(|s| s & 0xF0 == 0x90) {
+            self.show_keys = true;
+        }
+    }
+
+    /// Searches with the notes played on keys, then clears them for the next tune.
+    pub fn search_played(&mut self) {
+        let samples = match self.played.query_audio() {
+            Ok(s) => s,
+            Err(e) => {
+                self.results_error = Some(format!("{e}: play a few more notes of the tune."));
+                return;
+            }
+        };
+        let described = self.played.describe();
+        let seq = self.begin_final_search(format!("Searching with the notes played: {described}"));
+        self.worker.send(Request::Query {
+            seq,
+            samples: Arc::new(samples),
+            provisional: false,
+            remember: Some(Remember {
+                kind: QueryKind::Keys,
+                query: described,
+                keep_recording: false,
+            }),
+        });
+        self.played.clear();
+    }
+
+    fn choose_midi(&mut self, ctx: &egui::Context, name: Option<String>) {
+        self.midi = None;
+        self.midi_problem = None;
+        if let Some(n) = &name {
+            match open_midi(ctx, n) {
+                Ok(k) => self.midi = Some(k),
+                Err(e) => self.midi_problem = Some(e),
+            }
+        }
+        self.settings.midi_device = name;
+    }
+
+    fn pump_midi(&mut self, now_s: f64) {
+        let Some(k) = &self.midi else {
+            return;
+        };
+        let messages: Vec<Vec<u8>> = k.messages.try_iter().collect();
+        for m in messages {
+            self.midi_message(&m, now_s);
+        }
+    }
+
+    fn midi_status(&self) -> String {
+        match (&self.midi, &self.midi_problem, &self.midi_ports) {
+            (Some(k), _, _) => format!("MIDI: {}", k.name),
+            (None, Some(p), _) => p.clone(),
+            (None, None, Err(why)) => format!("{why}: the piano and computer keys still play."),
+            (None, None, Ok(ports)) if ports.is_empty() => {
+                "No MIDI keyboard found: the piano and computer keys still play.".into()
+            }
+            (None, None, Ok(_)) => "Choose a MIDI keyboard beside the microphone.".into(),
+        }
     }
 
     pub fn play_example_hum(&mut self) {
@@ -505,6 +674,8 @@ impl EarwormApp {
                     }
                     self.results_provisional = !is_final_answer;
                     if is_final_answer {
+                        // The finished search is now in the history.
+                        self.worker.send(Request::History);
                         self.final_seq = None;
                         self.last_stop_to_results = self.stopped_at.take().map(|t| t.elapsed());
                         self.message = None;
@@ -538,6 +709,23 @@ impl EarwormApp {
                     });
                 }
                 Reply::Message(m) => self.message = Some(m),
+                Reply::History(list) => {
+                    self.history.loaded = true;
+                    match list {
+                        Ok(entries) => {
+                            self.history.entries = entries;
+                            self.history.error = None;
+                        }
+                        Err(e) => {
+                            self.history.error = Some(format!("Cannot read the history: {e}"))
+                        }
+                    }
+                }
+                Reply::HistoryRecording(samples) => {
+                    self.player_error = samples
+                        .and_then(|s| self.player.play_samples(s, SAMPLE_RATE))
+                        .err();
+                }
                 Reply::NeedsReindex { songs, folders } => {
                     self.index_paths(folders);
                     self.index_note = Some(format!(
@@ -584,6 +772,7 @@ impl EarwormApp {
                 seq: self.query_seq,
                 samples: Arc::new(live.samples.clone()),
                 provisional: true,
+                remember: None,
             });
         }
         if stop {
@@ -611,21 +800,14 @@ impl EarwormApp {
     }
 
     fn poll_pickers(&mut self) {
-        if let Some(rx) = &self.folder_pick {
-            if let Ok(picked) = rx.try_recv() {
-                self.folder_pick = None;
-                if let Some(folder) = picked {
-                    self.index_paths(vec![folder]);
-                }
-            }
+        if let Some(folder) = dialog_answer(&mut self.folder_pick) {
+            self.index_paths(vec![folder]);
         }
-        if let Some(rx) = &self.file_pick {
-            if let Ok(picked) = rx.try_recv() {
-                self.file_pick = None;
-                if let Some(file) = picked {
-                    self.search_file(&file);
-                }
-            }
+        if let Some(file) = dialog_answer(&mut self.file_pick) {
+            self.search_file(&file);
+        }
+        if let Some(file) = dialog_answer(&mut self.export_pick) {
+            self.export_history(&file);
         }
     }
 
@@ -684,6 +866,29 @@ impl EarwormApp {
     }
 }
 
+/// Runs a native file dialog off the UI thread (it blocks until the user answers).
+fn spawn_dialog(
+    dialog: impl FnOnce() -> Option<PathBuf> + Send + 'static,
+) -> Receiver<Option<PathBuf>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(dialog());
+    });
+    rx
+}
+
+/// The path a dialog gave, once it has closed (the slot is then free again).
+fn dialog_answer(slot: &mut Option<Receiver<Option<PathBuf>>>) -> Option<PathBuf> {
+    let answer = slot.as_ref()?.try_recv().ok()?;
+    *slot = None;
+    answer
+}
+
+fn open_midi(ctx: &egui::Context, name: &str) -> Result<midi::MidiKeyboard, String> {
+    let ctx = ctx.clone();
+    midi::MidiKeyboard::open(name, Arc::new(move || ctx.request_repaint()))
+}
+
 fn spawn_worker(ctx: &egui::Context, db_dir: &Path) -> Worker {
     let ctx = ctx.clone();
     Worker::spawn(db_dir, Arc::new(move || ctx.request_repaint()))
@@ -726,6 +931,7 @@ impl eframe::App for EarwormApp {
         self.handle_replies();
         self.pump_recording();
         self.poll_pickers();
+        self.pump_midi(ctx.input(|i| i.time));
         self.player.tick();
         if self.recording.is_some() || self.worker.indexing() || self.player.now.is_some() {
             ctx.request_repaint_after(Duration::from_millis(33));
@@ -747,6 +953,9 @@ impl eframe::App for EarwormApp {
         }
         self.top_bar(ui);
         self.status_bar(ui);
+        if self.show_keys {
+            self.keys_panel(ui);
+        }
         let mut query_area = None;
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(why) = self.open_error.clone() {
@@ -756,6 +965,11 @@ impl eframe::App for EarwormApp {
             match self.tab {
                 Tab::Search => query_area = Some(self.search_view(ui)),
                 Tab::Library => self.library_view(ui),
+                Tab::History => {
+                    if let Some(action) = self.history.ui(ui, self.settings.keep_recordings) {
+                        self.history_action(action);
+                    }
+                }
             }
         });
         if self.show_settings {
@@ -804,6 +1018,7 @@ impl EarwormApp {
                 }
                 ui.vertical(|ui| {
                     self.device_picker(ui);
+                    self.midi_picker(ui);
                     let level = self
                         .live
                         .as_ref()
@@ -833,18 +1048,11 @@ impl EarwormApp {
                     )
                     .clicked()
                 {
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    std::thread::spawn(move || {
-                        let _ = tx.send(
-                            rfd::FileDialog::new()
-                                .add_filter(
-                                    "audio",
-                                    &["wav", "mp3", "flac", "ogg", "m4a", "aiff", "aif"],
-                                )
-                                .pick_file(),
-                        );
-                    });
-                    self.file_pick = Some(rx);
+                    self.file_pick = Some(spawn_dialog(|| {
+                        rfd::FileDialog::new()
+                            .add_filter("audio", &["wav", "mp3", "flac", "ogg", "m4a", "aiff", "aif"])
+                            .pick_file()
+                    }));
                 }
                 let typed = ui.add(
                     egui::TextEdit::singleline(&mut self.typed_notes)
@@ -865,17 +1073,27 @@ impl EarwormApp {
                 {
                     self.search_notes();
                 }
+                if ui
+                    .selectable_label(self.show_keys, "Keys")
+                    .on_hover_text("Play the tune on an on-screen piano, the computer keyboard or a MIDI keyboard")
+                    .clicked()
+                {
+                    self.show_keys = !self.show_keys;
+                }
                 ui.separator();
                 ui.selectable_value(
                     &mut self.tab,
                     Tab::Search,
                     RichText::new("Search").size(16.0),
                 );
-                ui.selectable_value(
-                    &mut self.tab,
-                    Tab::Library,
-                    RichText::new("Library").size(16.0),
-                );
+                for (tab, name) in [(Tab::Library, "Library"), (Tab::History, "History")] {
+                    if ui
+                        .selectable_label(self.tab == tab, RichText::new(name).size(16.0))
+                        .clicked()
+                    {
+                        self.show_tab(tab);
+                    }
+                }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Settings").clicked() {
                         self.show_settings = !self.show_settings;
@@ -923,6 +1141,51 @@ impl EarwormApp {
                 self.devices = capture::input_devices();
             }
         }
+    }
+
+    fn midi_picker(&mut self, ui: &mut egui::Ui) {
+        let ports = self.midi_ports.as_ref().map_or(&[][..], |p| p.as_slice());
+        let label = match (&self.settings.midi_device, ports.is_empty()) {
+            (Some(name), _) => name.clone(),
+            (None, true) => "No MIDI keyboard".to_string(),
+            (None, false) => "None".to_string(),
+        };
+        let mut chosen = self.settings.midi_device.clone();
+        let mut refresh = false;
+        egui::ComboBox::new("midi-device", "MIDI")
+            .selected_text(label)
+            .width(150.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut chosen, None, "None");
+                for p in ports {
+                    ui.selectable_value(&mut chosen, Some(p.clone()), p);
+                }
+                if let Err(why) = &self.midi_ports {
+                    ui.label(why);
+                }
+                if ui.button("Look for devices again").clicked() {
+                    refresh = true;
+                }
+            });
+        if refresh && matches!(self.config.audio, AudioInput::System) {
+            self.midi_ports = midi::input_ports();
+        }
+        if chosen != self.settings.midi_device {
+            self.choose_midi(&ui.ctx().clone(), chosen);
+            self.show_keys = true;
+        }
+    }
+
+    fn keys_panel(&mut self, ui: &mut egui::Ui) {
+        let now = ui.input(|i| i.time);
+        let status = self.midi_status();
+        egui::Panel::bottom("keys").show(ui, |ui| {
+            ui.add_space(4.0);
+            if let Some(KeysAction::Search) = self.piano.ui(ui, &mut self.played, now, &status) {
+                self.search_played();
+            }
+            ui.add_space(4.0);
+        });
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
@@ -1386,11 +1649,7 @@ impl EarwormApp {
                 .add_enabled(self.folder_pick.is_none(), egui::Button::new("Add folder…"))
                 .clicked()
             {
-                let (tx, rx) = std::sync::mpsc::channel();
-                std::thread::spawn(move || {
-                    let _ = tx.send(rfd::FileDialog::new().pick_folder());
-                });
-                self.folder_pick = Some(rx);
+                self.folder_pick = Some(spawn_dialog(|| rfd::FileDialog::new().pick_folder()));
             }
             ui.label("…or drop folders and audio files on this window.");
         });
@@ -1501,6 +1760,11 @@ impl EarwormApp {
                         });
                     }
                 });
+                ui.checkbox(
+                    &mut self.settings.keep_recordings,
+                    "Keep recordings in the search history",
+                )
+                .on_hover_text("Off: the history keeps what was found, not what you hummed");
                 ui.label("Library database folder");
                 ui.text_edit_singleline(&mut self.db_dir_edit);
                 ui.horizontal(|ui| {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Method};
 use crate::library::{
-    ErrorRecord, FolderSummary, IndexOptions, IndexProgress, IndexReport, SongRecord,
+    ErrorRecord, FolderSummary, HistoryEntry, IndexOptions, IndexProgress, IndexReport, QueryKind,
+    SongRecord,
 };
 use crate::melody::Contour;
 use crate::search::Match;
@@ -50,16 +51,42 @@ pub struct EngineInfo {
     pub model_problem: Option<String>,
 }
 
+/// Searches listed in the History tab.
+pub const HISTORY_SHOWN: usize = 200;
+
+/// How a final search is kept in the history.
+#[derive(Debug, Clone)]
+pub struct Remember {
+    pub kind: QueryKind,
+    /// The notes, the file's path or the recording's name.
+    pub query: String,
+    /// Keep the recording itself (the setting "keep recordings").
+    pub keep_recording: bool,
+}
+
 pub enum Request {
     Query {
         seq: u64,
         samples: Arc<Vec<f32>>,
         provisional: bool,
+        /// Final searches are kept in the history; `None` keeps nothing.
+        remember: Option<Remember>,
     },
     QueryFile {
         seq: u64,
         path: PathBuf,
+        remember: bool,
     },
+    /// Run a kept search again against the library as it is now.
+    Rerun {
+        seq: u64,
+        id: i64,
+    },
+    History,
+    DeleteHistory(Option<i64>),
+    ExportHistory(PathBuf),
+    /// The recording kept with a search, for playback.
+    HistoryRecording(i64),
     RefreshLibrary,
     RemoveFolder(PathBuf),
     /// The library changed on disk (indexing finished): drop cached search structures.
@@ -76,6 +103,8 @@ pub enum Reply {
         result: Result<Results, String>,
     },
     Library(LibrarySnapshot),
+    History(Result<Vec<HistoryEntry>, String>),
+    HistoryRecording(Result<Vec<f32>, String>),
     IndexProgress(IndexProgress),
     IndexDone(Result<IndexReport, String>),
     Message(String),
@@ -269,25 +298,85 @@ fn engine_thread(
                 seq,
                 samples,
                 provisional,
+                remember,
             } => {
                 let result = run_query(&mut engine, |e| {
                     e.query_samples_with(&samples, RESULTS_SHOWN, Method::Learned)
                 });
+                if let (Some(r), Ok(found)) = (remember, &result) {
+                    let recording = r.keep_recording.then_some(samples.as_slice());
+                    keep(&mut engine, r.kind, &r.query, recording, found, &send);
+                }
                 send(Reply::Results {
                     seq,
                     provisional,
-                    result,
+                    result: result.map(|(r, _)| r),
                 });
             }
-            Request::QueryFile { seq, path } => {
+            Request::QueryFile {
+                seq,
+                path,
+                remember,
+            } => {
                 let result = run_query(&mut engine, |e| {
                     e.query_file_with(&path, RESULTS_SHOWN, Method::Learned)
                 });
+                if let (true, Ok(found)) = (remember, &result) {
+                    let name = path.display().to_string();
+                    keep(&mut engine, QueryKind::File, &name, None, found, &send);
+                }
                 send(Reply::Results {
                     seq,
                     provisional: false,
-                    result,
+                    result: result.map(|(r, _)| r),
                 });
+            }
+            Request::Rerun { seq, id } => {
+                let result = run_query(&mut engine, |e| e.rerun(id, RESULTS_SHOWN).map(|(_, r)| r));
+                send(Reply::Results {
+                    seq,
+                    provisional: false,
+                    result: result.map(|(r, _)| r),
+                });
+            }
+            Request::History => send(history(&engine)),
+            Request::DeleteHistory(which) => {
+                let catalog = engine.catalog_mut();
+                let done = match which {
+                    Some(id) => catalog.delete_history(id).map(|_| ()),
+                    None => catalog.clear_history().map(|_| ()),
+                };
+                if let Err(e) = done {
+                    send(Reply::Message(format!(
+                        "Could not delete from the history: {e}"
+                    )));
+                }
+                send(history(&engine));
+            }
+            Request::ExportHistory(path) => {
+                let written = engine
+                    .catalog()
+                    .history(usize::MAX >> 1)
+                    .map_err(|e| e.to_string())
+                    .and_then(|all| {
+                        let mut out = Vec::new();
+                        crate::library::write_history_csv(&all, &mut out)
+                            .and_then(|()| std::fs::write(&path, out))
+                            .map(|()| all.len())
+                            .map_err(|e| e.to_string())
+                    });
+                send(Reply::Message(match written {
+                    Ok(n) => format!("Exported {n} searches to {}", path.display()),
+                    Err(e) => format!("Could not export the history to {}: {e}", path.display()),
+                }));
+            }
+            Request::HistoryRecording(id) => {
+                let samples = match engine.catalog().history_recording(id) {
+                    Ok(Some(s)) => Ok(s),
+                    Ok(None) => Err("this search kept no recording".to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                send(Reply::HistoryRecording(samples));
             }
             Request::RefreshLibrary => send(Reply::Library(snapshot(&engine))),
             Request::RemoveFolder(folder) => {
@@ -308,27 +397,55 @@ fn engine_thread(
     }
 }
 
+/// Runs a query and shapes it for the UI; the engine's own answer comes back too, for the
+/// history.
 fn run_query(
     engine: &mut Engine,
     query: impl FnOnce(&mut Engine) -> Result<crate::engine::QueryResult, crate::engine::EngineError>,
-) -> Result<Results, String> {
+) -> Result<(Results, crate::engine::QueryResult), String> {
     let started = Instant::now();
     let found = query(engine).map_err(|e| e.to_string())?;
     let rows = found
         .matches
-        .into_iter()
+        .iter()
         .map(|m| ResultRow {
             melody: engine.catalog().melody(m.song.id).ok().flatten(),
-            song: m.song,
-            found: m.found,
+            song: m.song.clone(),
+            found: m.found.clone(),
         })
         .collect();
-    Ok(Results {
-        hum: found.hum,
+    let results = Results {
+        hum: found.hum.clone(),
         rows,
         elapsed: started.elapsed(),
         confidence: found.confidence,
-    })
+    };
+    Ok((results, found))
+}
+
+/// Keeps a finished search; the history is a convenience, so a failure is only a message.
+fn keep(
+    engine: &mut Engine,
+    kind: QueryKind,
+    query: &str,
+    recording: Option<&[f32]>,
+    found: &(Results, crate::engine::QueryResult),
+    send: &impl Fn(Reply),
+) {
+    if let Err(e) = engine.remember(kind, query, recording, &found.1) {
+        send(Reply::Message(format!(
+            "The search was not kept in the history: {e}"
+        )));
+    }
+}
+
+fn history(engine: &Engine) -> Reply {
+    Reply::History(
+        engine
+            .catalog()
+            .history(HISTORY_SHOWN)
+            .map_err(|e| e.to_string()),
+    )
 }
 
 fn snapshot(engine: &Engine) -> LibrarySnapshot {

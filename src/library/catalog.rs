@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -82,7 +82,7 @@ pub struct NewSong<'a> {
 }
 
 pub struct Catalog {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
     /// The embedding model songs must have segments for to count as current (None: melody only).
     embedding_model: Option<String>,
@@ -104,7 +104,7 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -208,6 +208,22 @@ impl Catalog {
                     embedding BLOB NOT NULL);
                  CREATE INDEX IF NOT EXISTS segments_song ON segments(song_id);
                  PRAGMA user_version = 2;
+                 COMMIT;",
+            )?;
+        }
+        if version < 3 {
+            // Version 3: the search history (library::history).
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS history(
+                    id INTEGER PRIMARY KEY,
+                    at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    query TEXT NOT NULL,
+                    recording BLOB,
+                    confidence REAL,
+                    results TEXT NOT NULL);
+                 PRAGMA user_version = 3;
                  COMMIT;",
             )?;
         }

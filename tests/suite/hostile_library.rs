@@ -2,11 +2,9 @@
 //! hostile queries: every query answers, with the right song first, for both methods; a query
 //! that cannot be answered is an error object in the one JSON array, never a crash.
 
-mod common;
-
 use std::path::Path;
 
-use common::{earworm, text};
+use crate::common::{self, earworm, text};
 
 use earworm::audio::write_wav_mono;
 

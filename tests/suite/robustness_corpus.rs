@@ -6,8 +6,7 @@
 //! counted here as a failure), each file must finish in bounded time, the run in bounded
 //! memory, and the library must answer a query afterwards.
 
-mod common;
-
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

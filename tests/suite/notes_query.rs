@@ -1,11 +1,9 @@
 //! `earworm query --notes`: the first phrase of each of the 20 demo tunes, typed as
 //! scientific pitch names, finds its demo song first.
 
-mod common;
-
 use std::path::Path;
 
-use common::{earworm, text};
+use crate::common::{earworm, text};
 use earworm::notes::{to_scientific, TypedNote};
 use earworm::synth::corpus::{self, Split};
 use earworm::synth::devset::pick_melodies;

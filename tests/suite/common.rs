@@ -1,8 +1,6 @@
 //! Builds small synthetic libraries for integration tests: polyphonic songs (melody over
 //! chords, bass and drums, in several lead timbres) and hums of them with known answers.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 
 use earworm::audio::write_wav_mono;

@@ -2,8 +2,7 @@
 //! by simulated clicks, key presses and file drops, with the search engine and indexer running
 //! on their worker threads against a library built from the bundled demo songs.
 
-mod common;
-
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +44,18 @@ fn config(root: &Path, demo: Option<PathBuf>, audio: AudioInput) -> AppConfig {
 }
 
 fn harness(config: AppConfig, settings: Settings) -> Harness<'static, EarwormApp> {
+    harness_stepping(config, settings, 0.25)
+}
+
+/// A harness whose clock advances `step_s` seconds a frame.
+fn harness_stepping(
+    config: AppConfig,
+    settings: Settings,
+    step_s: f32,
+) -> Harness<'static, EarwormApp> {
     Harness::builder()
         .with_size([1180.0, 780.0])
+        .with_step_dt(step_s)
         .build_eframe(move |cc| EarwormApp::with_settings(&cc.egui_ctx, config, settings))
 }
 
@@ -345,4 +354,154 @@ fn a_looped_library_with_silence_and_duplicates_is_indexed_and_searched() {
     );
     h.step();
     assert!(has_text(&h, &top.title), "the result is on screen");
+}
+
+/// The first phrase (four bars, at least eight notes) of demo tune `k` (1-based, as the demo
+/// files are numbered) as (MIDI, quarters).
+fn demo_phrase(k: usize) -> Vec<(u8, f32)> {
+    let melodies = earworm::synth::corpus::load(&earworm::synth::corpus::default_path()).unwrap();
+    // The demo library is the first 20 demo-split melodies with seed 11, in order.
+    let tunes = earworm::synth::devset::pick_melodies(
+        &melodies,
+        earworm::synth::corpus::Split::Demo,
+        20,
+        11,
+    );
+    let score = &tunes[k - 1].score;
+    let bar = score.beats_per_bar as f32;
+    score
+        .notes
+        .iter()
+        .enumerate()
+        .take_while(|(i, n)| n.onset < 4.0 * bar || *i < 8)
+        .map(|(_, n)| (n.midi.round() as u8, n.duration))
+        .collect()
+}
+
+#[test]
+fn played_on_midi_and_the_on_screen_piano_then_kept_rerun_and_exported_from_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = demo_subset(tmp.path(), 4);
+    // Frames of 50 ms, so that clicks on the piano can keep a tune's rhythm.
+    const STEP_S: f32 = 0.05;
+    let mut h = harness_stepping(
+        config(tmp.path(), Some(demo), AudioInput::Unavailable),
+        Settings::default(),
+        STEP_S,
+    );
+    run_until(
+        &mut h,
+        Duration::from_secs(300),
+        "demo library indexed",
+        |h| !h.state().is_indexing() && h.state().library().songs == 4,
+    );
+
+    // A MIDI keyboard plays tune 02 (the messages a keyboard sends, with its timing; note-off
+    // as note-on with velocity 0 on every other note, as many keyboards do).
+    let mut t = 10.0;
+    for (i, (midi, quarters)) in demo_phrase(2).into_iter().enumerate() {
+        h.state_mut().midi_message(&[0x90, midi, 96], t);
+        t += 0.5 * quarters as f64;
+        let off = if i % 2 == 0 {
+            [0x80, midi, 64]
+        } else {
+            [0x90, midi, 0]
+        };
+        h.state_mut().midi_message(&off, t - 0.05);
+    }
+    // A new panel settles its size over a couple of frames.
+    for _ in 0..3 {
+        h.step();
+    }
+    assert_eq!(h.state().played_notes().notes().len(), demo_phrase(2).len());
+    h.get_by_label("Search played notes").click();
+    h.step();
+    assert!(
+        h.state().played_notes().notes().is_empty(),
+        "cleared for the next tune: {:?} {:?}",
+        h.state().played_notes(),
+        h.state().results_error()
+    );
+    wait_for_top_result(&mut h, "02_", "results for the MIDI notes");
+
+    // The on-screen piano (two octaves from C4) plays tune 04, moved by octaves to fit, in
+    // its rhythm: a quarter note is 0.6 s (a click takes three frames: move, press, release).
+    let phrase = demo_phrase(4);
+    let low = phrase.iter().map(|p| p.0).min().unwrap();
+    let high = phrase.iter().map(|p| p.0).max().unwrap();
+    assert!(high - low < 24, "tune 04's phrase fits two octaves");
+    let shift = 12 * ((60 - low as i32) as f32 / 12.0).ceil() as i32;
+    for (midi, quarters) in &phrase {
+        let key = earworm::app::keys::key_name((*midi as i32 + shift) as u8);
+        h.get_by_label(&key).click();
+        h.step();
+        let frames = (0.6 * quarters / STEP_S).round() as usize;
+        for _ in 3..frames {
+            h.step();
+        }
+    }
+    let played: Vec<u8> = h
+        .state()
+        .played_notes()
+        .notes()
+        .iter()
+        .map(|n| n.midi)
+        .collect();
+    let expected: Vec<u8> = phrase.iter().map(|p| (p.0 as i32 + shift) as u8).collect();
+    assert_eq!(played, expected, "each click played its key");
+    h.get_by_label("Search played notes").click();
+    h.step();
+    wait_for_top_result(&mut h, "04_", "results for the on-screen piano");
+
+    // Both searches are in the history, newest first, with what they found.
+    h.state_mut().show_tab(earworm::app::Tab::History);
+    run_until(&mut h, Duration::from_secs(30), "history listed", |h| {
+        h.state().history().len() == 2
+    });
+    let history = h.state().history().to_vec();
+    assert!(history
+        .iter()
+        .all(|e| e.kind == earworm::library::QueryKind::Keys));
+    assert!(history[0].results[0].path.to_string_lossy().contains("04_"));
+    assert!(history[1].results[0].path.to_string_lossy().contains("02_"));
+    h.step();
+    assert!(
+        has_text(&h, &history[1].results[0].title),
+        "the history shows the match"
+    );
+
+    // Re-run the older search (the MIDI one) against the library as it is now.
+    h.get_all_by_label("Re-run").nth(1).unwrap().click();
+    h.step();
+    wait_for_top_result(&mut h, "02_", "the re-run search");
+
+    // Export as CSV: a header, then a row per result of each search.
+    let csv = tmp.path().join("history.csv");
+    h.state_mut().export_history(&csv);
+    run_until(&mut h, Duration::from_secs(30), "CSV written", |_| {
+        csv.exists()
+    });
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("search_id,time_utc,kind,query"), "{text}");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|r| r.contains(",keys,")),
+        "{text}"
+    );
+
+    // Delete one, then all.
+    h.state_mut().show_tab(earworm::app::Tab::History);
+    h.step();
+    h.get_all_by_label("Delete").next().unwrap().click();
+    run_until(&mut h, Duration::from_secs(30), "one deleted", |h| {
+        h.state().history().len() == 1
+    });
+    h.step();
+    h.get_by_label("Delete all").click();
+    h.step();
+    h.step();
+    h.get_by_label("Yes, delete all").click();
+    run_until(&mut h, Duration::from_secs(30), "all deleted", |h| {
+        h.state().history().is_empty()
+    });
 }

@@ -3,8 +3,7 @@
 //! learned search end to end: a hum finds its song through the ANN index, the index is saved
 //! and reloaded.
 
-mod common;
-
+use crate::common;
 use earworm::audio::SAMPLE_RATE;
 use earworm::engine::{Engine, Method};
 use earworm::library::IndexOptions;

@@ -1,8 +1,7 @@
 //! End to end through the engine API: index a folder of synthesized songs (with junk mixed
 //! in), query it with synthesized hums, and keep the catalog in step with changes on disk.
 
-mod common;
-
+use crate::common;
 use std::path::PathBuf;
 
 use earworm::engine::Engine;

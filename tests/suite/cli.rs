@@ -1,12 +1,10 @@
 //! The command-line contract that scripts, tests and benchmarks rely on.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{earworm, text};
+use crate::common::{self, earworm, text};
 use earworm::synth::Difficulty;
 
 #[test]
@@ -106,6 +104,64 @@ fn query_json_library_and_eval_contract() {
     // Human-readable table by default.
     let out = earworm(&["query", "--db", db_s, hum3.to_str().unwrap()]);
     assert!(text(&out).contains("song_03"), "{}", text(&out));
+
+    // Every query was kept in the history (newest first); --no-history keeps none.
+    let out = earworm(&[
+        "query",
+        "--db",
+        db_s,
+        "--no-history",
+        hum0.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = earworm(&["history", "--db", db_s, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let kept: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = kept.as_array().unwrap();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(kept[0]["kind"], "file");
+    assert!(kept[0]["query"].as_str().unwrap().ends_with("hum3.wav"));
+    let newest = kept[0]["id"].as_i64().unwrap();
+    let top = kept[0]["results"][0]["path"].as_str().unwrap();
+    assert!(top.ends_with("song_03.wav"), "{top}");
+    // Re-run the newest against the library as it is now; export; delete.
+    let out = earworm(&[
+        "history",
+        "--db",
+        db_s,
+        "--rerun",
+        &newest.to_string(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(again["results"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("song_03.wav"));
+    let csv = tmp.path().join("history.csv");
+    let out = earworm(&["history", "--db", db_s, "--export", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    // A header, then one row per result of each kept search (two with three results each).
+    assert!(
+        rows.lines().count() > 7 && rows.lines().skip(1).all(|l| l.contains(",file,")),
+        "{rows}"
+    );
+    let out = earworm(&["history", "--db", db_s, "--delete", &newest.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = earworm(&["history", "--db", db_s, "--delete", &newest.to_string()]);
+    assert!(
+        !out.status.success() && text(&out).contains("no search"),
+        "{}",
+        text(&out)
+    );
+    let out = earworm(&["history", "--db", db_s, "--clear"]);
+    assert!(
+        out.status.success() && text(&out).contains("deleted 2"),
+        "{}",
+        text(&out)
+    );
 
     let out = earworm(&["library", "--db", db_s, "--check"]);
     assert!(out.status.success());
