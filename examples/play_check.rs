@@ -7,16 +7,34 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use earworm::app::playback::Player;
+use earworm::app::playback::{Output, Player};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let path = std::path::PathBuf::from(args.get(1).context("usage: play_check SONG START_S")?);
     let start: f32 = args.get(2).map_or(Ok(10.0), |s| s.parse())?;
-    let mut player = Player::new();
+    // The app makes its player at start-up, so the output is open before anyone clicks.
+    let opening = std::time::Instant::now();
+    let mut player = Player::new(Output::Device);
+    player.wait_ready().map_err(anyhow::Error::msg)?;
+    println!("output opened in {} ms", opening.elapsed().as_millis());
+    // The app decodes the selected song while the results are read.
+    player.prefetch(&path);
+    while player.tick().is_none() && !player.is_prefetched(&path) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let clicked = std::time::Instant::now();
     player
         .play_file(&path, "check", start, 60.0)
         .map_err(anyhow::Error::msg)?;
+    // Click to sound: until the output has consumed the first samples.
+    while player.position_s() <= start && clicked.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!(
+        "click to playing: {:.0} ms",
+        clicked.elapsed().as_secs_f64() * 1000.0
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let pos = player.position_s();
     println!("playing from {start:.1} s: position after 1.5 s = {pos:.2} s");

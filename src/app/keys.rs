@@ -177,10 +177,7 @@ const WHITE_STEPS: [u8; 7] = [0, 2, 4, 5, 7, 9, 11];
 
 /// "C4", "F#5": the key's accessible name and label.
 pub fn key_name(midi: u8) -> String {
-    const NAMES: [&str; 12] = [
-        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
-    ];
-    format!("{}{}", NAMES[midi as usize % 12], midi as i32 / 12 - 1)
+    crate::dsp::midi_note_name(midi as f32)
 }
 
 impl Piano {

@@ -25,7 +25,7 @@ use capture::{Capture, InputDevice};
 use history::{HistoryAction, HistoryPanel};
 use keys::{KeysAction, Piano, PlayedNotes};
 use live::{LiveAnalysis, StopReason, StopRules};
-use playback::{Player, Playing};
+use playback::{HumVsSong, Output, Player, Playing};
 use worker::{EngineInfo, LibrarySnapshot, Remember, Reply, Request, Results, Worker};
 
 /// Where recorded audio comes from.
@@ -160,6 +160,9 @@ pub struct EarwormApp {
     index_note: Option<String>,
     tab: Tab,
     player: Player,
+    /// What the last final search listened to (a recording, or rendered notes): "hum vs song"
+    /// plays it against the match.
+    query_audio: Option<Arc<Vec<f32>>>,
     player_error: Option<String>,
     message: Option<String>,
     /// The live spectrogram texture and how many frames it shows.
@@ -224,6 +227,7 @@ impl EarwormApp {
             .map(demo_hum_paths)
             .unwrap_or_default();
         let tour = config.tour.clone().map(Tour::new);
+        let config_audio = config.audio.clone();
         let midi_ports = match config.audio {
             AudioInput::System => midi::input_ports(),
             AudioInput::Unavailable => Err("no MIDI system".to_string()),
@@ -261,7 +265,11 @@ impl EarwormApp {
             index_progress: None,
             index_note: None,
             tab: Tab::Search,
-            player: Player::new(),
+            player: Player::new(match config_audio {
+                AudioInput::System => Output::Device,
+                AudioInput::Unavailable => Output::Silent,
+            }),
+            query_audio: None,
             player_error: None,
             message: None,
             spectrogram: None,
@@ -383,9 +391,11 @@ impl EarwormApp {
             self.query_seq += 1;
             self.final_seq = Some(self.query_seq);
             self.stopped_at = Some(Instant::now());
+            let samples = Arc::new(live.samples.clone());
+            self.query_audio = Some(Arc::clone(&samples));
             self.worker.send(Request::Query {
                 seq: self.query_seq,
-                samples: Arc::new(live.samples.clone()),
+                samples,
                 provisional: false,
                 remember: Some(Remember {
                     kind: QueryKind::Hum,
@@ -404,6 +414,7 @@ impl EarwormApp {
         self.results = None;
         self.results_error = None;
         self.selected = None;
+        self.query_audio = None;
         self.query_seq += 1;
         self.final_seq = Some(self.query_seq);
         self.stopped_at = Some(Instant::now());
@@ -436,9 +447,11 @@ impl EarwormApp {
             }
         };
         let seq = self.begin_final_search(format!("Searching with the notes {text}"));
+        let samples = Arc::new(samples);
+        self.query_audio = Some(Arc::clone(&samples));
         self.worker.send(Request::Query {
             seq,
-            samples: Arc::new(samples),
+            samples,
             provisional: false,
             remember: Some(Remember {
                 kind: QueryKind::Notes,
@@ -516,9 +529,11 @@ impl EarwormApp {
         };
         let described = self.played.describe();
         let seq = self.begin_final_search(format!("Searching with the notes played: {described}"));
+        let samples = Arc::new(samples);
+        self.query_audio = Some(Arc::clone(&samples));
         self.worker.send(Request::Query {
             seq,
-            samples: Arc::new(samples),
+            samples,
             provisional: false,
             remember: Some(Remember {
                 kind: QueryKind::Keys,
@@ -601,14 +616,71 @@ impl EarwormApp {
     pub fn select(&mut self, index: usize) {
         if self.results.as_ref().is_some_and(|r| index < r.rows.len()) {
             self.selected = Some(index);
+            self.prefetch_selected();
         }
     }
 
-    fn play_selected(&mut self) {
-        let Some(row) = self
-            .selected
+    fn selected_row(&self) -> Option<&worker::ResultRow> {
+        self.selected
             .and_then(|i| self.results.as_ref().and_then(|r| r.rows.get(i)))
+    }
+
+    /// Decodes the selected song in the background, so that Play starts at once.
+    fn prefetch_selected(&mut self) {
+        if let Some(path) = self.selected_row().map(|r| r.song.path.clone()) {
+            self.player.prefetch(&path);
+        }
+    }
+
+    /// Plays the selected match's region over and over.
+    pub fn loop_selected(&mut self) {
+        let Some(row) = self.selected_row() else {
+            return;
+        };
+        let (path, title) = (row.song.path.clone(), row.song.title.clone());
+        let (start, end) = (row.found.start_s, row.found.end_s);
+        self.player_error = self.player.play_loop(&path, &title, start, end).err();
+    }
+
+    /// "Hum vs song": what you searched with, moved into the song's key and re-timed along the
+    /// alignment, then the song's matched region (or both at once when `mixed`).
+    pub fn hum_vs_song(&mut self, mixed: bool) {
+        let (Some(row), Some(results), Some(audio)) =
+            (self.selected_row(), &self.results, &self.query_audio)
         else {
+            self.player_error = Some("Hum vs song needs a recording or notes to compare: hum, play or type the tune first.".into());
+            return;
+        };
+        let request = HumVsSong {
+            path: row.song.path.clone(),
+            title: row.song.title.clone(),
+            start_s: row.found.start_s,
+            end_s: row.found.end_s,
+            hum: audio.as_ref().clone(),
+            rate: SAMPLE_RATE,
+            map: overlay::hum_time_map(&results.hum, &row.found),
+            // The search folds the key difference into (-6, 6]: the smallest move into the key.
+            semitones: -row.found.alignment.key_shift,
+            mixed,
+        };
+        self.player_error = self.player.play_hum_vs_song(request).err();
+    }
+
+    /// What the player is doing (for tests and the status line).
+    pub fn playing(&self) -> Option<&Playing> {
+        self.player.now.as_ref()
+    }
+
+    pub fn playback_position_s(&self) -> f32 {
+        self.player.position_s()
+    }
+
+    pub fn stop_playback(&mut self) {
+        self.player.stop();
+    }
+
+    fn play_selected(&mut self) {
+        let Some(row) = self.selected_row() else {
             return;
         };
         let (path, title, start, dur) = (
@@ -664,6 +736,9 @@ impl EarwormApp {
                                 self.selected = Some(0).filter(|_| {
                                     self.results.as_ref().is_some_and(|r| !r.rows.is_empty())
                                 });
+                            }
+                            if is_final_answer {
+                                self.prefetch_selected();
                             }
                         }
                         Err(e) => {
@@ -932,7 +1007,9 @@ impl eframe::App for EarwormApp {
         self.pump_recording();
         self.poll_pickers();
         self.pump_midi(ctx.input(|i| i.time));
-        self.player.tick();
+        if let Some(problem) = self.player.tick() {
+            self.player_error = Some(problem);
+        }
         if self.recording.is_some() || self.worker.indexing() || self.player.now.is_some() {
             ctx.request_repaint_after(Duration::from_millis(33));
         }
@@ -1611,12 +1688,50 @@ impl EarwormApp {
                 self.play_recording();
             }
         });
+        ui.horizontal(|ui| {
+            if ui
+                .button("Loop the match")
+                .on_hover_text("Play the matched part of the song over and over")
+                .clicked()
+            {
+                self.loop_selected();
+            }
+            let can_compare = self.query_audio.is_some() && self.recording.is_none();
+            let why = "Your tune in the song's key and timing, then the song: does it match?";
+            if ui
+                .add_enabled(can_compare, egui::Button::new("Hum vs song"))
+                .on_hover_text(why)
+                .on_disabled_hover_text("Needs a hummed, played or typed tune (not a file)")
+                .clicked()
+            {
+                self.hum_vs_song(false);
+            }
+            if ui
+                .add_enabled(can_compare, egui::Button::new("Hum over song"))
+                .on_hover_text("Your tune, moved into the song's key and timing, over the song")
+                .clicked()
+            {
+                self.hum_vs_song(true);
+            }
+            if self.player.is_preparing() {
+                ui.spinner();
+                ui.label("Preparing…");
+            }
+        });
         if let Some(now) = self.player.now.clone() {
             let mut pos = self.player.position_s();
             let total = self.player.duration_s.max(pos).max(0.1);
             ui.horizontal(|ui| {
                 ui.label(match &now {
                     Playing::Song { title, .. } => title.clone(),
+                    Playing::Loop { title, .. } => format!("{title} (looping the match)"),
+                    Playing::HumVsSong {
+                        title,
+                        mixed: false,
+                    } => {
+                        format!("Your tune, then {title}")
+                    }
+                    Playing::HumVsSong { title, mixed: true } => format!("Your tune over {title}"),
                     Playing::Recording => "Your recording".into(),
                 });
                 let slider = ui.add(

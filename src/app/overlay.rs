@@ -42,14 +42,9 @@ pub fn build(song_melody: &Contour, hum: &Contour, found: &Match) -> Overlay {
     });
     let song = split_at_gaps(song_points, 1.5 / song_melody.fps);
 
-    // The alignment's query frames count from the hum's first voiced frame at CONTOUR_FPS.
-    let first_voiced_s = hum
-        .midi
-        .iter()
-        .position(|m| !m.is_nan())
-        .map_or(0.0, |i| i as f32 / hum.fps);
+    let hum_time = query_clock(hum);
     let hum_at = |q: u32| -> f32 {
-        let t = first_voiced_s + q as f32 / CONTOUR_FPS;
+        let t = hum_time(q);
         hum.midi
             .get((t * hum.fps).round() as usize)
             .copied()
@@ -84,6 +79,32 @@ pub fn build(song_melody: &Contour, hum: &Contour, found: &Match) -> Overlay {
         shift_semitones: shift,
         summary: summary(shift, found.alignment.tempo),
     }
+}
+
+/// Seconds into the recording of an alignment query frame: the alignment counts frames at
+/// [`CONTOUR_FPS`] from the hum's first voiced frame.
+fn query_clock(hum: &Contour) -> impl Fn(u32) -> f32 {
+    let first_voiced_s = hum
+        .midi
+        .iter()
+        .position(|m| !m.is_nan())
+        .map_or(0.0, |i| i as f32 / hum.fps);
+    move |q| first_voiced_s + q as f32 / CONTOUR_FPS
+}
+
+/// The alignment as a time map for re-timing the recording onto the song: (seconds after the
+/// match's start in the song, seconds into the recording), increasing in song time.
+pub fn hum_time_map(hum: &Contour, found: &Match) -> Vec<(f32, f32)> {
+    let hum_time = query_clock(hum);
+    let mut map: Vec<(f32, f32)> = Vec::with_capacity(found.alignment.path.len());
+    for &(q, s) in &found.alignment.path {
+        let song_t = s as f32 / CONTOUR_FPS - found.start_s;
+        // A song frame held over several hum frames keeps its first pairing.
+        if map.last().is_none_or(|&(t, _)| song_t > t) {
+            map.push((song_t, hum_time(q)));
+        }
+    }
+    map
 }
 
 /// "you hummed 3 semitones lower and 10% slower".
@@ -149,6 +170,31 @@ fn split_at_gaps(points: impl Iterator<Item = (f32, f32)>, max_gap: f32) -> Vec<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn time_map_pairs_song_time_after_the_start_with_recording_time() {
+        use crate::search::{Alignment, Match};
+        // Hum voiced from 0.4 s; hum frames pair with song frames twice as far apart, from
+        // song frame 100 (4 s), and the song frame 102 is held for two hum frames.
+        let hum = super::Contour::new(25.0, [vec![f32::NAN; 10], vec![60.0; 40]].concat());
+        let found = Match {
+            song_id: 1,
+            score: 1.0,
+            start_s: 4.0,
+            end_s: 6.0,
+            alignment: Alignment {
+                key_shift: 0.0,
+                tempo: 2.0,
+                path: vec![(0, 100), (1, 102), (2, 102), (3, 104)],
+            },
+        };
+        let map = super::hum_time_map(&hum, &found);
+        let expected = [(0.0, 0.4), (0.08, 0.44), (0.16, 0.52)];
+        assert_eq!(map.len(), 3);
+        for ((a, b), (c, d)) in map.iter().zip(expected) {
+            assert!((a - c).abs() < 1e-5 && (b - d).abs() < 1e-5, "{map:?}");
+        }
+    }
+
     use super::*;
     use crate::search::Alignment;
 

@@ -3,9 +3,11 @@
 
 pub mod pitch;
 pub mod spectrum;
+pub mod warp;
 
 pub use pitch::{PitchFrame, PitchTracker, PITCH_HOP};
 pub use spectrum::{hann_window, LogSpectrogram, Stft};
+pub use warp::warp_and_transpose;
 
 /// MIDI note number of a frequency (A4 = 440 Hz = 69).
 pub fn hz_to_midi(hz: f32) -> f32 {

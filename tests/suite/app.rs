@@ -424,6 +424,43 @@ fn played_on_midi_and_the_on_screen_piano_then_kept_rerun_and_exported_from_hist
     );
     wait_for_top_result(&mut h, "02_", "results for the MIDI notes");
 
+    // Hear the match: your tune in the song's key and timing, then the song; stop; loop the
+    // matched region. (No sound card here: the player's silent output keeps real time.)
+    use earworm::app::playback::Playing;
+    h.step();
+    h.get_by_label("Hum vs song").click();
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "hum vs song playing",
+        |h| {
+            matches!(
+                h.state().playing(),
+                Some(Playing::HumVsSong { mixed: false, .. })
+            )
+        },
+    );
+    h.step();
+    h.get_by_label("Stop").click();
+    h.step();
+    assert_eq!(h.state().playing(), None, "stopped");
+    h.get_by_label("Loop the match").click();
+    run_until(&mut h, Duration::from_secs(30), "loop playing", |h| {
+        matches!(h.state().playing(), Some(Playing::Loop { .. }))
+    });
+    let found = h.state().results().unwrap().rows[0].found.clone();
+    let region = found.end_s - found.start_s;
+    std::thread::sleep(Duration::from_secs_f32(region + 0.3));
+    h.step();
+    let pos = h.state().playback_position_s();
+    assert!(
+        h.state().playing().is_some() && pos >= found.start_s && pos <= found.end_s + 0.05,
+        "after more than the region's length the loop is still inside it: {pos} in {}..{}",
+        found.start_s,
+        found.end_s
+    );
+    h.state_mut().stop_playback();
+
     // The on-screen piano (two octaves from C4) plays tune 04, moved by octaves to fit, in
     // its rhythm: a quarter note is 0.6 s (a click takes three frames: move, press, release).
     let phrase = demo_phrase(4);
