@@ -323,6 +323,25 @@ enum SynthCommand {
         #[arg(long, value_name = "JSONL.GZ")]
         corpus: Option<PathBuf>,
     },
+    /// Played queries for a dev set's songs: each tune played on piano, guitar, violin, flute,
+    /// trumpet or a synth lead (in turn) with human timing and a few wrong notes, through the
+    /// hums' room and microphone. Writes DEVSET/played/*.wav and played/manifest.csv (its
+    /// difficulty column is the instrument, so `earworm eval` reports per instrument).
+    Played {
+        /// A folder made by `earworm synth devset` (its songs.csv names the melodies)
+        #[arg(long, value_name = "DIR")]
+        devset: PathBuf,
+        /// Played queries per song
+        #[arg(long, default_value_t = 3)]
+        per_song: usize,
+        /// SoundFont for the instruments [default: TimGM6mb, which no training song used]
+        #[arg(long, value_name = "SF2")]
+        soundfont: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_name = "JSONL.GZ")]
+        corpus: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -499,6 +518,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             corpus,
         })) => cmd_synth_hums(out, &split, melodies, &voices, seed, corpus),
+        Some(Command::Synth(SynthCommand::Played {
+            devset,
+            per_song,
+            soundfont,
+            seed,
+            corpus,
+        })) => {
+            use crate::synth::{corpus as melodies, gm, played};
+            let all = melodies::load(&corpus.unwrap_or_else(melodies::default_path))?;
+            let font_path = soundfont.unwrap_or_else(|| PathBuf::from(gm::TIMGM6MB));
+            let font = gm::load_soundfont(&font_path)?;
+            let started = std::time::Instant::now();
+            let summary = played::generate_played(&all, &devset, per_song, &font, seed)?;
+            eprintln!(
+                "{} played queries in {:.0} s; evaluate with `earworm eval --manifest {}`",
+                summary.queries,
+                started.elapsed().as_secs_f64(),
+                summary.manifest.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Info { db }) => cmd_info(&db),
         Some(Command::Calibrate {
             fit,

@@ -47,6 +47,8 @@ pub enum SongSetError {
     NoUnseenFont,
     #[error("encoding {path} with ffmpeg: {reason}")]
     Encode { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    BadSongList { path: PathBuf, reason: String },
     #[error("the {split} split has only {available} melodies, {wanted} songs were asked for")]
     TooFewMelodies {
         split: &'static str,

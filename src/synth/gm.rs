@@ -924,6 +924,24 @@ fn add_drums(
     }
 }
 
+/// Notes (start s, duration s, MIDI key, velocity) on one General MIDI program, mono.
+pub fn render_notes(
+    font: &Arc<SoundFont>,
+    program: u8,
+    notes: &[(f32, f32, i32, i32)],
+    total_s: f32,
+    rate: u32,
+) -> Result<Vec<f32>, RenderError> {
+    let mut track = Track { events: Vec::new() };
+    track.events.push((0.0, CH_LEAD, Ev::Program(program)));
+    track.events.push((0.0, CH_LEAD, Ev::Cc(7, 110)));
+    track.events.push((0.0, CH_LEAD, Ev::Cc(91, 20)));
+    for &(start, dur, key, velocity) in notes {
+        track.note(CH_LEAD, start, dur, key, velocity);
+    }
+    render_events(font, &mut track.events, total_s, rate)
+}
+
 fn render_events(
     font: &Arc<SoundFont>,
     events: &mut [(f64, u8, Ev)],

@@ -265,10 +265,54 @@ pub fn render_hum(
     spec: &HumSpec,
     seed: u64,
 ) -> RenderedHum {
-    let song: SongTiming = song.into();
     let mut rng = Rng::new(seed);
+    let p = perform(score, song.into(), spec, &mut rng);
+    let voice_params = VoiceParams {
+        style: spec.style,
+        formant_scale: spec.formant_scale,
+        vibrato_cents: spec.vibrato_cents,
+    };
+    let voice = render_voice(
+        &p.notes,
+        &voice_params,
+        p.total_s,
+        spec.sample_rate,
+        &mut rng,
+    );
+    p.recorded(in_the_room(voice, spec, &mut rng), spec.sample_rate)
+}
+
+/// A performance of an excerpt: the notes as sung or played, with the errors in `spec`.
+pub struct Performance {
+    /// (start s, duration s, MIDI) in performance time.
+    pub notes: Vec<(f32, f32, f32)>,
+    /// The notes as intended before errors: (start s, end s, MIDI).
+    pub intended: Vec<(f32, f32, f32)>,
+    /// Length of the recording, seconds.
+    pub total_s: f32,
+    melody_start_s: f32,
+    melody_end_s: f32,
+    total_shift: f32,
+}
+
+impl Performance {
+    /// The recording of this performance.
+    pub fn recorded(self, samples: Vec<f32>, sample_rate: u32) -> RenderedHum {
+        RenderedHum {
+            samples,
+            sample_rate,
+            melody_start_s: self.melody_start_s,
+            melody_end_s: self.melody_end_s,
+            intended: self.intended,
+            total_shift: self.total_shift,
+        }
+    }
+}
+
+/// Chooses the excerpt and performs it: key and octave for the performer's range, tempo,
+/// rubato, drift, pitch errors, wrong, skipped and repeated notes.
+pub fn perform(score: &Score, song: SongTiming, spec: &HumSpec, rng: &mut Rng) -> Performance {
     let spb = song.seconds_per_beat;
-    let rate = spec.sample_rate;
     // The excerpt in song time.
     let first = spec.start_note.min(score.notes.len().saturating_sub(1));
     let t_start = score.notes[first].onset * spb;
@@ -325,12 +369,20 @@ pub fn render_hum(
         t += dur;
     }
     let total_s = t + rng.range(0.3, 0.8);
-    let voice_params = VoiceParams {
-        style: spec.style,
-        formant_scale: spec.formant_scale,
-        vibrato_cents: spec.vibrato_cents,
-    };
-    let mut voice = render_voice(&perf, &voice_params, total_s, rate, &mut rng);
+    Performance {
+        notes: perf,
+        intended,
+        total_s,
+        melody_start_s: t_start,
+        melody_end_s: t_end,
+        total_shift,
+    }
+}
+
+/// The room and the microphone: reverb, a laptop mic's response, background noise at the
+/// spec's SNR, and a recording level.
+pub fn in_the_room(mut voice: Vec<f32>, spec: &HumSpec, rng: &mut Rng) -> Vec<f32> {
+    let rate = spec.sample_rate;
     reverb(&mut voice, rate, spec.reverb, 0.6);
     // Laptop mic: no deep bass, soft top.
     let (mut hp, mut lp2) = (OnePole::default(), OnePole::default());
@@ -360,14 +412,7 @@ pub fn render_hum(
             .fold(0.0f32, |a, &b| a.max(b.abs()))
             .max(1e-6);
     samples.iter_mut().for_each(|s| *s *= gain);
-    RenderedHum {
-        samples,
-        sample_rate: rate,
-        melody_start_s: t_start,
-        melody_end_s: t_end,
-        intended,
-        total_shift,
-    }
+    samples
 }
 
 /// How a voice sounds, independent of what it sings.

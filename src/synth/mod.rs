@@ -7,6 +7,7 @@ pub mod devset;
 pub mod gm;
 pub mod hum;
 pub mod pairs;
+pub mod played;
 pub mod rng;
 pub mod score;
 pub mod song;
