@@ -734,26 +734,10 @@ fn cmd_synth_hums(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The bundled demo library (assets/demo): beside the executable or in the source tree.
-pub fn bundled_demo_dir() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::current_exe()
-        .ok()
-        .map(|exe| {
-            exe.ancestors()
-                .skip(1)
-                .take(3)
-                .map(|d| d.join("assets/demo"))
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo"));
-    dirs.into_iter().find(|d| d.join("manifest.csv").is_file())
-}
-
 fn cmd_demo(db: &DbArg, library: Option<PathBuf>) -> Result<ExitCode> {
     let demo = match library {
         Some(d) => d,
-        None => bundled_demo_dir().context(
+        None => crate::library::bundled_demo_dir().context(
             "the bundled demo library (assets/demo) is missing; rebuild it with tools/make_demo_library.sh",
         )?,
     };

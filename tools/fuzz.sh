@@ -6,7 +6,7 @@
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Seeds: every fixture
 # in tests/fixtures (prefixed with the byte that selects its extension) plus the regression
 # inputs in tests/fuzz_regressions. Crashers land in fuzz/artifacts/decode_analyse/: copy them
-# to tests/fuzz_regressions/ (tests/fuzz_regressions.rs replays each one in `cargo test`).
+# to tests/fuzz_regressions/ (tests/suite/fuzz_regressions.rs replays each one in `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN=${1:-1800}

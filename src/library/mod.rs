@@ -15,3 +15,19 @@ pub use indexer::{
     index_paths, is_audio_path, panic_message, IndexOptions, IndexProgress, IndexReport,
     AUDIO_EXTENSIONS,
 };
+
+/// The bundled demo library (assets/demo): beside the executable or in the source tree.
+pub fn bundled_demo_dir() -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = std::env::current_exe()
+        .ok()
+        .map(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .take(3)
+                .map(|d| d.join("assets/demo"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo"));
+    dirs.into_iter().find(|d| d.join("manifest.csv").is_file())
+}
