@@ -183,6 +183,13 @@ enum Command {
         margin: f32,
         #[arg(long, default_value_t = 0.1)]
         temperature: f32,
+        /// Threads preparing batches (cutting, augmenting, features) ahead of the network
+        /// [default: the cores but one, at least 1]
+        #[arg(long)]
+        batch_workers: Option<usize>,
+        /// Steps of linear learning-rate warm-up before the cosine decay
+        #[arg(long, default_value_t = 200)]
+        warmup: usize,
     },
     /// What this installation uses: version, model, tracker, calibration, inference device (and
     /// why that one; EARWORM_DEVICE=cpu|cuda overrides it), library folder and size.
@@ -583,6 +590,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             margin,
             temperature,
             until,
+            batch_workers,
+            warmup,
         }) => {
             let config = crate::train::TrainConfig {
                 data,
@@ -598,6 +607,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 checkpoint_every: 100,
                 eval_every: 250,
                 until,
+                batch_workers,
+                warmup,
             };
             let card = crate::train::train(&config, &mut |line| eprintln!("{line}"))?;
             eprintln!(

@@ -182,7 +182,10 @@ pub fn generate_played(
         for q in 0..per_song {
             let turn = i * per_song + q;
             let instrument = Instrument::ALL[turn % Instrument::ALL.len()];
-            let difficulty = difficulties[(turn / Instrument::ALL.len()) % difficulties.len()];
+            // Every song gets each difficulty once (with three per song), and every
+            // instrument each difficulty in turn: neither is tied to the songs or each other.
+            let difficulty =
+                difficulties[(turn + turn / Instrument::ALL.len()) % difficulties.len()];
             let played = render_played(
                 &melody.score,
                 timing,

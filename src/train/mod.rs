@@ -5,11 +5,11 @@
 //! Deterministic per seed: batch `n` draws from `Rng::fork(seed, n)`, so a resumed run sees the
 //! same batches as an uninterrupted one (optimizer moments restart at a resume).
 
+pub mod batches;
 pub mod tracker;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -38,6 +38,16 @@ pub struct TrainConfig {
     /// Stop after this step (the schedule still spans `steps`): one stage of a longer run.
     #[serde(default)]
     pub until: Option<usize>,
+    /// Threads preparing batches ([`batches::default_workers`] when unset).
+    #[serde(default)]
+    pub batch_workers: Option<usize>,
+    /// Steps of linear learning-rate warm-up before the cosine decay.
+    #[serde(default = "default_warmup")]
+    pub warmup: usize,
+}
+
+fn default_warmup() -> usize {
+    200
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -515,28 +525,28 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
     let mut log_file = append_log(&out.join("train_log.jsonl"))?;
     let (ch, w) = (params.channels(), params.window_frames);
     let started = std::time::Instant::now();
-    // Batches are prepared on a second thread while the network trains on the current one.
-    let (tx, rx) = mpsc::sync_channel::<(usize, Vec<f32>, Vec<f32>)>(3);
-    let result = std::thread::scope(|scope| -> Result<(), TrainError> {
-        let (corpus, params) = (&corpus, &params);
-        scope.spawn(move || {
-            for step in first_step..config.until.unwrap_or(config.steps).min(config.steps) {
-                let mut rng = Rng::fork(config.seed, step as u64);
-                let (h, s) = corpus.batch(params, config.batch, &mut rng, true);
-                if tx.send((step, h, s)).is_err() {
-                    return;
-                }
-            }
-        });
-        let (mut acc_t, mut acc_c, mut acc_n) = (0.0f32, 0.0f32, 0);
-        let mut last_report = std::time::Instant::now();
-        let mut pairs_since = 0usize;
-        for (step, hw, sw) in rx.iter() {
+    // Batches are prepared on worker threads while the network trains on the current one.
+    let workers = batches::default_workers(config.batch_workers);
+    log(&format!("{workers} batch-preparation threads"));
+    let (mut acc_t, mut acc_c, mut acc_n) = (0.0f32, 0.0f32, 0);
+    let mut last_report = std::time::Instant::now();
+    let mut pairs_since = 0usize;
+    let last_step = config.until.unwrap_or(config.steps).min(config.steps);
+    let make = |step: usize| {
+        let mut rng = Rng::fork(config.seed, step as u64);
+        corpus.batch(&params, config.batch, &mut rng, true)
+    };
+    let result = batches::for_each_batch(
+        first_step..last_step,
+        workers,
+        2 * workers + 1,
+        make,
+        |step, (hw, sw)| -> Result<(), TrainError> {
             let n = hw.len() / (ch * w);
             // Warm-up then cosine decay.
             let progress = step as f64 / config.steps.max(1) as f64;
             let lr = config.lr
-                * (step as f64 / 200.0).min(1.0)
+                * (step as f64 / config.warmup.max(1) as f64).min(1.0)
                 * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             opt.set_learning_rate(lr);
             let h = net.forward(&Tensor::from_vec(hw, (n, ch, w), &device)?)?;
@@ -571,7 +581,7 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
             }
             if let Some(dev) = &dev {
                 if done % config.eval_every == 0 || done == config.steps {
-                    let (top1, top10) = pair_retrieval(&net, dev, params, 512, &device)?;
+                    let (top1, top10) = pair_retrieval(&net, dev, &params, 512, &device)?;
                     let line = serde_json::json!({"step": done, "dev_pairs_top1": top1, "dev_pairs_top10": top10});
                     let _ = writeln!(log_file, "{line}");
                     log(&line.to_string());
@@ -587,9 +597,9 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
                     elapsed_before + started.elapsed().as_secs_f64(),
                 )?;
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     result?;
     let wall = elapsed_before + started.elapsed().as_secs_f64();
     let dev_pairs = match &dev {

@@ -5,7 +5,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use candle_core::{DType, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
@@ -187,21 +186,19 @@ pub fn train_tracker(
     let mut log_file = super::append_log(&out.join("tracker_log.jsonl"))?;
     let width = params.n_bins + 1;
     let started = std::time::Instant::now();
-    let (tx, rx) = mpsc::sync_channel::<(usize, Vec<f32>, Vec<u32>)>(3);
     let mut last = serde_json::Value::Null;
-    std::thread::scope(|scope| -> Result<(), TrainError> {
-        let songs = &songs;
-        scope.spawn(move || {
-            for step in first_step..config.steps {
-                let mut rng = Rng::fork(config.seed, step as u64);
-                let (x, y) = batch(songs, config.batch, config.frames, &mut rng, true);
-                if tx.send((step, x, y)).is_err() {
-                    return;
-                }
-            }
-        });
-        let (mut acc_loss, mut acc_n) = (0.0f32, 0);
-        for (step, x, y) in rx.iter() {
+    let workers = super::batches::default_workers(None);
+    let make = |step: usize| {
+        let mut rng = Rng::fork(config.seed, step as u64);
+        batch(&songs, config.batch, config.frames, &mut rng, true)
+    };
+    let (mut acc_loss, mut acc_n) = (0.0f32, 0);
+    super::batches::for_each_batch(
+        first_step..config.steps,
+        workers,
+        2 * workers + 1,
+        make,
+        |step, (x, y)| -> Result<(), TrainError> {
             let progress = step as f64 / config.steps.max(1) as f64;
             let lr = config.lr
                 * (step as f64 / 100.0).min(1.0)
@@ -243,9 +240,9 @@ pub fn train_tracker(
                     elapsed_before + started.elapsed().as_secs_f64(),
                 )?;
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     let weights = out.join(TRACKER_WEIGHTS);
     varmap.save(&weights)?;
     let card = serde_json::json!({
