@@ -18,6 +18,21 @@ fn main() -> anyhow::Result<()> {
     let mut player = Player::new(Output::Device);
     player.wait_ready().map_err(anyhow::Error::msg)?;
     println!("output opened in {} ms", opening.elapsed().as_millis());
+    // The audio system's own start-up (PulseAudio took 1-2 s here before the first sound
+    // came out): half a second of silence played through. The app pays this at start-up, when
+    // it makes its player, not on a click.
+    let probe = std::time::Instant::now();
+    player
+        .play_samples(vec![0.0; 8_000], 16_000)
+        .map_err(anyhow::Error::msg)?;
+    while player.now.is_some() && probe.elapsed() < Duration::from_secs(5) {
+        player.tick();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!(
+        "audio start-up: 0.5 s of silence played through in {:.0} ms",
+        probe.elapsed().as_secs_f64() * 1000.0
+    );
     // The app decodes the selected song while the results are read.
     player.prefetch(&path);
     while player.tick().is_none() && !player.is_prefetched(&path) {

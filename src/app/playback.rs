@@ -468,11 +468,26 @@ fn loudness_match(samples: &[f32]) -> f32 {
     (0.6 / peak.max(1e-3)).min(8.0)
 }
 
+/// Frames in the device buffer: ~43 ms at 48 kHz. The default can be a second or more (ALSA's
+/// PulseAudio plugin), and whatever is appended waits behind a full buffer of silence.
+const OUTPUT_BUFFER_FRAMES: u32 = 2048;
+
+/// The default output with a small buffer, or with its own default where that fails.
+fn open_low_latency() -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
+    rodio::DeviceSinkBuilder::from_default_device()
+        .map(|b| b.with_buffer_size(cpal::BufferSize::Fixed(OUTPUT_BUFFER_FRAMES)))
+        .and_then(|b| b.open_stream())
+        .or_else(|e| {
+            eprintln!("note: no low-latency audio output ({e}); using the device's default buffer");
+            rodio::DeviceSinkBuilder::open_default_sink()
+        })
+}
+
 /// Owns the output for the player's lifetime: opens it, hands over its mixer, and keeps it
 /// until the player is dropped.
 fn run_output(output: Output, opened: &Sender<Opened>, keep: &Receiver<()>) {
     match output {
-        Output::Device => match rodio::DeviceSinkBuilder::open_default_sink() {
+        Output::Device => match open_low_latency() {
             Ok(mut sink) => {
                 sink.log_on_drop(false);
                 let _ = opened.send(Ok(sink.mixer().clone()));
