@@ -107,8 +107,13 @@ impl Confidence {
     /// The probability as a whole percentage for people: never "100%" or "0%", which no
     /// calibration on a few hundred queries can claim.
     pub fn percent(&self) -> u32 {
-        (100.0 * self.probability).round().clamp(1.0, 99.0) as u32
+        percent(self.probability)
     }
+}
+
+/// A probability as a whole percentage for people, 1–99 (see [`Confidence::percent`]).
+pub fn percent(probability: f32) -> u32 {
+    (100.0 * probability).round().clamp(1.0, 99.0) as u32
 }
 
 /// File beside the model holding its calibration (`earworm calibrate`).

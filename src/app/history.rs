@@ -131,9 +131,9 @@ fn best_match(e: &HistoryEntry) -> String {
     match e.results.first() {
         None => "no results".into(),
         Some(r) => {
-            let sure = e
-                .confidence
-                .map_or(String::new(), |c| format!(", {:.0}% likely", 100.0 * c));
+            let sure = e.confidence.map_or(String::new(), |c| {
+                format!(", {}% likely", crate::engine::percent(c))
+            });
             format!("{}  (score {:.2}{sure})", r.title, r.score)
         }
     }

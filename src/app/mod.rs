@@ -1109,7 +1109,7 @@ impl EarwormApp {
                         .map_or(-90.0, |l| l.level_db);
                     ui.add(
                         egui::ProgressBar::new(((level + 60.0) / 60.0).clamp(0.0, 1.0))
-                            .desired_width(220.0)
+                            .desired_width(200.0)
                             .desired_height(8.0),
                     )
                     .on_hover_text(format!("Input level {level:.0} dBFS"));
@@ -1140,7 +1140,7 @@ impl EarwormApp {
                 let typed = ui.add(
                     egui::TextEdit::singleline(&mut self.typed_notes)
                         .hint_text("or type notes: E4 D4 C4 D4 E4")
-                        .desired_width(190.0),
+                        .desired_width(150.0),
                 );
                 let entered = typed.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if ui
@@ -1203,9 +1203,11 @@ impl EarwormApp {
             current
         };
         let mut refresh = false;
-        egui::ComboBox::new("input-device", "Microphone")
+        // No side label: the choice names itself ("Default microphone", a device), and the
+        // top bar needs the room.
+        egui::ComboBox::from_id_salt("input-device")
             .selected_text(label)
-            .width(220.0)
+            .width(200.0)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut self.settings.input_device, None, "Default microphone");
                 for d in &self.devices {
@@ -1231,13 +1233,13 @@ impl EarwormApp {
         let label = match (&self.settings.midi_device, ports.is_empty()) {
             (Some(name), _) => name.clone(),
             (None, true) => "No MIDI keyboard".to_string(),
-            (None, false) => "None".to_string(),
+            (None, false) => "MIDI keyboard: none".to_string(),
         };
         let mut chosen = self.settings.midi_device.clone();
         let mut refresh = false;
-        egui::ComboBox::new("midi-device", "MIDI")
+        egui::ComboBox::from_id_salt("midi-device")
             .selected_text(label)
-            .width(150.0)
+            .width(200.0)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut chosen, None, "None");
                 for p in ports {

@@ -79,6 +79,14 @@ pub struct HumVsSong {
     pub mixed: bool,
 }
 
+/// A "hum vs song" ready to play: the song's region and the re-timed hum.
+struct Warped {
+    request: Box<HumVsSong>,
+    region: Vec<f32>,
+    song_rate: u32,
+    hum: Vec<f32>,
+}
+
 /// What waits for its song to be decoded.
 enum Wanted {
     Loop {
@@ -109,6 +117,7 @@ pub struct Player {
     decoded: Option<Arc<Decoded>>,
     decoding: Option<(PathBuf, Receiver<Result<Decoded, String>>)>,
     wanted: Option<(PathBuf, Wanted)>,
+    warping: Option<Receiver<Warped>>,
 }
 
 impl Default for Player {
@@ -138,6 +147,7 @@ impl Player {
             decoded: None,
             decoding: None,
             wanted: None,
+            warping: None,
         }
     }
 
@@ -315,35 +325,55 @@ impl Player {
                 self.duration_s = end_s;
             }
             Wanted::HumVsSong(r) => {
+                // Re-timing a recording takes tens of milliseconds: off the UI thread.
                 let region = song.region(r.start_s, r.end_s);
-                let length = region.len() as f32 / song.rate as f32;
-                let hum =
-                    crate::dsp::warp_and_transpose(&r.hum, r.rate, &r.map, r.semitones, length);
-                let mixer = self.mixer()?;
-                self.stop();
-                let player = rodio::Player::connect_new(&mixer);
-                if r.mixed {
-                    // The song a little lower, your hum over it.
-                    player.append(mono_buffer(region, song.rate)?.amplify(0.7));
-                    let layer = rodio::Player::connect_new(&mixer);
-                    layer.append(mono_buffer(hum, r.rate)?.amplify(loudness_match(&r.hum)));
-                    layer.play();
-                    self.layer = Some(layer);
-                    self.duration_s = r.start_s + length;
-                } else {
-                    player.append(mono_buffer(hum, r.rate)?.amplify(loudness_match(&r.hum)));
-                    player.append(mono_buffer(region, song.rate)?);
-                    self.duration_s = r.start_s + 2.0 * length;
-                }
-                player.play();
-                self.player = Some(player);
-                self.offset_s = r.start_s;
-                self.now = Some(Playing::HumVsSong {
-                    title: r.title,
-                    mixed: r.mixed,
+                let rate = song.rate;
+                let (tx, rx) = mpsc::channel();
+                std::thread::spawn(move || {
+                    let length = region.len() as f32 / rate as f32;
+                    let hum =
+                        crate::dsp::warp_and_transpose(&r.hum, r.rate, &r.map, r.semitones, length);
+                    let _ = tx.send(Warped {
+                        request: r,
+                        region,
+                        song_rate: rate,
+                        hum,
+                    });
                 });
+                self.stop();
+                self.warping = Some(rx);
             }
         }
+        Ok(())
+    }
+
+    fn start_hum_vs_song(&mut self, w: Warped) -> Result<(), String> {
+        let r = w.request;
+        let length = w.region.len() as f32 / w.song_rate as f32;
+        let gain = loudness_match(&r.hum);
+        let mixer = self.mixer()?;
+        self.stop();
+        let player = rodio::Player::connect_new(&mixer);
+        if r.mixed {
+            // The song a little lower, your hum over it.
+            player.append(mono_buffer(w.region, w.song_rate)?.amplify(0.7));
+            let layer = rodio::Player::connect_new(&mixer);
+            layer.append(mono_buffer(w.hum, r.rate)?.amplify(gain));
+            layer.play();
+            self.layer = Some(layer);
+            self.duration_s = r.start_s + length;
+        } else {
+            player.append(mono_buffer(w.hum, r.rate)?.amplify(gain));
+            player.append(mono_buffer(w.region, w.song_rate)?);
+            self.duration_s = r.start_s + 2.0 * length;
+        }
+        player.play();
+        self.player = Some(player);
+        self.offset_s = r.start_s;
+        self.now = Some(Playing::HumVsSong {
+            title: r.title,
+            mixed: r.mixed,
+        });
         Ok(())
     }
 
@@ -377,6 +407,7 @@ impl Player {
             p.stop();
         }
         self.wanted = None;
+        self.warping = None;
         self.loop_s = None;
         self.now = None;
     }
@@ -414,7 +445,7 @@ impl Player {
 
     /// Whether something is waiting for its song to be decoded.
     pub fn is_preparing(&self) -> bool {
-        self.wanted.is_some()
+        self.wanted.is_some() || self.warping.is_some()
     }
 
     /// Call every frame: takes a finished decode (starting what waited for it) and clears the
@@ -444,6 +475,10 @@ impl Player {
                 let (_, wanted) = self.wanted.take().expect("checked above");
                 problem = self.start_wanted(&song, wanted).err();
             }
+        }
+        if let Some(Ok(warped)) = self.warping.as_ref().map(|rx| rx.try_recv()) {
+            self.warping = None;
+            problem = self.start_hum_vs_song(warped).err();
         }
         if self.player.as_ref().is_some_and(|p| p.empty())
             && self.layer.as_ref().is_none_or(|p| p.empty())
@@ -591,7 +626,9 @@ mod tests {
                 mixed,
             })
             .unwrap();
-            assert!(matches!(p.now, Some(Playing::HumVsSong { .. })));
+            wait_until(&mut p, "hum vs song started", |p| {
+                matches!(p.now, Some(Playing::HumVsSong { .. }))
+            });
             // The hum's 0.4 s, then the song's (or both at once): done within a second.
             wait_until(&mut p, "hum vs song ended", |p| p.now.is_none());
         }
