@@ -221,7 +221,10 @@ impl Piano {
                 action = Some(KeysAction::Search);
             }
         }
-        self.keys(ui, notes, now_s);
+        ui.horizontal(|ui| {
+            self.keys(ui, notes, now_s);
+            roll(ui, notes, now_s);
+        });
         let melody = notes.describe();
         ui.label(if melody.is_empty() {
             "Click the keys, or play with the computer keyboard (A W S E D F T G Y H U J K) or a MIDI keyboard.".to_string()
@@ -359,6 +362,50 @@ impl Piano {
             painter.rect_filled(*rect, 2.0, fill);
         }
     }
+}
+
+/// Seconds of playing the piano roll shows.
+const ROLL_S: f64 = 8.0;
+
+/// The notes as played, live: a piano roll of the last [`ROLL_S`] seconds, newest at the right.
+fn roll(ui: &mut egui::Ui, notes: &PlayedNotes, now_s: f64) {
+    let size = Vec2::new(ui.available_width().max(120.0), 120.0);
+    let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 3.0, Color32::from_gray(22));
+    let shown: Vec<&PlayedNote> = notes
+        .notes()
+        .iter()
+        .filter(|n| n.end_s.unwrap_or(now_s) >= now_s - ROLL_S)
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    let low = shown.iter().map(|n| n.midi).min().unwrap_or(60) as f32 - 2.0;
+    let high = shown.iter().map(|n| n.midi).max().unwrap_or(72) as f32 + 2.0;
+    let x_at = |t: f64| rect.right() - rect.width() * ((now_s - t) / ROLL_S).clamp(0.0, 1.0) as f32;
+    let row_h = rect.height() / (high - low + 1.0);
+    for n in shown {
+        let y = rect.bottom() - (n.midi as f32 - low + 0.5) * row_h;
+        let bar = Rect::from_min_max(
+            Pos2::new(x_at(n.start_s), y - row_h * 0.4),
+            Pos2::new(
+                x_at(n.end_s.unwrap_or(now_s)).max(x_at(n.start_s) + 3.0),
+                y + row_h * 0.4,
+            ),
+        );
+        painter.rect_filled(bar, 2.0, Color32::from_rgb(90, 170, 250));
+        painter.text(
+            bar.left_top() + Vec2::new(1.0, -2.0),
+            egui::Align2::LEFT_BOTTOM,
+            key_name(n.midi),
+            egui::FontId::proportional(10.0),
+            Color32::from_gray(170),
+        );
+    }
+    // While notes are held or were just played, the roll scrolls.
+    ui.ctx()
+        .request_repaint_after(std::time::Duration::from_millis(50));
 }
 
 #[cfg(test)]

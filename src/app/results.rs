@@ -135,7 +135,7 @@ impl EarwormApp {
                 let o = &self.overlay.as_ref().expect("just built").1;
                 ui.label(RichText::new(&o.summary).size(15.0));
                 egui_plot::Plot::new("overlay")
-                    .height((ui.available_height() - 70.0).clamp(140.0, 320.0))
+                    .height((ui.available_height() - 110.0).clamp(120.0, 320.0))
                     .legend(egui_plot::Legend::default())
                     .x_axis_label("seconds into the song")
                     .y_axis_formatter(|mark, _| crate::dsp::midi_note_name(mark.value as f32))
@@ -161,7 +161,80 @@ impl EarwormApp {
                 ui.label("No melody stored for this song.");
             }
         }
+        if let Some(seconds) = self.song_timeline(ui, &row) {
+            let (path, title) = (row.song.path.clone(), row.song.title.clone());
+            let duration = row.song.duration_s as f32;
+            self.player_error = self
+                .player
+                .play_file(&path, &title, seconds, duration)
+                .err();
+        }
         self.player_controls(ui);
+    }
+
+    /// The whole song as a strip: its melody, the matched part highlighted, where playback
+    /// is; a click plays from there. Returns the clicked time.
+    fn song_timeline(&mut self, ui: &mut egui::Ui, row: &worker::ResultRow) -> Option<f32> {
+        let duration = (row.song.duration_s as f32).max(0.1);
+        let (rect, response) =
+            ui.allocate_exact_size(Vec2::new(ui.available_width(), 34.0), egui::Sense::click());
+        let response = response.on_hover_text("The whole song: click to play from there");
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, true, "Song timeline"));
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 3.0, Color32::from_gray(28));
+        let x_at = |t: f32| rect.left() + rect.width() * (t / duration).clamp(0.0, 1.0);
+        let matched = egui::Rect::from_x_y_ranges(
+            x_at(row.found.start_s)..=x_at(row.found.end_s).max(x_at(row.found.start_s) + 2.0),
+            rect.y_range(),
+        );
+        painter.rect_filled(
+            matched,
+            3.0,
+            Color32::from_rgba_unmultiplied(80, 200, 255, 70),
+        );
+        if let Some(melody) = &row.melody {
+            let voiced: Vec<f32> = melody
+                .midi
+                .iter()
+                .copied()
+                .filter(|m| !m.is_nan())
+                .collect();
+            let (low, high) = voiced
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &m| (l.min(m), h.max(m)));
+            let span = (high - low).max(1.0);
+            // One dot per pixel column is plenty for an overview.
+            let step = (melody.midi.len() as f32 / rect.width()).max(1.0);
+            let mut i = 0.0f32;
+            while (i as usize) < melody.midi.len() {
+                let m = melody.midi[i as usize];
+                if !m.is_nan() {
+                    let t = i / melody.fps;
+                    let y = rect.bottom() - 4.0 - (rect.height() - 8.0) * (m - low) / span;
+                    painter.circle_filled(
+                        egui::pos2(x_at(t), y),
+                        1.0,
+                        Color32::from_rgb(250, 170, 60),
+                    );
+                }
+                i += step;
+            }
+        }
+        let playing_this = matches!(&self.player.now,
+            Some(Playing::Song { path, .. } | Playing::Loop { path, .. }) if *path == row.song.path);
+        if playing_this {
+            let x = x_at(self.player.position_s());
+            painter.line_segment(
+                [egui::pos2(x, rect.top()), egui::pos2(x, rect.bottom())],
+                egui::Stroke::new(2.0, Color32::WHITE),
+            );
+        }
+        response
+            .clicked()
+            .then(|| response.interact_pointer_pos())
+            .flatten()
+            .map(|p| duration * ((p.x - rect.left()) / rect.width()).clamp(0.0, 1.0))
     }
 
     pub(super) fn player_controls(&mut self, ui: &mut egui::Ui) {

@@ -461,6 +461,21 @@ fn played_on_midi_and_the_on_screen_piano_then_kept_rerun_and_exported_from_hist
     );
     h.state_mut().stop_playback();
 
+    // The whole-song timeline: a click in its middle plays the song from halfway.
+    h.step();
+    h.get_by_label("Song timeline").click();
+    h.step();
+    let halfway = h.state().results().unwrap().rows[0].song.duration_s as f32 / 2.0;
+    run_until(&mut h, Duration::from_secs(30), "song playing", |h| {
+        matches!(h.state().playing(), Some(Playing::Song { .. }))
+    });
+    let pos = h.state().playback_position_s();
+    assert!(
+        (pos - halfway).abs() < 1.5,
+        "played from {pos} s, not {halfway} s"
+    );
+    h.state_mut().stop_playback();
+
     // The on-screen piano (two octaves from C4) plays tune 04, moved by octaves to fit, in
     // its rhythm: a quarter note is 0.6 s (a click takes three frames: move, press, release).
     let phrase = demo_phrase(4);
