@@ -163,9 +163,7 @@ mod tests {
     use super::*;
 
     fn tone(hz: f32, seconds: f32, rate: u32) -> Vec<f32> {
-        (0..(seconds * rate as f32) as usize)
-            .map(|i| 0.3 * (std::f32::consts::TAU * hz * i as f32 / rate as f32).sin())
-            .collect()
+        crate::dsp::test_tone(hz, seconds, rate, 0.3)
     }
 
     fn voiced_pitches(live: &LiveAnalysis) -> Vec<f32> {

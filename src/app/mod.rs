@@ -452,19 +452,12 @@ impl EarwormApp {
                 return;
             }
         };
-        let seq = self.begin_final_search(format!("Searching with the notes {text}"));
-        let samples = Arc::new(samples);
-        self.query_audio = Some(Arc::clone(&samples));
-        self.worker.send(Request::Query {
-            seq,
+        self.search_rendered(
+            format!("Searching with the notes {text}"),
             samples,
-            provisional: false,
-            remember: Some(Remember {
-                kind: QueryKind::Notes,
-                query: text,
-                keep_recording: false,
-            }),
-        });
+            QueryKind::Notes,
+            text,
+        );
     }
 
     /// The History tab's list (newest first).
@@ -524,6 +517,30 @@ impl EarwormApp {
         }
     }
 
+    /// A final search with notes rendered as audio (typed or played): kept in the history by
+    /// its notes, and the audio kept for "hum vs song".
+    fn search_rendered(
+        &mut self,
+        message: String,
+        samples: Vec<f32>,
+        kind: QueryKind,
+        query: String,
+    ) {
+        let seq = self.begin_final_search(message);
+        let samples = Arc::new(samples);
+        self.query_audio = Some(Arc::clone(&samples));
+        self.worker.send(Request::Query {
+            seq,
+            samples,
+            provisional: false,
+            remember: Some(Remember {
+                kind,
+                query,
+                keep_recording: false,
+            }),
+        });
+    }
+
     /// Searches with the notes played on keys, then clears them for the next tune.
     pub fn search_played(&mut self) {
         let samples = match self.played.query_audio() {
@@ -534,19 +551,12 @@ impl EarwormApp {
             }
         };
         let described = self.played.describe();
-        let seq = self.begin_final_search(format!("Searching with the notes played: {described}"));
-        let samples = Arc::new(samples);
-        self.query_audio = Some(Arc::clone(&samples));
-        self.worker.send(Request::Query {
-            seq,
+        self.search_rendered(
+            format!("Searching with the notes played: {described}"),
             samples,
-            provisional: false,
-            remember: Some(Remember {
-                kind: QueryKind::Keys,
-                query: described,
-                keep_recording: false,
-            }),
-        });
+            QueryKind::Keys,
+            described,
+        );
         self.played.clear();
     }
 

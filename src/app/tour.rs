@@ -160,18 +160,15 @@ fn tour_phrase(k: usize) -> Vec<(u8, f32)> {
     let Ok(melodies) = corpus::load(&corpus::default_path()) else {
         return Vec::new();
     };
-    let tunes = devset::pick_melodies(&melodies, corpus::Split::Demo, 20, 11);
-    let Some(tune) = tunes.get(k - 1) else {
-        return Vec::new();
-    };
-    let bar = tune.score.beats_per_bar as f32;
-    tune.score
-        .notes
-        .iter()
-        .enumerate()
-        .take_while(|(i, n)| n.onset < 4.0 * bar || *i < 8)
-        .map(|(_, n)| (n.midi.round() as u8, n.duration))
-        .collect()
+    devset::demo_tunes(&melodies)
+        .get(k - 1)
+        .map(|tune| {
+            devset::first_phrase(&tune.score)
+                .iter()
+                .map(|n| (n.midi.round() as u8, n.duration))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn save_png(path: &Path, image: &egui::ColorImage) -> std::io::Result<()> {

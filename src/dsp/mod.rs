@@ -32,6 +32,14 @@ pub fn midi_note_name(midi: f32) -> String {
     )
 }
 
+/// A sine tone for tests: `seconds` of `hz` at `rate`, peak `amplitude`.
+#[cfg(test)]
+pub(crate) fn test_tone(hz: f32, seconds: f32, rate: u32, amplitude: f32) -> Vec<f32> {
+    (0..(seconds * rate as f32) as usize)
+        .map(|i| amplitude * (std::f32::consts::TAU * hz * i as f32 / rate as f32).sin())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,9 +136,7 @@ mod tests {
     use crate::dsp::{hz_to_midi, PitchTracker};
 
     fn tone(hz: f32, seconds: f32, rate: u32) -> Vec<f32> {
-        (0..(seconds * rate as f32) as usize)
-            .map(|i| 0.5 * (std::f32::consts::TAU * hz * i as f32 / rate as f32).sin())
-            .collect()
+        crate::dsp::test_tone(hz, seconds, rate, 0.5)
     }
 
     fn median_pitch(samples: &[f32], rate: u32) -> f32 {

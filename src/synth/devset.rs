@@ -92,6 +92,24 @@ pub fn pick_melodies<'a>(
     pool
 }
 
+/// The bundled demo library's tunes, in its order: the first 20 demo-split melodies with seed
+/// 11 (tools/make_demo_library.sh numbers the files 01..20).
+pub fn demo_tunes(corpus: &[CorpusMelody]) -> Vec<&CorpusMelody> {
+    pick_melodies(corpus, Split::Demo, 20, 11)
+}
+
+/// A tune's first phrase: the notes of its first four bars, and at least eight notes.
+pub fn first_phrase(score: &super::score::Score) -> &[super::score::Note] {
+    let bar = score.beats_per_bar as f32;
+    let n = score
+        .notes
+        .iter()
+        .enumerate()
+        .take_while(|(i, n)| n.onset < 4.0 * bar || *i < 8)
+        .count();
+    &score.notes[..n]
+}
+
 /// Renders the set into `out`: songs/*.wav, songs.csv, melody_notes.jsonl and, with queries,
 /// hums/*.wav and manifest.csv.
 pub fn generate(

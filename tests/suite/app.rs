@@ -356,25 +356,14 @@ fn a_looped_library_with_silence_and_duplicates_is_indexed_and_searched() {
     assert!(has_text(&h, &top.title), "the result is on screen");
 }
 
-/// The first phrase (four bars, at least eight notes) of demo tune `k` (1-based, as the demo
-/// files are numbered) as (MIDI, quarters).
+/// The first phrase of demo tune `k` (1-based, as the demo files are numbered) as
+/// (MIDI, quarters).
 fn demo_phrase(k: usize) -> Vec<(u8, f32)> {
     let melodies = earworm::synth::corpus::load(&earworm::synth::corpus::default_path()).unwrap();
-    // The demo library is the first 20 demo-split melodies with seed 11, in order.
-    let tunes = earworm::synth::devset::pick_melodies(
-        &melodies,
-        earworm::synth::corpus::Split::Demo,
-        20,
-        11,
-    );
-    let score = &tunes[k - 1].score;
-    let bar = score.beats_per_bar as f32;
-    score
-        .notes
+    let tunes = earworm::synth::devset::demo_tunes(&melodies);
+    earworm::synth::devset::first_phrase(&tunes[k - 1].score)
         .iter()
-        .enumerate()
-        .take_while(|(i, n)| n.onset < 4.0 * bar || *i < 8)
-        .map(|(_, n)| (n.midi.round() as u8, n.duration))
+        .map(|n| (n.midi.round() as u8, n.duration))
         .collect()
 }
 

@@ -5,15 +5,13 @@ use std::path::Path;
 
 use crate::common::{earworm, text};
 use earworm::notes::{to_scientific, TypedNote};
-use earworm::synth::corpus::{self, Split};
-use earworm::synth::devset::pick_melodies;
+use earworm::synth::corpus;
+use earworm::synth::devset::{demo_tunes, first_phrase};
 
 #[test]
 fn typed_first_phrases_find_their_demo_songs() {
     let melodies = corpus::load(&corpus::default_path()).unwrap();
-    // The demo library is the first 20 demo-split melodies with seed 11, in order
-    // (tools/make_demo_library.sh), its files numbered 01..20.
-    let demo = pick_melodies(&melodies, Split::Demo, 20, 11);
+    let demo = demo_tunes(&melodies);
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
     let songs = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/songs");
@@ -26,15 +24,9 @@ fn typed_first_phrases_find_their_demo_songs() {
     assert!(out.status.success(), "{}", text(&out));
     let mut misses = Vec::new();
     for (i, melody) in demo.iter().enumerate() {
-        // First phrase: the notes of the first four bars, at least eight notes.
-        let bar = melody.score.beats_per_bar as f32;
-        let phrase: Vec<TypedNote> = melody
-            .score
-            .notes
+        let phrase: Vec<TypedNote> = first_phrase(&melody.score)
             .iter()
-            .enumerate()
-            .take_while(|(k, n)| n.onset < 4.0 * bar || *k < 8)
-            .map(|(_, n)| TypedNote {
+            .map(|n| TypedNote {
                 midi: Some(n.midi),
                 quarters: n.duration,
             })
