@@ -1065,7 +1065,7 @@ fn cmd_history(
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(file) = export {
-        let all = engine.catalog().history(usize::MAX >> 1)?;
+        let all = engine.catalog().history(usize::MAX)?;
         if file == Path::new("-") {
             write_history_csv(&all, &mut std::io::stdout().lock())?;
         } else {

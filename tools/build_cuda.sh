@@ -58,8 +58,10 @@ done
 cargo fetch --quiet
 if ! ls /usr/lib/x86_64-linux-gnu/libcuda.so* >/dev/null 2>&1 && ! ls /usr/local/nvidia/lib64/libcuda.so* >/dev/null 2>&1; then
   cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.* | sort | tail -1)
-  grep -rhoE '\bpub fn cu[A-Za-z0-9_]+' "$cudarc/src/driver/sys" | sed 's/pub fn //' | sort -u |
+  # The driver API as cudarc declares it (`fn cuInit(` …, in its extern blocks and wrappers).
+  grep -rhoE '\bfn cu[A-Za-z0-9_]+\(' "$cudarc/src/driver/sys" | sed 's/^fn //; s/($//' | sort -u |
     awk '{print "int " $1 "(void) { return 999; }"}' > "$cuda/libcuda_stub.c"
+  [ -s "$cuda/libcuda_stub.c" ] || { echo "error: no driver functions found in $cudarc" >&2; exit 1; }
   cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$cuda/root/lib64/stubs/libcuda.so" "$cuda/libcuda_stub.c"
   echo "no NVIDIA driver here: linking against a libcuda stub ($(wc -l < "$cuda/libcuda_stub.c") functions)"
 fi

@@ -356,7 +356,7 @@ fn engine_thread(
             Request::ExportHistory(path) => {
                 let written = engine
                     .catalog()
-                    .history(usize::MAX >> 1)
+                    .history(usize::MAX)
                     .map_err(|e| e.to_string())
                     .and_then(|all| {
                         let mut out = Vec::new();

@@ -78,6 +78,23 @@ pub struct NewHistoryEntry<'a> {
     pub results: &'a [HistoryResult],
 }
 
+const HISTORY_COLUMNS: &str = "id, at, kind, query, recording IS NOT NULL, confidence, results";
+
+fn history_row(r: &rusqlite::Row) -> rusqlite::Result<HistoryEntry> {
+    let kind: String = r.get(2)?;
+    let results: String = r.get(6)?;
+    Ok(HistoryEntry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        kind: QueryKind::parse(&kind).unwrap_or(QueryKind::Hum),
+        query: r.get(3)?,
+        has_recording: r.get(4)?,
+        confidence: r.get(5)?,
+        // A row this build cannot read shows without results rather than failing all.
+        results: serde_json::from_str(&results).unwrap_or_default(),
+    })
+}
+
 /// Recordings are kept as 16-bit PCM: a 15 s hum takes 480 kB.
 fn encode_pcm16(samples: &[f32]) -> Vec<u8> {
     samples
@@ -114,34 +131,23 @@ impl Catalog {
 
     /// Kept searches, newest first (at most `limit`).
     pub fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, CatalogError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, at, kind, query, recording IS NOT NULL, confidence, results
-             FROM history ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            let kind: String = r.get(2)?;
-            let results: String = r.get(6)?;
-            Ok(HistoryEntry {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                kind: QueryKind::parse(&kind).unwrap_or(QueryKind::Hum),
-                query: r.get(3)?,
-                has_recording: r.get(4)?,
-                confidence: r.get(5)?,
-                // A row this build cannot read shows without results rather than failing all.
-                results: serde_json::from_str(&results).unwrap_or_default(),
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM history ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map(params![limit.min(i64::MAX as usize) as i64], history_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// One kept search.
     pub fn history_entry(&self, id: i64) -> Result<Option<HistoryEntry>, CatalogError> {
-        // Few rows and rarely asked: reuse the list query rather than a second row mapper.
         Ok(self
-            .history(usize::MAX >> 1)?
-            .into_iter()
-            .find(|e| e.id == id))
+            .conn
+            .query_row(
+                &format!("SELECT {HISTORY_COLUMNS} FROM history WHERE id = ?1"),
+                params![id],
+                history_row,
+            )
+            .optional()?)
     }
 
     /// The recording kept with a search, as mono samples at the internal rate.
@@ -288,6 +294,8 @@ mod tests {
         assert_eq!(back.len(), hum.len());
         assert!(back.iter().zip(&hum).all(|(a, b)| (a - b).abs() < 1e-4));
         assert_eq!(c.history_recording(second).unwrap(), None);
+        assert_eq!(c.history_entry(first).unwrap().as_ref(), listed.get(1));
+        assert_eq!(c.history_entry(999).unwrap(), None);
         assert!(c.delete_history(first).unwrap());
         assert!(!c.delete_history(first).unwrap());
         assert_eq!(c.clear_history().unwrap(), 1);
