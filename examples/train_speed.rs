@@ -1,9 +1,10 @@
-//! Measures training throughput (pairs/s) of the embedding network on this machine, on pairs
-//! made from random melodies (no corpus needed).
+//! Measures training throughput (pairs/s) of the embedding network on this machine: batch
+//! preparation and a training step apart, then inference. Reads a training shard folder
+//! (`earworm synth pairs`), or makes a small one from random melodies (needs FluidR3).
 //!
-//! cargo run --release --example train_speed -- OUT_DIR [BATCH]
+//! cargo run --release --example train_speed -- [--data PAIRS_DIR | --out OUT_DIR] [--batch 32] [--device cpu|cuda]
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use earworm::model::{default_net_config, FeatureParams, MelodyNet};
 use earworm::synth::corpus::{CorpusMelody, Split};
@@ -12,41 +13,25 @@ use earworm::train::{losses, PairCorpus};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let out = std::path::PathBuf::from(args.get(1).map_or("/tmp/train_speed", |s| s.as_str()));
-    let batch: usize = args.get(2).map_or(Ok(32), |s| s.parse())?;
-    let mut rng = Rng::new(1);
-    let melodies: Vec<CorpusMelody> = (0..batch + 8)
-        .map(|i| CorpusMelody {
-            id: format!("random#{i}"),
-            collection: "random".into(),
-            title: String::new(),
-            split: Split::Train,
-            meter: None,
-            tempo_bpm: None,
-            score: random_melody(&mut rng, 12),
-            chords: Vec::new(),
-        })
-        .collect();
-    let spec = earworm::synth::pairs::PairsSpec {
-        split: Split::Train,
-        songs: melodies.len(),
-        hums_per_song: 2,
-        voices: earworm::synth::VoicePool::Train,
-        seed: 1,
-        soundfont: earworm::synth::gm::FLUID_GM.into(),
-        threads: 1,
-        textured: 0.0,
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
     };
-    let t = std::time::Instant::now();
-    let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;
-    eprintln!(
-        "pairs: {:?} in {:.1}s",
-        (s.songs, s.hums, s.song_seconds, s.hum_seconds),
-        t.elapsed().as_secs_f64()
-    );
+    let batch: usize = flag("--batch").map_or(Ok(32), |s| s.parse())?;
+    let choice = earworm::model::choose_device(flag("--device").as_deref());
+    eprintln!("device: {}", choice.describe());
+    let device = choice.device;
     let params = FeatureParams::default();
-    let corpus = PairCorpus::load(&out, &params, 1)?;
-    let device = Device::Cpu;
+    let data = match flag("--data") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => make_pairs(
+            std::path::PathBuf::from(flag("--out").unwrap_or("/tmp/train_speed".into())),
+            batch,
+        )?,
+    };
+    let corpus = PairCorpus::load(&data, &params, 1)?;
     let varmap = VarMap::new();
     let net = MelodyNet::new(
         default_net_config(&params),
@@ -84,4 +69,39 @@ fn main() -> anyhow::Result<()> {
         320.0 / t.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A small pair shard from random melodies (rendered with FluidR3) in `out`.
+fn make_pairs(out: std::path::PathBuf, batch: usize) -> anyhow::Result<std::path::PathBuf> {
+    let mut rng = Rng::new(1);
+    let melodies: Vec<CorpusMelody> = (0..batch + 8)
+        .map(|i| CorpusMelody {
+            id: format!("random#{i}"),
+            collection: "random".into(),
+            title: String::new(),
+            split: Split::Train,
+            meter: None,
+            tempo_bpm: None,
+            score: random_melody(&mut rng, 12),
+            chords: Vec::new(),
+        })
+        .collect();
+    let spec = earworm::synth::pairs::PairsSpec {
+        split: Split::Train,
+        songs: melodies.len(),
+        hums_per_song: 2,
+        voices: earworm::synth::VoicePool::Train,
+        seed: 1,
+        soundfont: earworm::synth::gm::FLUID_GM.into(),
+        threads: 1,
+        textured: 0.0,
+    };
+    let t = std::time::Instant::now();
+    let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;
+    eprintln!(
+        "pairs: {:?} in {:.1}s",
+        (s.songs, s.hums, s.song_seconds, s.hum_seconds),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
 }
