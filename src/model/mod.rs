@@ -133,13 +133,21 @@ pub fn choose_device(preference: Option<&str>) -> DeviceChoice {
             let asked = wanted.as_deref() == Some("cuda");
             #[cfg(feature = "cuda")]
             {
+                // candle's errors carry a backtrace when RUST_BACKTRACE is set: the reason is
+                // its first line.
+                let first_line = |e: candle_core::Error| {
+                    e.to_string().lines().next().unwrap_or_default().to_string()
+                };
                 match Device::new_cuda(0) {
                     Ok(d) => DeviceChoice {
                         device: d,
                         reason: "CUDA device 0".into(),
                     },
-                    Err(e) if asked => cpu(format!("CUDA was asked for but is unavailable: {e}")),
-                    Err(e) => cpu(format!("CUDA unavailable: {e}")),
+                    Err(e) if asked => cpu(format!(
+                        "CUDA was asked for but is unavailable: {}",
+                        first_line(e)
+                    )),
+                    Err(e) => cpu(format!("CUDA unavailable: {}", first_line(e))),
                 }
             }
             #[cfg(not(feature = "cuda"))]
