@@ -975,6 +975,13 @@ fn dialog_answer(slot: &mut Option<Receiver<Option<PathBuf>>>) -> Option<PathBuf
     answer
 }
 
+/// A combo box without a visible label still has an accessible name (screen readers, tests).
+fn named_combo_box(name: &str, value: &str) -> egui::WidgetInfo {
+    let mut info = egui::WidgetInfo::labeled(egui::Role::ComboBox, true, name);
+    info.current_text_value = Some(value.to_string());
+    info
+}
+
 fn open_midi(ctx: &egui::Context, name: &str) -> Result<midi::MidiKeyboard, String> {
     let ctx = ctx.clone();
     midi::MidiKeyboard::open(name, Arc::new(move || ctx.request_repaint()))
@@ -1215,6 +1222,7 @@ impl EarwormApp {
         let mut refresh = false;
         // No side label: the choice names itself ("Default microphone", a device), and the
         // top bar needs the room.
+        let shown = label.clone();
         egui::ComboBox::from_id_salt("input-device")
             .selected_text(label)
             .width(200.0)
@@ -1230,7 +1238,9 @@ impl EarwormApp {
                 if ui.button("Look for devices again").clicked() {
                     refresh = true;
                 }
-            });
+            })
+            .response
+            .widget_info(|| named_combo_box("Microphone", &shown));
         if refresh {
             if let AudioInput::System = self.config.audio {
                 self.devices = capture::input_devices();
@@ -1247,6 +1257,7 @@ impl EarwormApp {
         };
         let mut chosen = self.settings.midi_device.clone();
         let mut refresh = false;
+        let shown = label.clone();
         egui::ComboBox::from_id_salt("midi-device")
             .selected_text(label)
             .width(200.0)
@@ -1261,7 +1272,9 @@ impl EarwormApp {
                 if ui.button("Look for devices again").clicked() {
                     refresh = true;
                 }
-            });
+            })
+            .response
+            .widget_info(|| named_combo_box("MIDI keyboard", &shown));
         if refresh && matches!(self.config.audio, AudioInput::System) {
             self.midi_ports = midi::input_ports();
         }

@@ -271,6 +271,9 @@ fn without_a_microphone_record_explains_what_to_do() {
     assert!(!h.state().is_recording());
     assert!(has_text(&h, "no microphone found"));
     assert!(has_text(&h, "Example hum"));
+    // The device pickers have no visible label, but an accessible name.
+    h.get_by_label("Microphone");
+    h.get_by_label("MIDI keyboard");
     // The space bar does the same as the button.
     h.key_press(eframe::egui::Key::Space);
     h.step();
