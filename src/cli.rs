@@ -1065,17 +1065,12 @@ fn cmd_history(
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(file) = export {
-        let all = engine.catalog().history(usize::MAX)?;
         if file == Path::new("-") {
+            let all = engine.catalog().history(usize::MAX)?;
             write_history_csv(&all, &mut std::io::stdout().lock())?;
         } else {
-            let mut out = std::io::BufWriter::new(
-                std::fs::File::create(file)
-                    .with_context(|| format!("creating {}", file.display()))?,
-            );
-            write_history_csv(&all, &mut out)?;
-            out.flush()?;
-            eprintln!("wrote {} searches to {}", all.len(), file.display());
+            let n = engine.catalog().export_history(file)?;
+            eprintln!("wrote {n} searches to {}", file.display());
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -354,21 +354,12 @@ fn engine_thread(
                 send(history(&engine));
             }
             Request::ExportHistory(path) => {
-                let written = engine
-                    .catalog()
-                    .history(usize::MAX)
-                    .map_err(|e| e.to_string())
-                    .and_then(|all| {
-                        let mut out = Vec::new();
-                        crate::library::write_history_csv(&all, &mut out)
-                            .and_then(|()| std::fs::write(&path, out))
-                            .map(|()| all.len())
-                            .map_err(|e| e.to_string())
-                    });
-                send(Reply::Message(match written {
-                    Ok(n) => format!("Exported {n} searches to {}", path.display()),
-                    Err(e) => format!("Could not export the history to {}: {e}", path.display()),
-                }));
+                send(Reply::Message(
+                    match engine.catalog().export_history(&path) {
+                        Ok(n) => format!("Exported {n} searches to {}", path.display()),
+                        Err(e) => format!("Could not export the history: {e}"),
+                    },
+                ));
             }
             Request::HistoryRecording(id) => {
                 let samples = match engine.catalog().history_recording(id) {

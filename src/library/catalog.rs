@@ -30,6 +30,11 @@ pub enum CatalogError {
         found: i64,
         supported: i64,
     },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("catalog error: {0}")]
     Sql(#[from] rusqlite::Error),
 }

@@ -171,6 +171,27 @@ impl Catalog {
             > 0)
     }
 
+    /// Writes the whole history as CSV ([`write_history_csv`]) to `path`, through a
+    /// temporary file and a rename, so a failed export never leaves half a file; returns how
+    /// many searches it holds.
+    pub fn export_history(&self, path: &std::path::Path) -> Result<usize, CatalogError> {
+        let all = self.history(usize::MAX)?;
+        let tmp = path.with_extension("csv.tmp");
+        let io = |source| CatalogError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+        write_history_csv(&all, &mut out)
+            .and_then(|()| out.flush())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| {
+                let _ = std::fs::remove_file(&tmp);
+                io(source)
+            })?;
+        Ok(all.len())
+    }
+
     /// Deletes every kept search; returns how many there were.
     pub fn clear_history(&mut self) -> Result<usize, CatalogError> {
         Ok(self.conn.execute("DELETE FROM history", [])?)
@@ -296,6 +317,12 @@ mod tests {
         assert_eq!(c.history_recording(second).unwrap(), None);
         assert_eq!(c.history_entry(first).unwrap().as_ref(), listed.get(1));
         assert_eq!(c.history_entry(999).unwrap(), None);
+        let csv = dir.path().join("history.csv");
+        assert_eq!(c.export_history(&csv).unwrap(), 2);
+        let text = std::fs::read_to_string(&csv).unwrap();
+        // A header, two result rows of the first search, one empty row for the second.
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(!dir.path().join("history.csv.tmp").exists());
         assert!(c.delete_history(first).unwrap());
         assert!(!c.delete_history(first).unwrap());
         assert_eq!(c.clear_history().unwrap(), 1);
