@@ -29,6 +29,10 @@ struct DbArg {
     /// Library database folder [default: the platform data directory, e.g. ~/.local/share/earworm]
     #[arg(long, value_name = "DIR")]
     db: Option<PathBuf>,
+    /// Search settings (JSON; keys left out keep their defaults; see README "Search settings")
+    /// [default: search.json in the platform config directory, e.g. ~/.config/earworm, if there]
+    #[arg(long, value_name = "FILE")]
+    search_settings: Option<PathBuf>,
 }
 
 impl DbArg {
@@ -37,9 +41,58 @@ impl DbArg {
     }
     fn open(&self) -> Result<Engine> {
         let dir = self.dir();
-        Engine::open(&dir)
-            .with_context(|| format!("opening the library database in {}", dir.display()))
+        let mut engine = Engine::open(&dir)
+            .with_context(|| format!("opening the library database in {}", dir.display()))?;
+        if let Some(file) = &self.search_settings {
+            engine.set_search_settings(crate::search::learned::SearchSettings::load(
+                Some(file),
+                None,
+            )?);
+        }
+        Ok(engine)
     }
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Search at scale: builds (or reuses) a library of --songs songs under --cache from
+    /// libraries the real pipeline indexed (the hums' own songs, then filler songs of other
+    /// melodies, then songs derived from the fillers in the feature domain when they run out),
+    /// then reports build and open time, memory, disk per song, query latency and accuracy over
+    /// the manifest's hums, and the recall@10 of the approximate segment search against exact
+    /// search on the same vectors.
+    Scale {
+        /// Library size in songs
+        #[arg(long)]
+        songs: usize,
+        /// Folder for the built libraries (one per size, reused by later runs)
+        #[arg(long, value_name = "DIR")]
+        cache: PathBuf,
+        /// Hums and their songs: a manifest CSV (query_file,target_file[,difficulty])
+        #[arg(long, value_name = "CSV")]
+        manifest: PathBuf,
+        /// Library (database folder) holding the manifest's songs, indexed with this model
+        #[arg(long, value_name = "DIR")]
+        targets: PathBuf,
+        /// Libraries of songs of other melodies, used in order (repeat the flag)
+        #[arg(long = "fillers", value_name = "DIR")]
+        fillers: Vec<PathBuf>,
+        /// Queries to run: the manifest's first N rows
+        #[arg(long, default_value_t = 150)]
+        queries: usize,
+        /// Hums whose windows measure the recall of the approximate search
+        #[arg(long, default_value_t = 20)]
+        recall_hums: usize,
+        /// Seed of the derived songs
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Search settings file (JSON, as for `query --search-settings`)
+        #[arg(long, value_name = "FILE")]
+        search_settings: Option<PathBuf>,
+        /// Print the report as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +204,9 @@ enum Command {
     /// Synthesize audio with known answers.
     #[command(subcommand)]
     Synth(SynthCommand),
+    /// Benchmarks that print the figures the issues ask for.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Train the melody embedding on pairs from `earworm synth pairs` (on the device
     /// `earworm info` names; resumes from the checkpoint in --out). The shipped model: see models/README.md for the exact command.
     Train {
@@ -480,6 +536,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             report.as_deref(),
             parse_method(&method),
             oracle.as_deref(),
+        ),
+        Some(Command::Bench(BenchCommand::Scale {
+            songs,
+            cache,
+            manifest,
+            targets,
+            fillers,
+            queries,
+            recall_hums,
+            seed,
+            search_settings,
+            json,
+        })) => cmd_bench_scale(
+            songs,
+            &cache,
+            &manifest,
+            crate::bench::ScaleSources {
+                targets,
+                fillers,
+                seed,
+            },
+            queries,
+            recall_hums,
+            search_settings.as_deref(),
+            json,
         ),
         Some(Command::Synth(SynthCommand::Testset {
             out,
@@ -859,6 +940,17 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
     if report.failed > 0 {
         eprintln!("see `earworm library` for the reasons files failed");
     }
+    // Bring the segment index up to date now (new songs join their cells; nothing is rebuilt
+    // unless the library changed a lot), so the next search starts at once.
+    let changed = report.added + report.updated + report.removed > 0;
+    if changed && !report.cancelled && engine.embedder().is_some() {
+        let started = std::time::Instant::now();
+        engine.warm_up()?;
+        eprintln!(
+            "search index up to date in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let nothing = report.found == 0 && !report.missing.is_empty();
     Ok(if nothing || report.cancelled {
         ExitCode::FAILURE
@@ -1163,6 +1255,199 @@ fn cmd_library(db: &DbArg, check: bool) -> Result<ExitCode> {
             }
             return Ok(ExitCode::FAILURE);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `earworm bench scale` reports.
+#[derive(serde::Serialize)]
+struct ScaleReport {
+    songs: usize,
+    makeup: crate::bench::LibraryMakeup,
+    segments: usize,
+    cells: usize,
+    /// First open after the library was written: the segment index is built (cells trained).
+    index_build_s: f64,
+    /// A fresh open of the built library: catalog, model and saved segment index loaded.
+    open_s: f64,
+    resident_mb_after_open: f64,
+    index_memory_mb: f64,
+    disk_bytes_per_song: f64,
+    queries: usize,
+    top1: f64,
+    top10: f64,
+    failed: usize,
+    median_ms: f64,
+    p95_ms: f64,
+    ann_recall_at_10: f64,
+    ann_probe: usize,
+    contour_pool: usize,
+    /// Mean time per stage over the queries that succeeded.
+    mean_stage_ms: crate::search::learned::StageTimes,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_bench_scale(
+    songs: usize,
+    cache: &std::path::Path,
+    manifest: &std::path::Path,
+    sources: crate::bench::ScaleSources,
+    queries: usize,
+    recall_hums: usize,
+    settings_file: Option<&std::path::Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    use std::time::Instant;
+    anyhow::ensure!(songs > 0, "--songs must be at least 1");
+    let rows = crate::eval::read_manifest(manifest)?;
+    let rows: Vec<_> = rows.into_iter().take(queries.max(1)).collect();
+    let dir = cache.join(format!("lib-{songs}"));
+    let settings = crate::search::learned::SearchSettings::load(
+        settings_file,
+        Engine::default_settings_file().as_deref(),
+    )?;
+    let open = |dir: &std::path::Path| -> Result<Engine> {
+        let mut engine = Engine::open(dir)
+            .with_context(|| format!("opening the library database in {}", dir.display()))?;
+        engine.set_search_settings(settings.clone());
+        if engine.embedder().is_none() {
+            anyhow::bail!(
+                "no melody model: {}",
+                engine.model_problem().unwrap_or("unknown reason")
+            );
+        }
+        Ok(engine)
+    };
+    let (model, melody_version) = {
+        let engine = open(&sources.targets)?;
+        let model = engine.embedder().map(|e| e.id.clone()).unwrap_or_default();
+        (model, engine.catalog().melody_version())
+    };
+    let pb = bar(
+        songs as u64,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs written",
+    );
+    let makeup = crate::bench::build_library(
+        &dir,
+        songs,
+        &sources,
+        &model,
+        melody_version,
+        &mut |done, _| pb.set_position(done as u64),
+    )?;
+    pb.finish_and_clear();
+    eprintln!(
+        "library of {songs} songs in {}: {} with hums, {} fillers, {} derived{}",
+        dir.display(),
+        makeup.target_songs,
+        makeup.filler_songs,
+        makeup.derived_songs,
+        if makeup.build_s > 0.0 {
+            format!(" (written in {:.1} s)", makeup.build_s)
+        } else {
+            " (reused)".into()
+        }
+    );
+    // The first open builds (or brings up to date) the segment index; the second is what a
+    // user's next start costs.
+    let started = Instant::now();
+    let mut engine = open(&dir)?;
+    engine.warm_up()?;
+    let index_build_s = started.elapsed().as_secs_f64();
+    drop(engine);
+    let started = Instant::now();
+    let mut engine = open(&dir)?;
+    engine.warm_up()?;
+    let open_s = started.elapsed().as_secs_f64();
+    let resident = crate::bench::resident_bytes().unwrap_or(0);
+    let (segments, cells, index_memory, recall) = {
+        let embedder = engine.embedder().cloned().context("no model")?;
+        let mut windows = Vec::new();
+        for row in rows.iter().take(recall_hums) {
+            let (samples, _) = crate::audio::decode_file(&row.query)
+                .with_context(|| format!("reading {}", row.query.display()))?;
+            windows.extend(crate::search::learned::embed_query(&embedder, &samples)?.all());
+        }
+        let index = engine
+            .segment_index_now()?
+            .context("the library has no segment index")?;
+        let approx = index.nearest_many(&windows, 10, &settings.ann);
+        let exact = index.exact_many(&windows, 10);
+        let (points, cells) = index.shape();
+        (
+            points,
+            cells,
+            index.memory_bytes(),
+            crate::bench::recall(&approx, &exact),
+        )
+    };
+    let pb = bar(
+        rows.len() as u64,
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries",
+    );
+    let report = crate::eval::evaluate(&mut engine, Method::Learned, &rows, &mut |done, _| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    let m = &report.overall;
+    let ok: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.error.is_none())
+        .collect();
+    let mean = |f: &dyn Fn(&crate::search::learned::StageTimes) -> f32| {
+        ok.iter().map(|o| f(&o.times)).sum::<f32>() / ok.len().max(1) as f32
+    };
+    let mean_stage_ms = crate::search::learned::StageTimes {
+        analyse_ms: mean(&|t| t.analyse_ms),
+        vote_ms: mean(&|t| t.vote_ms),
+        contour_ms: mean(&|t| t.contour_ms),
+        rerank_ms: mean(&|t| t.rerank_ms),
+    };
+    let out = ScaleReport {
+        songs,
+        makeup,
+        segments,
+        cells,
+        index_build_s,
+        open_s,
+        resident_mb_after_open: resident as f64 / 1e6,
+        index_memory_mb: index_memory as f64 / 1e6,
+        disk_bytes_per_song: crate::bench::folder_bytes(&dir) as f64 / songs as f64,
+        queries: m.queries,
+        top1: m.top1,
+        top10: m.top10,
+        failed: m.failed,
+        median_ms: m.median_ms,
+        p95_ms: m.p95_ms,
+        ann_recall_at_10: recall,
+        ann_probe: settings.ann.probe,
+        contour_pool: settings.contour_pool,
+        mean_stage_ms,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} songs ({} segments in {} cells): index build {:.1} s, open {:.2} s, resident {:.0} MB (index {:.0} MB), {:.0} KB on disk per song",
+            out.songs,
+            out.segments,
+            out.cells,
+            out.index_build_s,
+            out.open_s,
+            out.resident_mb_after_open,
+            out.index_memory_mb,
+            out.disk_bytes_per_song / 1024.0
+        );
+        println!(
+            "{} queries: top-1 {:.3}, top-10 {:.3} ({} failed); latency median {:.0} ms, p95 {:.0} ms; ANN recall@10 {:.3} (probe {})",
+            out.queries, out.top1, out.top10, out.failed, out.median_ms, out.p95_ms, out.ann_recall_at_10, out.ann_probe
+        );
+        let t = &out.mean_stage_ms;
+        println!(
+            "mean per stage: hum analysis {:.0} ms, vote {:.0} ms, contour channel {:.0} ms (pool {}), re-ranking {:.0} ms",
+            t.analyse_ms, t.vote_ms, t.contour_ms, out.contour_pool, t.rerank_ms
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

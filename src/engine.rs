@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::audio::{decode_file, DecodeError};
+use crate::library::SegmentIndex;
 use crate::library::{
     index_paths, panic_message, Catalog, CatalogError, HistoryEntry, HistoryResult, IndexOptions,
     IndexProgress, IndexReport, NewHistoryEntry, QueryKind, SongRecord,
@@ -11,7 +12,7 @@ use crate::library::{
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
 use crate::search::confidence::Calibration;
-use crate::search::learned::{self, LearnedError, SearchSettings, SegmentIndex};
+use crate::search::learned::{self, LearnedError, SearchSettings, StageTimes};
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
 use std::sync::Arc;
 
@@ -58,6 +59,15 @@ pub enum EngineError {
     Internal { during: String, message: String },
 }
 
+/// The learned search's failures, with the search's own (empty library, too little melody)
+/// kept as [`EngineError::Search`] so callers see one kind of them whatever the method.
+fn learned_error(e: LearnedError) -> EngineError {
+    match e {
+        LearnedError::Search(s) => EngineError::Search(s),
+        other => EngineError::Learned(other),
+    }
+}
+
 /// A match with the song it points at.
 #[derive(Debug, Clone)]
 pub struct SongMatch {
@@ -70,6 +80,8 @@ pub struct QueryResult {
     /// The hum's pitch contour (for display and the alignment overlay).
     pub hum: Contour,
     pub matches: Vec<SongMatch>,
+    /// Where the time went (learned search only; zeros otherwise).
+    pub times: StageTimes,
     /// How likely the first match is right, when the model ships a calibration (learned
     /// method only: the baseline's scores mean something else).
     pub confidence: Option<Confidence>,
@@ -141,6 +153,18 @@ impl Engine {
             .unwrap_or_else(|| PathBuf::from(".earworm"))
     }
 
+    /// The search settings file read when no other is named: `search.json` in the platform's
+    /// configuration directory (e.g. ~/.config/earworm/search.json), if it exists.
+    pub fn default_settings_file() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "Earworm", "earworm")
+            .map(|d| d.config_dir().join("search.json"))
+    }
+
+    /// The segment index, when the learned search has one loaded (for benchmarks and `info`).
+    pub fn segment_index_now(&mut self) -> Result<Option<&SegmentIndex>, EngineError> {
+        self.segment_index()
+    }
+
     /// Opens the library in `db_dir` with the shipped model (see [`crate::model::find_model_dir`]);
     /// without a usable model the engine still works with the baseline search.
     pub fn open(db_dir: &Path) -> Result<Self, EngineError> {
@@ -174,7 +198,7 @@ impl Engine {
             embedder,
             model_problem,
             calibration,
-            settings: SearchSettings::from_env(),
+            settings: SearchSettings::load(None, Self::default_settings_file().as_deref())?,
         })
     }
 
@@ -246,7 +270,9 @@ impl Engine {
             return Ok(None);
         };
         if self.segments.is_none() {
-            self.segments = Some(SegmentIndex::open(&self.db_dir, &self.catalog, &e.id)?);
+            let index = SegmentIndex::open(&self.db_dir, &self.catalog, &e.id)
+                .map_err(LearnedError::from)?;
+            self.segments = Some(index);
         }
         Ok(self.segments.as_ref().filter(|s| !s.is_empty()))
     }
@@ -265,10 +291,12 @@ impl Engine {
 
     pub fn warm_up_for(&mut self, method: Method) -> Result<(), EngineError> {
         self.guarded("loading the library index", |engine| {
-            engine.searcher()?;
-            if method == Method::Learned {
-                engine.segment_index()?;
+            // The learned search reads melodies from the catalog per query; only the baseline
+            // (or a library without embeddings) keeps every melody in memory.
+            if method == Method::Learned && engine.segment_index()?.is_some() {
+                return Ok(());
             }
+            engine.searcher()?;
             Ok(())
         })
     }
@@ -285,7 +313,7 @@ impl Engine {
     /// Searches with the given method; `Learned` without a model (or with no embedded songs)
     /// answers with the baseline.
     ///
-    /// A panic anywhere below (a bug, or a library structure hnsw_rs cannot handle) becomes
+    /// A panic anywhere below (a bug) becomes
     /// [`EngineError::Internal`] for this query; the cached search structures are dropped so
     /// the next query starts clean.
     pub fn query_samples_with(
@@ -332,18 +360,32 @@ impl Engine {
         if method == Method::Learned && self.segment_index()?.is_some() {
             let embedder = Arc::clone(self.embedder.as_ref().expect("index implies a model"));
             // The pitch contour and the embeddings are independent: compute them side by side.
+            let started = std::time::Instant::now();
             let (hum, queries) = rayon::join(
                 || hum_contour(samples),
                 || learned::embed_query(&embedder, samples),
             );
             let queries = queries?;
-            self.searcher()?;
-            let (Some(index), Some(contours)) = (&self.segments, &self.searcher) else {
+            let mut times = StageTimes {
+                analyse_ms: started.elapsed().as_secs_f32() * 1000.0,
+                ..Default::default()
+            };
+            let Some(index) = &self.segments else {
                 return self.query_contour(hum, top);
             };
             // At least two answers: the calibration reads the margin over the runner-up.
-            let mut found =
-                learned::search(index, contours, &queries, &hum, top.max(2), &self.settings)?;
+            let catalog = &self.catalog;
+            let melodies = |songs: &[i64]| catalog.melodies_of(songs);
+            let mut found = learned::search(
+                index,
+                &melodies,
+                &queries,
+                &hum,
+                top.max(2),
+                &self.settings,
+                &mut times,
+            )
+            .map_err(learned_error)?;
             let scores: Vec<f32> = found.iter().map(|m| m.score).collect();
             let confidence = self.calibration.as_ref().map(|c| Confidence {
                 probability: c.probability(&scores),
@@ -352,6 +394,7 @@ impl Engine {
             found.truncate(top);
             let mut result = self.with_songs(hum, found)?;
             result.confidence = confidence;
+            result.times = times;
             return Ok(result);
         }
         self.query_contour(hum_contour(samples), top)
@@ -367,6 +410,7 @@ impl Engine {
         Ok(QueryResult {
             hum,
             matches,
+            times: StageTimes::default(),
             confidence: None,
         })
     }

@@ -134,6 +134,8 @@ pub struct QueryOutcome {
     /// 1-based rank of the target, if it was in the top 10.
     pub rank: Option<usize>,
     pub elapsed_ms: f64,
+    /// The learned search's stages (zeros for the baseline or a failed query).
+    pub times: crate::search::learned::StageTimes,
     pub error: Option<String>,
 }
 
@@ -290,7 +292,7 @@ pub fn evaluate_with(
             },
         };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (rank, error, scores) = match result {
+        let (rank, error, scores, times) = match result {
             Ok(r) => (
                 r.matches
                     .iter()
@@ -298,8 +300,9 @@ pub fn evaluate_with(
                     .map(|p| p + 1),
                 None,
                 r.matches.iter().map(|m| m.found.score).collect(),
+                r.times,
             ),
-            Err(e) => (None, Some(e.to_string()), Vec::new()),
+            Err(e) => (None, Some(e.to_string()), Vec::new(), Default::default()),
         };
         outcomes.push(QueryOutcome {
             query: row.query.clone(),
@@ -308,6 +311,7 @@ pub fn evaluate_with(
             scores,
             rank,
             elapsed_ms,
+            times,
             error,
         });
         progress(i + 1, rows.len());
@@ -348,6 +352,7 @@ mod tests {
             scores: Vec::new(),
             rank,
             elapsed_ms: ms,
+            times: Default::default(),
             error: None,
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod audio;
+pub mod bench;
 pub mod cli;
 pub mod dsp;
 pub mod engine;

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -103,6 +103,13 @@ pub struct Segment {
     pub song_id: i64,
     pub start_s: f32,
     pub embedding: Vec<f32>,
+}
+
+/// Little-endian f32s from a blob (a trailing partial value is ignored).
+fn floats_from_le(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn path_str(p: &Path) -> String {
@@ -229,6 +236,17 @@ impl Catalog {
                     confidence REAL,
                     results TEXT NOT NULL);
                  PRAGMA user_version = 3;
+                 COMMIT;",
+            )?;
+        }
+        if version < 4 {
+            // Version 4: a covering index for the ANN index's per-song summary (song id,
+            // segment count, newest segment id), so opening a large library reads a small
+            // index instead of every embedding.
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE INDEX IF NOT EXISTS segments_model_song ON segments(model, song_id, id);
+                 PRAGMA user_version = 4;
                  COMMIT;",
             )?;
         }
@@ -455,10 +473,7 @@ impl Catalog {
                 id: r.get(0)?,
                 song_id: r.get(1)?,
                 start_s: r.get::<_, f64>(2)? as f32,
-                embedding: blob
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
+                embedding: floats_from_le(&blob),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -491,6 +506,111 @@ impl Catalog {
             [model],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
+    }
+
+    /// Per song with segments of `model`: (song id, segment count, largest segment id), by
+    /// song id. A song re-analysed gets new segment ids, so this tells a saved ANN index which
+    /// songs changed without reading any embedding.
+    pub fn segment_summary(&self, model: &str) -> Result<Vec<(i64, i64, i64)>, CatalogError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT song_id, COUNT(*), MAX(id) FROM segments WHERE model = ?1
+             GROUP BY song_id ORDER BY song_id",
+        )?;
+        let rows = stmt.query_map([model], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The segments of `model` of the given songs, by song and then time.
+    pub fn song_segments(&self, model: &str, songs: &[i64]) -> Result<Vec<Segment>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, song_id, start_s, embedding FROM segments
+             WHERE model = ?1 AND song_id = ?2 ORDER BY start_s, id",
+        )?;
+        let mut out = Vec::new();
+        for &song in songs {
+            let rows = stmt.query_map(params![model, song], |r| {
+                let blob: Vec<u8> = r.get(3)?;
+                Ok(Segment {
+                    id: r.get(0)?,
+                    song_id: r.get(1)?,
+                    start_s: r.get::<_, f64>(2)? as f32,
+                    embedding: floats_from_le(&blob),
+                })
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current melody contours of the given songs (songs without one are left out).
+    pub fn melodies_of(&self, songs: &[i64]) -> Result<Vec<(i64, Contour)>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT fps, contour FROM melodies WHERE song_id = ?1 AND version = ?2",
+        )?;
+        let mut out = Vec::with_capacity(songs.len());
+        for &song in songs {
+            let found = stmt
+                .query_row(params![song, self.melody_version], |r| {
+                    let fps: f64 = r.get(0)?;
+                    let blob: Vec<u8> = r.get(1)?;
+                    Ok(Contour::from_bytes(fps as f32, &blob))
+                })
+                .optional()?;
+            if let Some(c) = found {
+                out.push((song, c));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts many songs in one transaction (for building large benchmark libraries; the
+    /// indexer adds songs one transaction each with [`Self::upsert_song`]).
+    pub fn insert_songs(&mut self, songs: &[NewSong]) -> Result<Vec<i64>, CatalogError> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(songs.len());
+        {
+            let mut song_stmt = tx.prepare(
+                "INSERT INTO songs(path, size, mtime_ns, hash, title, artist, album, duration_s, indexed_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut melody_stmt = tx.prepare(
+                "INSERT INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
+            )?;
+            let mut segment_stmt = tx.prepare(
+                "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
+            )?;
+            for song in songs {
+                song_stmt.execute(params![
+                    path_str(song.path),
+                    song.size,
+                    song.mtime_ns,
+                    song.hash,
+                    song.title,
+                    song.artist,
+                    song.album,
+                    song.duration_s,
+                    now()
+                ])?;
+                let id = tx.last_insert_rowid();
+                melody_stmt.execute(params![
+                    id,
+                    self.melody_version,
+                    song.melody.fps,
+                    song.melody.to_bytes()
+                ])?;
+                if let Some((model, segments)) = song.segments {
+                    for (start, v) in segments {
+                        let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        segment_stmt.execute(params![id, model, *start as f64, blob])?;
+                    }
+                }
+                ids.push(id);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
     }
 
     pub fn songs(&self) -> Result<Vec<SongRecord>, CatalogError> {

@@ -1,10 +1,13 @@
 //! The library: a SQLite catalog of songs, their melody contours and the files that failed,
-//! and the indexer that keeps it in step with folders on disk.
+//! the indexer that keeps it in step with folders on disk, and the segment index (ANN) kept
+//! beside the catalog.
 
+pub mod ann;
 mod catalog;
 mod history;
 mod indexer;
 
+pub use ann::{AnnError, AnnSettings, Neighbour, OpenReport, SegmentIndex, SongVectors};
 pub use catalog::{
     Catalog, CatalogError, ErrorRecord, FolderSummary, NewSong, Segment, SongRecord, SCHEMA_VERSION,
 };

@@ -1,19 +1,17 @@
-//! The learned search: the hum is embedded (overlapping windows at a few time stretches), each
-//! window's nearest song segments are found in an HNSW index and songs are scored by their
-//! votes. The best few, joined by the contour search's best few over the whole library, are
-//! aligned by the baseline's contour alignment (which supplies the matched start/end and the
-//! alignment path) and ranked by that alignment plus two embedding scores of the hum against
-//! each song's segments.
+//! The learned search, one pipeline: the hum is analysed once (its pitch contour and window
+//! embeddings at a few time stretches, by the engine); each window's nearest song segments come
+//! from the library's segment index and songs are scored by their votes; the vote's best few,
+//! joined by the contour channel's best few among the vote's larger pool, are aligned by the
+//! baseline's contour alignment (which supplies the matched start/end and the alignment path)
+//! and ranked by that alignment plus two embedding scores of the hum against each song's
+//! segments. No stage reads the whole library: the index reads the cells nearest each window,
+//! the contour channel at most [`SearchSettings::contour_pool`] songs.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use hnsw_rs::hnswio::HnswIo;
-use hnsw_rs::prelude::{AnnT, Distance, Hnsw, Point};
 
 use super::{Match, MelodySearcher, SearchError};
-use crate::library::{Catalog, CatalogError};
+use crate::library::{AnnSettings, CatalogError, SegmentIndex};
 use crate::melody::Contour;
 use crate::model::features::{self, Spectrogram};
 use crate::model::{Embedder, ModelError};
@@ -26,308 +24,34 @@ const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
 const NEIGHBOURS: usize = 40;
 /// The re-ranking's candidates come from two channels: the embedding vote's best
 /// [`SHORTLIST`] songs and the contour search's best [`CONTOUR_SHORTLIST`] by its stage 1 over
-/// the whole library; the channels miss different hums (dev set: 95.5% and 93.0% recall alone,
+/// a pool of songs; the channels miss different hums (dev set: 95.5% and 93.0% recall alone,
 /// 98.7% together). Chosen with the weights below on the first 600 dev queries
 /// (tools/tune_rerank.py; vote lists of 50 and 100 tie there, 50 is faster).
-/// [`SearchSettings`] carries them (and the environment overrides, read once at the edge).
+/// [`SearchSettings`] carries them.
 const SHORTLIST: usize = 50;
 const CONTOUR_SHORTLIST: usize = 20;
+/// The contour channel's pool: the whole library up to this many songs, beyond that the
+/// vote's best this many (so its cost stops growing with the library; `earworm bench scale`
+/// measures what it keeps).
+const CONTOUR_POOL: usize = 500;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
 /// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
 const VOTE_WEIGHT: f32 = 0.0;
 const DENSE_WEIGHT: f32 = 0.2;
 const DIAGONAL_WEIGHT: f32 = 0.2;
-const EF_SEARCH: usize = 96;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
+    Ann(#[from] crate::library::AnnError),
+    #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
     Search(#[from] SearchError),
-    #[error("ANN index in {path}: {why}")]
-    Ann { path: PathBuf, why: String },
-}
-
-/// Cosine distance between unit vectors, `1 - a·b`, clamped at 0. hnsw_rs's own `DistDot`
-/// asserts `1 - a·b >= 0`, which rounding breaks for two identical vectors (looped music,
-/// duplicate files): one such pair aborted every query of a real library.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ClampedCosine;
-
-impl Distance<f32> for ClampedCosine {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        let d = 1.0 - dot(va, vb);
-        // NaN (a corrupt vector) sorts last instead of poisoning the graph's ordering.
-        if d.is_nan() {
-            2.0
-        } else {
-            d.clamp(0.0, 2.0)
-        }
-    }
-}
-
-/// What each catalog segment (in catalog order) is in the graph: the point that holds its
-/// vector (itself, or the first segment with the bit-identical vector), or nothing for a
-/// silent segment.
-type Layout = Vec<Option<u32>>;
-
-/// A segment whose embedding is all zeros is silent (see [`crate::model::Embedder::embed_song`]).
-fn is_silent(v: &[f32]) -> bool {
-    v.iter().all(|&x| x == 0.0)
-}
-
-/// The segments that hold their own vector in the graph (the others are silent or share).
-fn in_graph(layout: &Layout) -> impl Iterator<Item = usize> + '_ {
-    (0..layout.len()).filter(|&i| layout[i] == Some(i as u32))
-}
-
-/// Which segments enter the graph: silence (and a broken, non-finite vector) stays out (it would only add hubs that every quiet
-/// hum window lands on), and a vector identical to one already in (a loop repeated
-/// sample-exactly, digital silence with dither, a duplicate file) is stored once and shared.
-fn plan_layout(vectors: &[&[f32]]) -> Layout {
-    let mut first_with: HashMap<Vec<u32>, u32> = HashMap::new();
-    vectors
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            if is_silent(v) || v.iter().any(|x| !x.is_finite()) {
-                return None;
-            }
-            let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
-            Some(*first_with.entry(bits).or_insert(i as u32))
-        })
-        .collect()
-}
-
-/// Segment embeddings of one model in an HNSW index, with what each point is.
-pub struct SegmentIndex {
-    hnsw: Hnsw<'static, f32, ClampedCosine>,
-    /// Catalog segment (= point id) → (song id, segment start s).
-    points: Vec<(i64, f32)>,
-    /// Point id → the other segments sharing its vector (exact duplicates kept out of the graph).
-    aliases: HashMap<usize, Vec<usize>>,
-    /// Song id → its segments' vectors in time order (shared with the HNSW graph, not copied);
-    /// `None` for silent segments.
-    songs: HashMap<i64, Vec<Option<Arc<Point<'static, f32>>>>>,
-    pub built_now: bool,
-}
-
-const ANN_BASENAME: &str = "segments";
-
-impl SegmentIndex {
-    /// Loads the index saved in `dir` if it was built from the catalog's current segments of
-    /// `model`; otherwise builds it from the catalog and saves it.
-    pub fn open(dir: &Path, catalog: &Catalog, model: &str) -> Result<Self, LearnedError> {
-        let ann_root = dir.join("ann");
-        let (count, max_id) = catalog.segments_fingerprint(model)?;
-        // One folder per segment set: a folder is complete once it has its name (it is
-        // written under a temporary name and renamed), so a crash mid-write or two processes
-        // writing at once never leave a half-written index that looks valid.
-        let name: String = format!("{model}-{count}-{max_id}")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let ann_dir = ann_root.join(&name);
-        if count > 0 {
-            if let Some(index) = Self::load(&ann_dir, catalog, model)? {
-                return Ok(index);
-            }
-        }
-        // Building: now the embeddings are needed.
-        let segments = catalog.segments(model)?;
-        let points: Vec<(i64, f32)> = segments.iter().map(|s| (s.song_id, s.start_s)).collect();
-        let layout = plan_layout(
-            &segments
-                .iter()
-                .map(|s| s.embedding.as_slice())
-                .collect::<Vec<_>>(),
-        );
-        let data: Vec<(&Vec<f32>, usize)> = in_graph(&layout)
-            .map(|i| (&segments[i].embedding, i))
-            .collect();
-        let hnsw = Hnsw::<f32, ClampedCosine>::new(16, data.len().max(1), 16, 100, ClampedCosine);
-        hnsw.parallel_insert(&data);
-        let mut index = Self::assemble(hnsw, points, &layout, true);
-        index.hnsw.set_searching_mode(true);
-        if !data.is_empty() {
-            index
-                .save(&ann_root, &name, &layout)
-                .map_err(|e| LearnedError::Ann {
-                    path: ann_dir.clone(),
-                    why: e.to_string(),
-                })?;
-        }
-        Ok(index)
-    }
-
-    /// The saved index in `ann_dir`, if there is a usable one.
-    fn load(ann_dir: &Path, catalog: &Catalog, model: &str) -> Result<Option<Self>, LearnedError> {
-        let layout: Option<Layout> = std::fs::read_to_string(ann_dir.join("layout.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let Some(layout) = layout else {
-            return Ok(None);
-        };
-        let points = catalog.segment_refs(model)?;
-        if layout.len() != points.len() {
-            return Ok(None);
-        }
-        // hnsw_rs asserts on damaged dump files: a panic here means "rebuild".
-        let loaded = std::panic::catch_unwind(|| {
-            // The loader must outlive the index it hands out: leak it (one per load).
-            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(ann_dir, ANN_BASENAME)));
-            io.load_hnsw::<f32, ClampedCosine>().ok()
-        });
-        let Ok(Some(hnsw)) = loaded else {
-            return Ok(None);
-        };
-        if hnsw.get_nb_point() != in_graph(&layout).count() {
-            return Ok(None);
-        }
-        Ok(Some(Self::assemble(hnsw, points, &layout, false)))
-    }
-
-    /// Writes the graph and layout into `ann_root/<name>` through a temporary folder and a
-    /// rename, then removes the folders of older segment sets.
-    fn save(&self, ann_root: &Path, name: &str, layout: &Layout) -> std::io::Result<()> {
-        let tmp = ann_root.join(format!(".building-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
-        self.hnsw
-            .file_dump(&tmp, ANN_BASENAME)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let text = serde_json::to_string(layout).map_err(std::io::Error::other)?;
-        std::fs::write(tmp.join("layout.json"), text)?;
-        for entry in std::fs::read_dir(&tmp)? {
-            std::fs::File::open(entry?.path())?.sync_all()?;
-        }
-        let target = ann_root.join(name);
-        if std::fs::rename(&tmp, &target).is_err() {
-            // Another process saved the same segment set first: keep theirs.
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        for entry in std::fs::read_dir(ann_root)?.flatten() {
-            // Other segment sets are stale; so is a temporary folder a killed process left
-            // (one being written now is younger than a few minutes).
-            let abandoned = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 600);
-            let building = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".building-");
-            let stale = entry.file_name() != name && (!building || abandoned);
-            if stale {
-                let path = entry.path();
-                let _ = if path.is_dir() {
-                    std::fs::remove_dir_all(path)
-                } else {
-                    std::fs::remove_file(path)
-                };
-            }
-        }
-        Ok(())
-    }
-
-    fn assemble(
-        hnsw: Hnsw<'static, f32, ClampedCosine>,
-        points: Vec<(i64, f32)>,
-        layout: &Layout,
-        built_now: bool,
-    ) -> Self {
-        let mut aliases: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (i, holder) in layout.iter().enumerate() {
-            if let Some(h) = holder.map(|h| h as usize).filter(|&h| h != i) {
-                aliases.entry(h).or_default().push(i);
-            }
-        }
-        let songs = song_vectors(&hnsw, &points, layout);
-        Self {
-            hnsw,
-            points,
-            aliases,
-            songs,
-            built_now,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.points.len()
-    }
-
-    /// True when no segment can be searched (no songs, or only silent ones).
-    pub fn is_empty(&self) -> bool {
-        self.hnsw.get_nb_point() == 0
-    }
-
-    /// Each query's nearest segments, searched in parallel: (song id, start s, cosine
-    /// similarity). A segment sharing its vector with others stands for all of them.
-    pub fn nearest_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<(i64, f32, f32)>> {
-        if self.is_empty() {
-            return vec![Vec::new(); queries.len()];
-        }
-        self.hnsw
-            .parallel_search(queries, k, EF_SEARCH.max(k))
-            .into_iter()
-            .map(|found| {
-                let mut out = Vec::with_capacity(found.len());
-                for n in found {
-                    let sim = 1.0 - n.distance;
-                    let sharing = self.aliases.get(&n.d_id).map_or(&[][..], |a| a.as_slice());
-                    for &seg in std::iter::once(&n.d_id).chain(sharing) {
-                        if let Some(&(song, start)) = self.points.get(seg) {
-                            out.push((song, start, sim));
-                        }
-                    }
-                }
-                out
-            })
-            .collect()
-    }
-}
-
-/// Each song's segment vectors in time order, from the points of the graph (`None` for silent
-/// segments; duplicates share their holder's point).
-fn song_vectors(
-    hnsw: &Hnsw<'static, f32, ClampedCosine>,
-    points: &[(i64, f32)],
-    layout: &Layout,
-) -> HashMap<i64, Vec<Option<Arc<Point<'static, f32>>>>> {
-    let mut held: HashMap<usize, Arc<Point<'static, f32>>> = HashMap::new();
-    // hnsw_rs's point iterator panics on an empty graph (no entry point).
-    if hnsw.get_nb_point() > 0 {
-        for point in hnsw.get_point_indexation() {
-            held.insert(point.get_origin_id(), point);
-        }
-    }
-    let mut by_song: HashMap<i64, Vec<(f32, Option<Arc<Point<'static, f32>>>)>> = HashMap::new();
-    for (i, &(song, start)) in points.iter().enumerate() {
-        let vector = layout
-            .get(i)
-            .copied()
-            .flatten()
-            .and_then(|h| held.get(&(h as usize)).cloned());
-        by_song.entry(song).or_default().push((start, vector));
-    }
-    by_song
-        .into_iter()
-        .map(|(song, mut segs)| {
-            segs.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (song, segs.into_iter().map(|(_, p)| p).collect())
-        })
-        .collect()
+    #[error("search settings {path}: {why}")]
+    Settings { path: PathBuf, why: String },
 }
 
 /// A hum's window embeddings: for each of [`QUERY_STRETCHES`], its windows in time order
@@ -359,7 +83,7 @@ pub fn embedding_scores(
     query: &QueryEmbeddings,
     song: i64,
 ) -> EmbeddingScores {
-    let Some(segments) = index.songs.get(&song) else {
+    let Some(segments) = index.song_vectors(song) else {
         return EmbeddingScores::default();
     };
     let n_seg = segments.len();
@@ -371,10 +95,7 @@ pub fn embedding_scores(
         }
         sims.clear();
         for w in windows {
-            let row = segments
-                .iter()
-                .map(|p| p.as_ref().map_or(0.0, |p| dot(w, p.get_v())));
-            sims.extend(row);
+            sims.extend((0..n_seg).map(|j| segments.similarity(w, j)));
         }
         for row in sims.chunks(n_seg) {
             dense_sum += row.iter().copied().fold(f32::MIN, f32::max).max(0.0);
@@ -408,25 +129,6 @@ pub fn embedding_scores(
     }
 }
 
-/// Dot product with eight running sums, which the compiler turns into SIMD (a single sum is a
-/// serial chain it may not reorder).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// Query embeddings of a hum: windows at several stretches.
 pub fn embed_query(embedder: &Embedder, samples: &[f32]) -> Result<QueryEmbeddings, ModelError> {
     let spec = features::spectrogram(&embedder.params, samples);
@@ -451,13 +153,13 @@ pub fn embed_query_spectrogram(
 
 /// Per-song vote: for each query window, a song's best similarity among the window's
 /// neighbours; summed over windows and divided by their number (a mean best cosine).
-pub fn vote(index: &SegmentIndex, queries: &[Vec<f32>]) -> Vec<(i64, f32)> {
+pub fn vote(index: &SegmentIndex, queries: &[Vec<f32>], ann: &AnnSettings) -> Vec<(i64, f32)> {
     let mut score: HashMap<i64, f32> = HashMap::new();
-    for neighbours in index.nearest_many(queries, NEIGHBOURS) {
+    for neighbours in index.nearest_many(queries, NEIGHBOURS, ann) {
         let mut best: HashMap<i64, f32> = HashMap::new();
-        for (song, _, sim) in neighbours {
-            let b = best.entry(song).or_insert(f32::MIN);
-            *b = b.max(sim);
+        for n in neighbours {
+            let b = best.entry(n.song).or_insert(f32::MIN);
+            *b = b.max(n.similarity);
         }
         for (song, sim) in best {
             *score.entry(song).or_insert(0.0) += sim.max(0.0);
@@ -469,38 +171,82 @@ pub fn vote(index: &SegmentIndex, queries: &[Vec<f32>]) -> Vec<(i64, f32)> {
     ranked
 }
 
-/// The full learned search: vote, shortlist, contour re-ranking. Songs the contour stage cannot
-/// align keep their vote (with no alignment), so a hum the pitch tracker struggles with still
-/// gets answers.
+/// Where a learned query's time went, per stage (milliseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    /// The hum analysed: pitch contour and window embeddings (side by side).
+    pub analyse_ms: f32,
+    /// Nearest segments of every window and the per-song vote.
+    pub vote_ms: f32,
+    /// The contour channel: its pool's melodies read, stage 1 over them, alignment.
+    pub contour_ms: f32,
+    /// Embedding scores of the candidates and the final ranking.
+    pub rerank_ms: f32,
+}
+
+fn ms_since(t: std::time::Instant) -> f32 {
+    t.elapsed().as_secs_f32() * 1000.0
+}
+
+/// Where the contour channel's songs come from: the catalog's stored melodies of given songs.
+pub type MelodySource<'a> = dyn Fn(&[i64]) -> Result<Vec<(i64, Contour)>, CatalogError> + 'a;
+
+/// The full learned search: vote, shortlist, contour channel over its pool, re-ranking. Songs
+/// the contour stage cannot align keep their vote (with no alignment), so a hum the pitch
+/// tracker struggles with still gets answers.
 pub fn search(
     index: &SegmentIndex,
-    contours: &MelodySearcher,
+    melodies: &MelodySource,
     query: &QueryEmbeddings,
     hum: &Contour,
     top: usize,
-    weights: &SearchSettings,
-) -> Result<Vec<Match>, SearchError> {
+    settings: &SearchSettings,
+    times: &mut StageTimes,
+) -> Result<Vec<Match>, LearnedError> {
     if index.is_empty() {
-        return Err(SearchError::EmptyLibrary);
+        return Err(SearchError::EmptyLibrary.into());
     }
-    let ranked = vote(index, &query.all());
+    let started = std::time::Instant::now();
+    let ranked = vote(index, &query.all(), &settings.ann);
+    times.vote_ms = ms_since(started);
+    let started = std::time::Instant::now();
     let mut candidates: Vec<(i64, f32)> = ranked
         .iter()
         .copied()
-        .take(weights.shortlist.max(top))
+        .take(settings.shortlist.max(top))
         .collect();
     let ids: HashSet<i64> = candidates.iter().map(|s| s.0).collect();
-    // The contour channel adds the library's best stage-1 songs the vote missed (see
-    // SHORTLIST for why).
-    let aligned: HashMap<i64, (usize, Match)> =
-        match contours.align_candidates(hum, &ids, weights.contour_shortlist) {
+    // The contour channel adds the pool's best stage-1 songs the vote missed (see SHORTLIST
+    // for why): the whole library when it is small, else the vote's best songs.
+    let aligned: HashMap<i64, (usize, Match)> = if settings.contour_shortlist == 0 {
+        align_only(melodies, hum, &ids)?
+    } else {
+        let mut pool: Vec<i64> = if index.song_count() <= settings.contour_pool {
+            index.song_ids()
+        } else {
+            ranked
+                .iter()
+                .take(settings.contour_pool)
+                .map(|s| s.0)
+                .collect()
+        };
+        pool.extend(ids.iter().copied());
+        pool.sort_unstable();
+        pool.dedup();
+        let searcher = MelodySearcher::new(melodies(&pool)?);
+        match searcher.align_candidates(hum, &ids, settings.contour_shortlist) {
             Ok(ms) => ms
                 .into_iter()
                 .map(|(rank, m)| (m.song_id, (rank, m)))
                 .collect(),
-            Err(SearchError::NotEnoughMelody { .. }) => HashMap::new(),
-            Err(e) => return Err(e),
-        };
+            Err(SearchError::NotEnoughMelody { .. }) | Err(SearchError::EmptyLibrary) => {
+                HashMap::new()
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    times.contour_ms = ms_since(started);
+    let started = std::time::Instant::now();
     let vote_of: HashMap<i64, f32> = ranked.iter().copied().collect();
     let mut extra: Vec<i64> = aligned
         .keys()
@@ -516,7 +262,7 @@ pub fn search(
     let scores: Vec<EmbeddingScores> = super::parallel_map(&candidates, |&(song, _)| {
         embedding_scores(index, query, song)
     });
-    if let Some(path) = &weights.dump_candidates {
+    if let Some(path) = &settings.dump_candidates {
         dump_candidates(path, &candidates, ids.len(), &aligned, &scores);
     }
     let mut out: Vec<Match> = candidates
@@ -531,35 +277,64 @@ pub fn search(
                 alignment: Default::default(),
             });
             Match {
-                score: weights.fuse(found.score, vote, embedded),
+                score: settings.fuse(found.score, vote, embedded),
                 ..found
             }
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out.truncate(top);
+    times.rerank_ms = ms_since(started);
     Ok(out)
 }
 
+/// The contour alignment of the shortlisted songs only (the contour channel off).
+fn align_only(
+    melodies: &MelodySource,
+    hum: &Contour,
+    ids: &HashSet<i64>,
+) -> Result<HashMap<i64, (usize, Match)>, LearnedError> {
+    let mut songs: Vec<i64> = ids.iter().copied().collect();
+    songs.sort_unstable();
+    let searcher = MelodySearcher::new(melodies(&songs)?);
+    Ok(match searcher.align_candidates(hum, ids, 0) {
+        Ok(ms) => ms
+            .into_iter()
+            .map(|(rank, m)| (m.song_id, (rank, m)))
+            .collect(),
+        Err(SearchError::NotEnoughMelody { .. }) | Err(SearchError::EmptyLibrary) => HashMap::new(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
 /// The learned search's tunable parameters: how many songs each channel passes to the
-/// re-ranking and how the final score weighs the contour alignment against the embedding
-/// evidence. Defaults were tuned on the dev set (see the constants above); the engine loads
-/// them once ([`SearchSettings::from_env`]) and passes them down.
-#[derive(Debug, Clone, PartialEq)]
+/// re-ranking, how the final score weighs the contour alignment against the embedding evidence,
+/// and how much of the segment index a query reads. Defaults were tuned on the dev set (see the
+/// constants above). Loaded once, at the edge ([`SearchSettings::load`]: defaults, then a JSON
+/// settings file, then `EARWORM_*` environment variables; the CLI's flags last) and passed
+/// down: nothing in the query path reads the environment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SearchSettings {
     /// Songs the embedding vote passes on (`EARWORM_SHORTLIST`).
     pub shortlist: usize,
-    /// Songs the contour channel adds from the whole library; 0 turns it off
+    /// Songs the contour channel adds from its pool; 0 turns it off
     /// (`EARWORM_CONTOUR_SHORTLIST`).
     pub contour_shortlist: usize,
+    /// The contour channel's pool: the whole library up to this many songs, beyond that the
+    /// vote's best this many (`EARWORM_CONTOUR_POOL`).
+    pub contour_pool: usize,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
     /// `EARWORM_DIAGONAL_WEIGHT`).
     pub vote: f32,
     pub dense: f32,
     pub diagonal: f32,
+    /// The segment index's search (`EARWORM_ANN_PROBE`: cells read per hum window).
+    pub ann: AnnSettings,
     /// Append every query's candidates with all their scores here, for tools/tune_rerank.py
-    /// (`EARWORM_DUMP_CANDIDATES`).
-    pub dump_candidates: Option<std::path::PathBuf>,
+    /// (`EARWORM_DUMP_CANDIDATES`; not a settings-file entry).
+    #[serde(skip)]
+    pub dump_candidates: Option<PathBuf>,
 }
 
 impl Default for SearchSettings {
@@ -567,9 +342,11 @@ impl Default for SearchSettings {
         Self {
             shortlist: SHORTLIST,
             contour_shortlist: CONTOUR_SHORTLIST,
+            contour_pool: CONTOUR_POOL,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
+            ann: AnnSettings::default(),
             dump_candidates: None,
         }
     }
@@ -577,19 +354,60 @@ impl Default for SearchSettings {
 
 impl SearchSettings {
     /// The defaults with the tuning environment variables applied (unparsable values are
-    /// ignored). Read once, when the engine opens: never inside the query path.
+    /// ignored).
     pub fn from_env() -> Self {
         Self::default().with_overrides(|name| std::env::var(name).ok())
+    }
+
+    /// Defaults, then the settings file (`file`, which must then exist, or else `default_file`
+    /// when there is one), then the environment. A file that cannot be read or parsed, or has
+    /// an unknown key, is an error that names it.
+    pub fn load(file: Option<&Path>, default_file: Option<&Path>) -> Result<Self, LearnedError> {
+        let chosen = file.or(default_file.filter(|p| p.is_file()));
+        let base = match chosen {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        Ok(base.with_overrides(|name| std::env::var(name).ok()))
+    }
+
+    /// The settings in a JSON file (keys left out keep their defaults).
+    pub fn from_file(path: &Path) -> Result<Self, LearnedError> {
+        let fail = |why: String| LearnedError::Settings {
+            path: path.to_path_buf(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let settings: Self = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        settings.validated().map_err(fail)
+    }
+
+    /// Rejects values no search can use (weights must be finite and not negative).
+    fn validated(self) -> Result<Self, String> {
+        for (name, w) in [
+            ("vote", self.vote),
+            ("dense", self.dense),
+            ("diagonal", self.diagonal),
+        ] {
+            if !w.is_finite() || w < 0.0 {
+                return Err(format!("{name} must be a number ≥ 0, not {w}"));
+            }
+        }
+        Ok(self)
     }
 
     /// The settings with the named overrides `lookup` knows.
     pub fn with_overrides(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
         let number = |name: &str| lookup(name).and_then(|v| v.trim().parse::<f32>().ok());
-        if let Some(v) = number("EARWORM_SHORTLIST") {
-            self.shortlist = v.max(0.0) as usize;
-        }
-        if let Some(v) = number("EARWORM_CONTOUR_SHORTLIST") {
-            self.contour_shortlist = v.max(0.0) as usize;
+        for (name, field) in [
+            ("EARWORM_SHORTLIST", &mut self.shortlist),
+            ("EARWORM_CONTOUR_SHORTLIST", &mut self.contour_shortlist),
+            ("EARWORM_CONTOUR_POOL", &mut self.contour_pool),
+            ("EARWORM_ANN_PROBE", &mut self.ann.probe),
+        ] {
+            if let Some(v) = number(name).filter(|v| v.is_finite()) {
+                *field = v.max(0.0) as usize;
+            }
         }
         for (name, field) in [
             ("EARWORM_VOTE_WEIGHT", &mut self.vote),
@@ -652,6 +470,7 @@ fn dump_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::library::Catalog;
 
     #[test]
     fn search_settings_take_overrides_and_ignore_nonsense() {
@@ -685,6 +504,31 @@ mod tests {
     }
 
     #[test]
+    fn settings_file_sets_what_it_names_and_rejects_unknown_keys_and_bad_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("search.json");
+        std::fs::write(&file, r#"{"shortlist": 80, "ann": {"probe": 40}}"#).unwrap();
+        let s = SearchSettings::from_file(&file).unwrap();
+        assert_eq!((s.shortlist, s.ann.probe), (80, 40));
+        assert_eq!(
+            s.contour_pool, CONTOUR_POOL,
+            "keys left out keep their defaults"
+        );
+        std::fs::write(&file, r#"{"shortlst": 80}"#).unwrap();
+        let err = SearchSettings::from_file(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("search.json") && err.contains("shortlst"),
+            "{err}"
+        );
+        std::fs::write(&file, r#"{"dense": -2}"#).unwrap();
+        assert!(SearchSettings::from_file(&file).is_err());
+        let missing = dir.path().join("none.json");
+        assert!(SearchSettings::load(Some(&missing), None).is_err());
+        // A default file that does not exist is no error.
+        assert!(SearchSettings::load(None, Some(&missing)).is_ok());
+    }
+
+    #[test]
     fn an_empty_library_opens_and_reports_empty() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path()).unwrap();
@@ -705,33 +549,6 @@ mod tests {
         v[a] = (1.0 - mix * mix).sqrt();
         v[b] += mix;
         v
-    }
-
-    #[test]
-    fn clamped_cosine_is_safe_for_identical_opposite_and_broken_vectors() {
-        // Identical unit vectors whose dot rounds above 1: hnsw_rs's DistDot asserts here.
-        let v: Vec<f32> = (0..128)
-            .map(|i| ((i * 37 % 11) as f32 - 5.0).sin())
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let v: Vec<f32> = v.iter().map(|x| x / n).collect();
-        assert_eq!(ClampedCosine.eval(&v, &v), (1.0 - dot(&v, &v)).max(0.0));
-        assert!(ClampedCosine.eval(&v, &v) >= 0.0);
-        let minus: Vec<f32> = v.iter().map(|x| -x).collect();
-        assert!((ClampedCosine.eval(&v, &minus) - 2.0).abs() < 1e-5);
-        let nan = vec![f32::NAN; 128];
-        assert_eq!(ClampedCosine.eval(&v, &nan), 2.0);
-    }
-
-    #[test]
-    fn layout_keeps_silence_out_and_stores_exact_duplicates_once() {
-        let (a, b) = (unit(4, 0, 1, 0.3), unit(4, 2, 3, 0.5));
-        let silent = vec![0.0; 4];
-        let vectors: Vec<&[f32]> = vec![&a, &silent, &b, &a, &a, &silent, &b];
-        assert_eq!(
-            plan_layout(&vectors),
-            vec![Some(0), None, Some(2), Some(0), Some(0), None, Some(2)]
-        );
     }
 
     #[test]
@@ -780,15 +597,15 @@ mod tests {
         }
         for reload in [false, true] {
             let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
-            assert_eq!(index.built_now, !reload);
+            assert_eq!(index.report.built, !reload);
             assert_eq!(index.len(), 12 + 12 + 6 + 5);
-            // 4 distinct looped vectors + 4 distinct others; silence and repeats stay out.
-            assert_eq!(index.hnsw.get_nb_point(), 8);
-            let found = &index.nearest_many(&[phrase[1].clone()], 3)[0];
+            // Silence stays out of the search: 24 looped points + 4 others.
+            assert_eq!(index.shape().0, 28);
+            let found = &index.nearest_many(&[phrase[1].clone()], 6, &AnnSettings::default())[0];
             let exact: HashSet<(i64, u32)> = found
                 .iter()
-                .filter(|(_, _, sim)| *sim > 0.999)
-                .map(|(song, start, _)| (*song, *start as u32))
+                .filter(|n| n.similarity > 0.99)
+                .map(|n| (n.song, n.start_s as u32))
                 .collect();
             // Every place the phrase's second second occurs, in both copies of the loop.
             let expected: HashSet<(i64, u32)> = [1, 2]
@@ -807,13 +624,5 @@ mod tests {
                 EmbeddingScores::default()
             );
         }
-    }
-
-    #[test]
-    fn simd_dot_matches_the_plain_sum() {
-        let a: Vec<f32> = (0..131).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..131).map(|i| (i as f32 * 0.11).cos()).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-4);
     }
 }

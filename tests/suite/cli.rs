@@ -402,3 +402,98 @@ fn info_names_the_device_and_the_cpu_fallback() {
         "{t}"
     );
 }
+
+/// `earworm bench scale`: a library of the hums' songs, filler songs of other melodies and songs
+/// derived from the fillers, measured and then reused; a bad search settings file is a clear
+/// error naming it.
+#[test]
+fn bench_scale_builds_measures_and_reuses_a_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    for (set, split, queries) in [("targets", "dev", "1"), ("fillers", "train", "0")] {
+        let out = earworm(&[
+            "synth",
+            "devset",
+            "--split",
+            split,
+            "--songs",
+            "3",
+            "--queries-per-song",
+            queries,
+            "--rate",
+            "16000",
+            "--out",
+            &p(set),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = earworm(&[
+            "index",
+            "--db",
+            &p(&format!("{set}_db")),
+            &format!("{}/songs", p(set)),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let manifest = format!("{}/manifest.csv", p("targets"));
+    let args = [
+        "bench",
+        "scale",
+        "--songs",
+        "10",
+        "--cache",
+        &p("cache"),
+        "--manifest",
+        &manifest,
+        "--targets",
+        &p("targets_db"),
+        "--fillers",
+        &p("fillers_db"),
+        "--queries",
+        "3",
+        "--recall-hums",
+        "2",
+        "--json",
+    ];
+    let out = earworm(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["songs"], 10);
+    assert_eq!(report["makeup"]["target_songs"], 3);
+    assert_eq!(report["makeup"]["filler_songs"], 3);
+    assert_eq!(report["makeup"]["derived_songs"], 4);
+    assert_eq!(report["queries"], 3);
+    assert_eq!(report["failed"], 0, "{report}");
+    // A small library is read whole (every cell fits in the probe): recall is exact.
+    assert_eq!(report["ann_recall_at_10"], 1.0, "{report}");
+    assert!(report["top10"].as_f64().unwrap() > 0.6, "{report}");
+    assert!(report["resident_mb_after_open"].as_f64().unwrap() > 1.0);
+    let out = earworm(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("(reused)"), "{}", text(&out));
+
+    let bad = tmp.path().join("search.json");
+    std::fs::write(&bad, r#"{"shortlist": 20, "probe": 3}"#).unwrap();
+    let out = earworm(&[
+        "query",
+        "--db",
+        &p("targets_db"),
+        "--search-settings",
+        bad.to_str().unwrap(),
+        "--no-history",
+        &format!("{}/hums/dev_00000_0.wav", p("targets")),
+    ]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("search.json") && t.contains("probe"), "{t}");
+    std::fs::write(&bad, r#"{"shortlist": 20, "ann": {"probe": 3}}"#).unwrap();
+    let out = earworm(&[
+        "query",
+        "--db",
+        &p("targets_db"),
+        "--search-settings",
+        bad.to_str().unwrap(),
+        "--no-history",
+        &format!("{}/hums/dev_00000_0.wav", p("targets")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -1,0 +1,981 @@
+//! The segment index: every song segment's embedding, quantised to 8 bits, in an inverted file
+//! (IVF) of k-means cells. A query vector is compared with the cell centres and then only with
+//! the points of its nearest [`AnnSettings::probe`] cells, so a query reads a small, roughly
+//! constant share of a large library.
+//!
+//! The catalog stays the source of truth. The index is saved as one file beside it and knows,
+//! per song, how many segments it took and the newest segment id; opening it compares that with
+//! the catalog and applies the difference (new and re-analysed songs are added to their nearest
+//! cells, removed ones dropped), so adding one song never rebuilds the index. The cells are
+//! re-trained only when the library has changed a lot since they were ([`needs_compaction`]).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{Catalog, CatalogError};
+
+/// File format version; a file of another version is rebuilt.
+const FORMAT: u32 = 1;
+const MAGIC: &[u8; 8] = b"EWIVF\0\0\0";
+/// Songs read from the catalog at a time while building (bounds the f32 copies in memory).
+const LOAD_BATCH: usize = 256;
+/// k-means iterations and the sample it trains on (points per cell).
+const KMEANS_ROUNDS: usize = 8;
+const KMEANS_SAMPLE_PER_CELL: usize = 32;
+const MAX_CELLS: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnnError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("ANN index {path}: {why}")]
+    Io { path: PathBuf, why: String },
+}
+
+/// How much of the index a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnnSettings {
+    /// Cells searched per query vector (more: better recall, slower). Each cell holds about
+    /// √(segments) points.
+    pub probe: usize,
+}
+
+impl Default for AnnSettings {
+    fn default() -> Self {
+        // Chosen with `earworm bench scale`: recall@10 against exact search ≥ 0.9 at 10,000 songs
+        // (docs/MEASURED.md, "Scale").
+        Self { probe: 24 }
+    }
+}
+
+/// One neighbour of a query vector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbour {
+    pub song: i64,
+    pub start_s: f32,
+    /// Cosine similarity (of the quantised vector).
+    pub similarity: f32,
+}
+
+/// What opening the index had to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The cells were trained anew (no usable saved index, or compaction).
+    pub built: bool,
+    pub songs_added: usize,
+    pub songs_removed: usize,
+    /// The index file was written.
+    pub saved: bool,
+}
+
+/// A song's points: contiguous, in time order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SongPoints {
+    first: u32,
+    len: u32,
+    /// What the catalog said when the song was added: segment count and newest segment id.
+    segments: i64,
+    newest: i64,
+}
+
+/// Segment embeddings of one model, searchable.
+pub struct SegmentIndex {
+    model: String,
+    dim: usize,
+    /// Cell centres, unit length, `cells × dim`.
+    centroids: Vec<f32>,
+    /// Point numbers per cell.
+    cells: Vec<Vec<u32>>,
+    /// Points: int8 codes (`points × dim`), the scale that turns a code back into the vector
+    /// (0 for silence and for removed points, which are never returned), start time, song.
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    starts: Vec<f32>,
+    owners: Vec<i64>,
+    songs: HashMap<i64, SongPoints>,
+    /// Live (non-removed, non-silent) points when the cells were trained, and removed points
+    /// still taking space: what [`needs_compaction`] weighs.
+    trained_on: u64,
+    removed: u64,
+    pub report: OpenReport,
+}
+
+/// One song's vectors, for scoring a hum against all of it.
+pub struct SongVectors<'a> {
+    codes: &'a [i8],
+    scales: &'a [f32],
+    dim: usize,
+}
+
+impl SongVectors<'_> {
+    pub fn len(&self) -> usize {
+        self.scales.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scales.is_empty()
+    }
+
+    /// Cosine similarity of `query` (unit length) with segment `i` (0 for a silent one).
+    pub fn similarity(&self, query: &[f32], i: usize) -> f32 {
+        let scale = self.scales[i];
+        if scale == 0.0 {
+            return 0.0;
+        }
+        scale * dot_i8(query, &self.codes[i * self.dim..(i + 1) * self.dim])
+    }
+}
+
+/// The index file of `model` in the database folder `db_dir`.
+pub fn index_path(db_dir: &Path, model: &str) -> PathBuf {
+    let name: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    db_dir.join("ann").join(format!("{name}.ivf"))
+}
+
+/// Cells for `points` live points: about √points, so a cell holds about as many points as
+/// there are cells and probing a fixed number of cells reads ~probe·√points points.
+fn cell_count(points: usize) -> usize {
+    ((points as f64).sqrt().round() as usize).clamp(1, MAX_CELLS)
+}
+
+/// Re-train the cells when removed points are a quarter of the index, or the library has grown
+/// fourfold since the cells were trained (cells then hold too many points to stay fast).
+fn needs_compaction(trained_on: u64, live: u64, removed: u64) -> bool {
+    removed * 4 > live + removed || live > trained_on.max(256) * 4
+}
+
+/// `x` as int8 codes and the scale that restores it; silence and broken vectors get scale 0.
+fn quantise(x: &[f32], codes: &mut Vec<i8>) -> f32 {
+    let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if peak == 0.0 || !peak.is_finite() || x.iter().any(|v| !v.is_finite()) {
+        codes.extend(std::iter::repeat_n(0i8, x.len()));
+        return 0.0;
+    }
+    let scale = peak / 127.0;
+    codes.extend(
+        x.iter()
+            .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8),
+    );
+    scale
+}
+
+/// Dot product of a float vector with int8 codes, eight running sums (vectorised).
+pub(crate) fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, &y)| x * y as f32)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i] as f32;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn normalise(v: &mut [f32]) {
+    let n = dot(v, v).sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The `k` largest by score, best first (ties: lower index first, so results are stable).
+fn top_k(mut scored: Vec<(f32, u32)>, k: usize) -> Vec<(f32, u32)> {
+    let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if scored.len() > k && k > 0 {
+        scored.select_nth_unstable_by(k - 1, order);
+        scored.truncate(k);
+    }
+    scored.sort_by(order);
+    scored.truncate(k);
+    scored
+}
+
+impl SegmentIndex {
+    /// Opens the saved index of `model` in `db_dir` and brings it up to date with the catalog
+    /// (adding and dropping the songs that changed, saving when anything did); builds it when
+    /// there is no usable saved index.
+    pub fn open(db_dir: &Path, catalog: &Catalog, model: &str) -> Result<Self, AnnError> {
+        let path = index_path(db_dir, model);
+        let summary = catalog.segment_summary(model)?;
+        let mut index = match Self::load(&path, model) {
+            Some(index) => index,
+            None => Self::empty(model),
+        };
+        let fresh = index.cells.is_empty();
+        let in_catalog: HashMap<i64, (i64, i64)> = summary
+            .iter()
+            .map(|&(s, n, newest)| (s, (n, newest)))
+            .collect();
+        let stale: Vec<i64> = index
+            .songs
+            .iter()
+            .filter(|(song, p)| in_catalog.get(song) != Some(&(p.segments, p.newest)))
+            .map(|(&song, _)| song)
+            .collect();
+        let to_add: Vec<i64> = summary
+            .iter()
+            .filter(|(song, n, newest)| {
+                index
+                    .songs
+                    .get(song)
+                    .is_none_or(|p| (p.segments, p.newest) != (*n, *newest))
+            })
+            .map(|&(song, _, _)| song)
+            .collect();
+        for song in &stale {
+            index.remove_song(*song);
+        }
+        let added_points: i64 = summary
+            .iter()
+            .filter(|(s, _, _)| to_add.binary_search(s).is_ok())
+            .map(|(_, n, _)| n)
+            .sum();
+        let live_after = index.live_points() as u64 + added_points.max(0) as u64;
+        let rebuild = fresh || needs_compaction(index.trained_on, live_after, index.removed);
+        let mut report = OpenReport {
+            songs_added: to_add.len(),
+            songs_removed: stale.iter().filter(|s| !in_catalog.contains_key(s)).count(),
+            ..Default::default()
+        };
+        if rebuild {
+            let songs: Vec<i64> = summary.iter().map(|s| s.0).collect();
+            index = Self::build(catalog, model, &songs)?;
+            report.built = true;
+        } else {
+            index.add_songs(catalog, &to_add)?;
+        }
+        if report.built || !to_add.is_empty() || !stale.is_empty() {
+            if !index.owners.is_empty() || path.exists() {
+                index.save(&path)?;
+                report.saved = true;
+            }
+        }
+        index.report = report;
+        Ok(index)
+    }
+
+    fn empty(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            dim: 0,
+            centroids: Vec::new(),
+            cells: Vec::new(),
+            codes: Vec::new(),
+            scales: Vec::new(),
+            starts: Vec::new(),
+            owners: Vec::new(),
+            songs: HashMap::new(),
+            trained_on: 0,
+            removed: 0,
+            report: OpenReport::default(),
+        }
+    }
+
+    /// Builds the index of `songs` from the catalog: quantises every segment, trains the cells
+    /// on a sample of them and files every point in its nearest cell.
+    fn build(catalog: &Catalog, model: &str, songs: &[i64]) -> Result<Self, AnnError> {
+        let mut index = Self::empty(model);
+        for batch in songs.chunks(LOAD_BATCH) {
+            index.append(catalog, batch)?;
+        }
+        let live: Vec<u32> = (0..index.scales.len() as u32)
+            .filter(|&p| index.scales[p as usize] > 0.0)
+            .collect();
+        index.train_cells(&live);
+        index.trained_on = live.len() as u64;
+        let assigned = index.assign(&live);
+        for (&p, cell) in live.iter().zip(assigned) {
+            index.cells[cell].push(p);
+        }
+        Ok(index)
+    }
+
+    /// Reads `songs`' segments from the catalog and appends them as points (not yet in cells).
+    fn append(&mut self, catalog: &Catalog, songs: &[i64]) -> Result<Vec<u32>, AnnError> {
+        let segments = catalog.song_segments(&self.model, songs)?;
+        let mut added = Vec::with_capacity(segments.len());
+        let mut i = 0;
+        while i < segments.len() {
+            let song = segments[i].song_id;
+            let first = self.scales.len() as u32;
+            let mut newest = i64::MIN;
+            let mut count = 0i64;
+            while i < segments.len() && segments[i].song_id == song {
+                let s = &segments[i];
+                if self.dim == 0 {
+                    self.dim = s.embedding.len();
+                }
+                // A vector of another length (a corrupt row) is stored as silence.
+                let scale = if s.embedding.len() == self.dim {
+                    quantise(&s.embedding, &mut self.codes)
+                } else {
+                    self.codes.extend(std::iter::repeat_n(0i8, self.dim));
+                    0.0
+                };
+                if scale > 0.0 {
+                    added.push(self.scales.len() as u32);
+                }
+                self.scales.push(scale);
+                self.starts.push(s.start_s);
+                self.owners.push(song);
+                newest = newest.max(s.id);
+                count += 1;
+                i += 1;
+            }
+            let len = self.scales.len() as u32 - first;
+            self.songs.insert(
+                song,
+                SongPoints {
+                    first,
+                    len,
+                    segments: count,
+                    newest,
+                },
+            );
+        }
+        Ok(added)
+    }
+
+    /// Adds songs to the trained cells (their points go to their nearest cell).
+    fn add_songs(&mut self, catalog: &Catalog, songs: &[i64]) -> Result<(), AnnError> {
+        for batch in songs.chunks(LOAD_BATCH) {
+            let added = self.append(catalog, batch)?;
+            let assigned = self.assign(&added);
+            for (p, cell) in added.into_iter().zip(assigned) {
+                self.cells[cell].push(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a song: its points stay in the arrays (until compaction) but are never returned.
+    fn remove_song(&mut self, song: i64) {
+        if let Some(p) = self.songs.remove(&song) {
+            let range = p.first as usize..(p.first + p.len) as usize;
+            for i in range {
+                if self.scales[i] > 0.0 {
+                    self.removed += 1;
+                }
+                self.scales[i] = 0.0;
+                self.owners[i] = -1;
+            }
+        }
+    }
+
+    fn live_points(&self) -> usize {
+        self.scales.iter().filter(|&&s| s > 0.0).count()
+    }
+
+    fn vector(&self, p: u32) -> Vec<f32> {
+        let p = p as usize;
+        let scale = self.scales[p];
+        self.codes[p * self.dim..(p + 1) * self.dim]
+            .iter()
+            .map(|&c| c as f32 * scale)
+            .collect()
+    }
+
+    /// Spherical k-means on an evenly spaced sample of `points` (deterministic).
+    fn train_cells(&mut self, points: &[u32]) {
+        let k = cell_count(points.len());
+        let dim = self.dim.max(1);
+        let sample_size = (k * KMEANS_SAMPLE_PER_CELL).min(points.len());
+        let sample: Vec<Vec<f32>> = (0..sample_size)
+            .map(|i| {
+                let mut v = self.vector(points[i * points.len() / sample_size.max(1)]);
+                normalise(&mut v);
+                v
+            })
+            .collect();
+        if sample.is_empty() {
+            self.centroids = vec![0.0; dim];
+            self.cells = vec![Vec::new()];
+            return;
+        }
+        let mut centroids: Vec<Vec<f32>> = (0..k)
+            .map(|c| sample[c * sample.len() / k].clone())
+            .collect();
+        for round in 0..KMEANS_ROUNDS {
+            let nearest: Vec<usize> = sample
+                .par_iter()
+                .map(|v| nearest_centroid(&centroids, v))
+                .collect();
+            let mut sums = vec![vec![0.0f32; dim]; k];
+            let mut counts = vec![0usize; k];
+            for (v, &c) in sample.iter().zip(&nearest) {
+                counts[c] += 1;
+                sums[c].iter_mut().zip(v).for_each(|(s, x)| *s += x);
+            }
+            for (c, sum) in sums.into_iter().enumerate() {
+                if counts[c] == 0 {
+                    // An empty cell takes a sample point (a different one each round).
+                    centroids[c] = sample[(c * 7919 + round * 104_729) % sample.len()].clone();
+                } else {
+                    let mut s = sum;
+                    normalise(&mut s);
+                    centroids[c] = s;
+                }
+            }
+        }
+        self.centroids = centroids.concat();
+        self.cells = vec![Vec::new(); k];
+    }
+
+    /// The nearest cell of each point.
+    fn assign(&self, points: &[u32]) -> Vec<usize> {
+        let k = self.cells.len();
+        let centroids: Vec<&[f32]> = (0..k)
+            .map(|c| &self.centroids[c * self.dim..(c + 1) * self.dim])
+            .collect();
+        points
+            .par_iter()
+            .map(|&p| {
+                let codes = &self.codes[p as usize * self.dim..(p as usize + 1) * self.dim];
+                let mut best = (f32::MIN, 0);
+                for (c, centre) in centroids.iter().enumerate() {
+                    let s = dot_i8(centre, codes);
+                    if s > best.0 {
+                        best = (s, c);
+                    }
+                }
+                best.1
+            })
+            .collect()
+    }
+
+    /// Segments held (silent ones included), whether searchable or not.
+    pub fn len(&self) -> usize {
+        self.songs.values().map(|p| p.len as usize).sum()
+    }
+
+    /// True when nothing can be found: no songs, or only silent ones.
+    pub fn is_empty(&self) -> bool {
+        self.cells.iter().all(|c| c.is_empty()) || self.scales.iter().all(|&s| s == 0.0)
+    }
+
+    /// Songs held.
+    pub fn song_count(&self) -> usize {
+        self.songs.len()
+    }
+
+    /// The songs held, by id.
+    pub fn song_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.songs.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Points (searchable segments) and cells.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.live_points(), self.cells.len())
+    }
+
+    /// Bytes the index holds in memory (codes, scales, starts, owners, cells, centres).
+    pub fn memory_bytes(&self) -> usize {
+        self.codes.len()
+            + self.scales.len() * 4
+            + self.starts.len() * 4
+            + self.owners.len() * 8
+            + self.cells.iter().map(|c| c.len() * 4 + 24).sum::<usize>()
+            + self.centroids.len() * 4
+            + self.songs.len() * 48
+    }
+
+    /// A song's vectors in time order.
+    pub fn song_vectors(&self, song: i64) -> Option<SongVectors<'_>> {
+        let p = self.songs.get(&song)?;
+        let (a, b) = (p.first as usize, (p.first + p.len) as usize);
+        Some(SongVectors {
+            codes: &self.codes[a * self.dim..b * self.dim],
+            scales: &self.scales[a..b],
+            dim: self.dim,
+        })
+    }
+
+    /// Each query's `k` nearest segments (approximate: the nearest `settings.probe` cells are
+    /// read), best first; queries run in parallel.
+    pub fn nearest_many(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        settings: &AnnSettings,
+    ) -> Vec<Vec<Neighbour>> {
+        queries
+            .par_iter()
+            .map(|q| self.nearest(q, k, settings.probe.max(1)))
+            .collect()
+    }
+
+    /// Exact search (every live point): what [`Self::nearest_many`] approximates, for measuring
+    /// its recall.
+    pub fn exact_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<Neighbour>> {
+        queries
+            .par_iter()
+            .map(|q| {
+                let all = (0..self.scales.len() as u32).filter(|&p| self.scales[p as usize] > 0.0);
+                self.best_of(q, all, k)
+            })
+            .collect()
+    }
+
+    fn nearest(&self, query: &[f32], k: usize, probe: usize) -> Vec<Neighbour> {
+        if query.len() != self.dim || self.cells.is_empty() {
+            return Vec::new();
+        }
+        let centre_scores: Vec<(f32, u32)> = (0..self.cells.len())
+            .map(|c| {
+                let centre = &self.centroids[c * self.dim..(c + 1) * self.dim];
+                (dot(query, centre), c as u32)
+            })
+            .collect();
+        let probed = top_k(centre_scores, probe);
+        let points = probed
+            .iter()
+            .flat_map(|&(_, c)| self.cells[c as usize].iter().copied());
+        self.best_of(query, points, k)
+    }
+
+    fn best_of(
+        &self,
+        query: &[f32],
+        points: impl Iterator<Item = u32>,
+        k: usize,
+    ) -> Vec<Neighbour> {
+        if query.len() != self.dim {
+            return Vec::new();
+        }
+        let scored: Vec<(f32, u32)> = points
+            .filter_map(|p| {
+                let i = p as usize;
+                let scale = self.scales[i];
+                (scale > 0.0).then(|| {
+                    let s = scale * dot_i8(query, &self.codes[i * self.dim..(i + 1) * self.dim]);
+                    // NaN (a broken query) sorts last instead of poisoning the order.
+                    (if s.is_nan() { f32::MIN } else { s }, p)
+                })
+            })
+            .collect();
+        top_k(scored, k)
+            .into_iter()
+            .map(|(similarity, p)| Neighbour {
+                song: self.owners[p as usize],
+                start_s: self.starts[p as usize],
+                similarity,
+            })
+            .collect()
+    }
+
+    /// Writes the index to `path` through a temporary file, fsync and rename (a crash never
+    /// leaves a half-written index that looks valid: its checksum would fail), and removes
+    /// what older versions left in the folder.
+    fn save(&self, path: &Path) -> Result<(), AnnError> {
+        let io = |e: std::io::Error| AnnError::Io {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut out: Vec<u8> = Vec::with_capacity(self.codes.len() + self.scales.len() * 16 + 1024);
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, FORMAT);
+        put_u32(&mut out, self.dim as u32);
+        put_u64(&mut out, self.scales.len() as u64);
+        put_u32(&mut out, self.cells.len() as u32);
+        put_u64(&mut out, self.songs.len() as u64);
+        put_u64(&mut out, self.trained_on);
+        put_u64(&mut out, self.removed);
+        put_u32(&mut out, self.model.len() as u32);
+        out.extend_from_slice(self.model.as_bytes());
+        self.centroids.iter().for_each(|x| put_f32(&mut out, *x));
+        for cell in &self.cells {
+            put_u32(&mut out, cell.len() as u32);
+        }
+        for cell in &self.cells {
+            cell.iter().for_each(|p| put_u32(&mut out, *p));
+        }
+        out.extend(self.codes.iter().map(|&c| c as u8));
+        self.scales.iter().for_each(|x| put_f32(&mut out, *x));
+        self.starts.iter().for_each(|x| put_f32(&mut out, *x));
+        self.owners
+            .iter()
+            .for_each(|x| put_u64(&mut out, *x as u64));
+        let mut songs: Vec<(&i64, &SongPoints)> = self.songs.iter().collect();
+        songs.sort_by_key(|(id, _)| **id);
+        for (id, p) in songs {
+            put_u64(&mut out, *id as u64);
+            put_u32(&mut out, p.first);
+            put_u32(&mut out, p.len);
+            put_u64(&mut out, p.segments as u64);
+            put_u64(&mut out, p.newest as u64);
+        }
+        let checksum = blake3::hash(&out);
+        out.extend_from_slice(checksum.as_bytes());
+        let tmp = dir.join(format!(
+            ".writing-{}-{}",
+            std::process::id(),
+            path.file_name()
+                .map_or("index".into(), |n| n.to_string_lossy())
+        ));
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&out).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        remove_leftovers(dir, path);
+        Ok(())
+    }
+
+    /// The saved index at `path`, if it is complete, of this format and of `model`.
+    fn load(path: &Path, model: &str) -> Option<Self> {
+        let bytes = std::fs::read(path).ok()?;
+        if bytes.len() < 32 + MAGIC.len() {
+            return None;
+        }
+        let (body, checksum) = bytes.split_at(bytes.len() - 32);
+        if blake3::hash(body).as_bytes() != checksum {
+            return None;
+        }
+        let mut r = Reader { bytes: body, at: 0 };
+        if r.take(8)? != MAGIC || r.u32()? != FORMAT {
+            return None;
+        }
+        let dim = r.u32()? as usize;
+        let n = r.u64()? as usize;
+        let n_cells = r.u32()? as usize;
+        let n_songs = r.u64()? as usize;
+        let trained_on = r.u64()?;
+        let removed = r.u64()?;
+        let name_len = r.u32()? as usize;
+        if r.take(name_len)? != model.as_bytes() {
+            return None;
+        }
+        let centroids = r.f32s(n_cells.checked_mul(dim)?)?;
+        let sizes: Vec<u32> = (0..n_cells).map(|_| r.u32()).collect::<Option<_>>()?;
+        let mut cells = Vec::with_capacity(n_cells);
+        for size in sizes {
+            let cell: Vec<u32> = (0..size).map(|_| r.u32()).collect::<Option<_>>()?;
+            if cell.iter().any(|&p| p as usize >= n) {
+                return None;
+            }
+            cells.push(cell);
+        }
+        let codes: Vec<i8> = r
+            .take(n.checked_mul(dim)?)?
+            .iter()
+            .map(|&b| b as i8)
+            .collect();
+        let scales = r.f32s(n)?;
+        let starts = r.f32s(n)?;
+        let owners: Vec<i64> = (0..n)
+            .map(|_| r.u64().map(|v| v as i64))
+            .collect::<Option<_>>()?;
+        let mut songs = HashMap::with_capacity(n_songs);
+        for _ in 0..n_songs {
+            let id = r.u64()? as i64;
+            let p = SongPoints {
+                first: r.u32()?,
+                len: r.u32()?,
+                segments: r.u64()? as i64,
+                newest: r.u64()? as i64,
+            };
+            if (p.first as usize + p.len as usize) > n {
+                return None;
+            }
+            songs.insert(id, p);
+        }
+        (r.at == body.len()).then_some(Self {
+            model: model.to_string(),
+            dim,
+            centroids,
+            cells,
+            codes,
+            scales,
+            starts,
+            owners,
+            songs,
+            trained_on,
+            removed,
+            report: OpenReport::default(),
+        })
+    }
+}
+
+fn nearest_centroid(centroids: &[Vec<f32>], v: &[f32]) -> usize {
+    let mut best = (f32::MIN, 0);
+    for (c, centre) in centroids.iter().enumerate() {
+        let s = dot(centre, v);
+        if s > best.0 {
+            best = (s, c);
+        }
+    }
+    best.1
+}
+
+/// Removes from the index folder what is not an index file of this format: older versions'
+/// folders, and temporary files a killed process left (one being written now is younger than
+/// ten minutes).
+fn remove_leftovers(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == keep {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 600);
+        let other_index = name.ends_with(".ivf");
+        let stale = if name.starts_with(".writing-") || name.starts_with(".building-") {
+            old
+        } else {
+            !other_index
+        };
+        if stale {
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put_f32(out: &mut Vec<u8>, v: f32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Reads little-endian values; every read checks the length (None: a damaged file).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn f32s(&mut self, n: usize) -> Option<Vec<f32>> {
+        let raw = self.take(n.checked_mul(4)?)?;
+        Some(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::NewSong;
+    use crate::melody::Contour;
+
+    /// A pseudo-random unit vector (deterministic in `seed`).
+    fn unit(dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut v: Vec<f32> = (0..dim)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect();
+        normalise(&mut v);
+        v
+    }
+
+    fn add_song(catalog: &mut Catalog, path: &str, segments: &[(f32, Vec<f32>)]) -> i64 {
+        let melody = Contour::new(25.0, vec![60.0; 10]);
+        catalog
+            .upsert_song(&NewSong {
+                path: Path::new(path),
+                size: 1,
+                mtime_ns: 1,
+                hash: path,
+                title: path,
+                artist: "",
+                album: "",
+                duration_s: segments.len() as f64,
+                melody: &melody,
+                segments: Some(("m@1", segments)),
+            })
+            .unwrap()
+    }
+
+    fn song_of(dim: usize, seed: u64, len: usize) -> Vec<(f32, Vec<f32>)> {
+        (0..len)
+            .map(|k| (k as f32, unit(dim, seed * 1000 + k as u64)))
+            .collect()
+    }
+
+    #[test]
+    fn quantised_dot_is_close_to_the_float_dot() {
+        for seed in 0..20 {
+            let (a, b) = (unit(128, seed), unit(128, seed + 100));
+            let mut codes = Vec::new();
+            let scale = quantise(&b, &mut codes);
+            let err = (scale * dot_i8(&a, &codes) - dot(&a, &b)).abs();
+            assert!(err < 0.01, "seed {seed}: error {err}");
+            let mut own = Vec::new();
+            let s = quantise(&a, &mut own);
+            assert!((s * dot_i8(&a, &own) - 1.0).abs() < 0.01);
+        }
+        let mut codes = Vec::new();
+        assert_eq!(quantise(&[0.0; 4], &mut codes), 0.0);
+        assert_eq!(quantise(&[1.0, f32::NAN, 0.0, 0.0], &mut codes), 0.0);
+        assert_eq!(codes, vec![0; 8]);
+    }
+
+    #[test]
+    fn finds_each_segment_itself_and_agrees_with_exact_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let dim = 32;
+        let ids: Vec<i64> = (0..40)
+            .map(|s| add_song(&mut catalog, &format!("/m/{s}.wav"), &song_of(dim, s, 30)))
+            .collect();
+        let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(index.report.built && index.report.saved);
+        assert_eq!(index.shape().0, 1200);
+        // Every probe: the approximate search returns exactly what exact search does.
+        let all = AnnSettings {
+            probe: index.shape().1,
+        };
+        let queries: Vec<Vec<f32>> = (0..10).map(|k| unit(dim, 7 * 1000 + k)).collect();
+        let approx = index.nearest_many(&queries, 5, &all);
+        assert_eq!(approx, index.exact_many(&queries, 5));
+        // A stored segment is its own nearest neighbour with the default probe.
+        let own: Vec<Vec<f32>> = (0..10).map(|k| unit(dim, 3 * 1000 + k)).collect();
+        for (k, found) in index
+            .nearest_many(&own, 3, &AnnSettings::default())
+            .iter()
+            .enumerate()
+        {
+            assert_eq!((found[0].song, found[0].start_s), (ids[3], k as f32));
+            assert!(found[0].similarity > 0.98, "{:?}", found[0]);
+        }
+    }
+
+    #[test]
+    fn adding_and_removing_a_song_updates_the_saved_index_without_rebuilding() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let dim = 16;
+        for s in 0..30 {
+            add_song(&mut catalog, &format!("/m/{s}.wav"), &song_of(dim, s, 20));
+        }
+        let first = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(first.report.built);
+        let reopened = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert_eq!(reopened.report, OpenReport::default());
+        assert_eq!(reopened.centroids, first.centroids);
+
+        let new_song = add_song(&mut catalog, "/m/new.wav", &song_of(dim, 99, 20));
+        let grown = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(!grown.report.built, "{:?}", grown.report);
+        assert_eq!((grown.report.songs_added, grown.report.saved), (1, true));
+        let q = vec![unit(dim, 99 * 1000 + 4)];
+        let all = AnnSettings { probe: 1000 };
+        let hit = grown.nearest_many(&q, 1, &all)[0][0];
+        assert_eq!((hit.song, hit.start_s), (new_song, 4.0));
+
+        catalog.forget_file(Path::new("/m/new.wav")).unwrap();
+        let shrunk = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(!shrunk.report.built);
+        assert_eq!(shrunk.report.songs_removed, 1);
+        assert!(shrunk.nearest_many(&q, 5, &all)[0]
+            .iter()
+            .all(|n| n.song != new_song));
+        assert!(shrunk.song_vectors(new_song).is_none());
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_file_is_rebuilt_and_an_empty_library_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let empty = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(empty.is_empty());
+        assert!(empty.nearest_many(&[vec![0.5; 8]], 3, &AnnSettings::default())[0].is_empty());
+        for s in 0..5 {
+            add_song(&mut catalog, &format!("/m/{s}.wav"), &song_of(8, s, 10));
+        }
+        SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        let path = index_path(dir.path(), "m@1");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let rebuilt = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(rebuilt.report.built);
+        std::fs::write(&path, b"short").unwrap();
+        assert!(
+            SegmentIndex::open(dir.path(), &catalog, "m@1")
+                .unwrap()
+                .report
+                .built
+        );
+        // A query of the wrong length finds nothing rather than failing.
+        assert!(rebuilt.nearest_many(&[vec![0.5; 3]], 3, &AnnSettings::default())[0].is_empty());
+    }
+}
