@@ -129,14 +129,16 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
         }
         assert!(hits >= 5, "{hits}/6 hums found their song first");
     }
-    // Reopened: the saved ANN index is loaded, not rebuilt, and answers the same.
-    // One saved index folder (named for its segment set), complete with its layout.
+    // Reopened: the saved segment index (one file) is loaded, not rebuilt, and answers the same.
     let saved: Vec<_> = std::fs::read_dir(db.join("ann"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(saved.len(), 1, "{saved:?}");
-    assert!(saved[0].join("layout.json").is_file());
+    assert!(
+        saved[0].extension().is_some_and(|e| e == "ivf"),
+        "{saved:?}"
+    );
     let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
     let r = engine
         .query_file_with(&hums[0], 5, Method::Learned)
@@ -144,5 +146,25 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
     assert_eq!(
         r.matches[0].song.path,
         std::fs::canonicalize(&songs[0].path).unwrap()
+    );
+    let report = engine.segment_index_now().unwrap().unwrap().report;
+    assert!(!report.built && !report.saved, "{report:?}");
+    // One more song: it joins the saved index (no rebuild) and its hum finds it.
+    let more = common::write_songs(&dir.path().join("more"), 1, 77);
+    let hum = dir.path().join("hum_more.wav");
+    common::write_hum(&more[0], &hum, Difficulty::Medium, 5);
+    engine
+        .index(
+            &[dir.path().join("more")],
+            &IndexOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    let r = engine.query_file_with(&hum, 5, Method::Learned).unwrap();
+    let report = engine.segment_index_now().unwrap().unwrap().report;
+    assert!(!report.built && report.songs_added == 1, "{report:?}");
+    assert_eq!(
+        r.matches[0].song.path,
+        std::fs::canonicalize(&more[0].path).unwrap()
     );
 }
