@@ -1366,7 +1366,9 @@ fn cmd_bench_scale(
         for row in rows.iter().take(recall_hums) {
             let (samples, _) = crate::audio::decode_file(&row.query)
                 .with_context(|| format!("reading {}", row.query.display()))?;
-            windows.extend(crate::search::learned::embed_query(&embedder, &samples)?.all());
+            windows.extend(
+                crate::search::learned::embed_query(&embedder, &samples, &settings.query)?.all(),
+            );
         }
         let index = engine
             .segment_index_now()?

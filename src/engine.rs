@@ -363,7 +363,7 @@ impl Engine {
             let started = std::time::Instant::now();
             let (hum, queries) = rayon::join(
                 || hum_contour(samples),
-                || learned::embed_query(&embedder, samples),
+                || learned::embed_query(&embedder, samples, &self.settings.query),
             );
             let queries = queries?;
             let mut times = StageTimes {

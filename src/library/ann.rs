@@ -172,8 +172,49 @@ fn quantise(x: &[f32], codes: &mut Vec<i8>) -> f32 {
     scale
 }
 
-/// Dot product of a float vector with int8 codes, eight running sums (vectorised).
+/// Dot product of a float vector with int8 codes. The work of every search and of filing
+/// points in cells: on x86-64 CPUs with AVX2 and FMA (checked once) a copy of the same code
+/// compiled for them runs, twice as wide as the baseline SSE2 build.
 pub(crate) fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
+    (dot_i8_kernel())(a, b)
+}
+
+/// The fastest [`dot_i8`] this CPU runs; callers in hot loops fetch it once.
+pub(crate) fn dot_i8_kernel() -> fn(&[f32], &[i8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static WIDE: OnceLock<bool> = OnceLock::new();
+        let wide = *WIDE.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        });
+        if wide {
+            return dot_i8_avx2_safe;
+        }
+    }
+    dot_i8_portable
+}
+
+#[cfg(target_arch = "x86_64")]
+fn dot_i8_avx2_safe(a: &[f32], b: &[i8]) -> f32 {
+    // SAFETY: only returned by `dot_i8_kernel` after checking the CPU has AVX2 and FMA.
+    unsafe { dot_i8_avx2(a, b) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_i8_avx2(a: &[f32], b: &[i8]) -> f32 {
+    dot_i8_body(a, b)
+}
+
+fn dot_i8_portable(a: &[f32], b: &[i8]) -> f32 {
+    dot_i8_body(a, b)
+}
+
+/// Eight running sums (vectorised by the compiler; inlined into each kernel so that each is
+/// compiled for its own instruction set).
+#[inline(always)]
+fn dot_i8_body(a: &[f32], b: &[i8]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -463,6 +504,7 @@ impl SegmentIndex {
         let centroids: Vec<&[f32]> = (0..k)
             .map(|c| &self.centroids[c * self.dim..(c + 1) * self.dim])
             .collect();
+        let dot_i8 = dot_i8_kernel();
         points
             .par_iter()
             .map(|&p| {
@@ -580,6 +622,7 @@ impl SegmentIndex {
         if query.len() != self.dim {
             return Vec::new();
         }
+        let dot_i8 = dot_i8_kernel();
         let scored: Vec<(f32, u32)> = points
             .filter_map(|p| {
                 let i = p as usize;
@@ -885,6 +928,15 @@ mod tests {
         assert_eq!(quantise(&[0.0; 4], &mut codes), 0.0);
         assert_eq!(quantise(&[1.0, f32::NAN, 0.0, 0.0], &mut codes), 0.0);
         assert_eq!(codes, vec![0; 8]);
+    }
+
+    #[test]
+    fn every_dot_kernel_agrees_with_the_plain_sum() {
+        let a: Vec<f32> = (0..131).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<i8> = (0..131).map(|i| ((i * 53) % 255) as i8).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, &y)| x * y as f32).sum();
+        assert!((dot_i8_portable(&a, &b) - plain).abs() < 1e-2);
+        assert!((dot_i8(&a, &b) - plain).abs() < 1e-2);
     }
 
     #[test]

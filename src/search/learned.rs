@@ -20,6 +20,25 @@ use crate::model::{Embedder, ModelError};
 const QUERY_HOP: usize = 12;
 /// Time stretches applied to the hum before embedding: hums are often slower or faster.
 const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
+
+/// How a hum is cut into windows for embedding (part of [`SearchSettings`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryWindows {
+    /// Frames between windows (25 frames a second).
+    pub hop: usize,
+    /// Time stretches applied to the hum, each embedded.
+    pub stretches: Vec<f32>,
+}
+
+impl Default for QueryWindows {
+    fn default() -> Self {
+        Self {
+            hop: QUERY_HOP,
+            stretches: QUERY_STRETCHES.to_vec(),
+        }
+    }
+}
 /// Nearest segments per query window.
 const NEIGHBOURS: usize = 40;
 /// The re-ranking's candidates come from two channels: the embedding vote's best
@@ -54,10 +73,11 @@ pub enum LearnedError {
     Settings { path: PathBuf, why: String },
 }
 
-/// A hum's window embeddings: for each of [`QUERY_STRETCHES`], its windows in time order
-/// ([`QUERY_HOP`] frames apart in the stretched spectrogram).
+/// A hum's window embeddings: for each stretch, its windows in time order (`hop` frames apart
+/// in the stretched spectrogram).
 pub struct QueryEmbeddings {
     pub per_stretch: Vec<Vec<Vec<f32>>>,
+    pub hop: usize,
 }
 
 impl QueryEmbeddings {
@@ -101,17 +121,17 @@ pub fn embedding_scores(
             dense_sum += row.iter().copied().fold(f32::MIN, f32::max).max(0.0);
             dense_n += 1;
         }
-        // Window i starts QUERY_HOP·i frames into the hum; at offset o (in frames) it lies on
-        // the segment starting nearest to o + QUERY_HOP·i. Offsets step half a segment hop.
+        // Window i starts hop·i frames into the hum; at offset o (in frames) it lies on the
+        // segment starting nearest to o + hop·i. Offsets step half a segment hop.
         let hop = crate::model::SONG_SEGMENT_HOP as f32;
         let n_w = windows.len();
-        let first = -((QUERY_HOP * n_w) as f32);
+        let first = -((query.hop * n_w) as f32);
         let steps = ((n_seg as f32 * hop - first) / (hop / 2.0)).ceil() as usize + 1;
         for k in 0..steps {
             let o = first + k as f32 * hop / 2.0;
             let mut total = 0.0;
             for (i, row) in sims.chunks(n_seg).enumerate() {
-                let j = ((o + (QUERY_HOP * i) as f32) / hop).round();
+                let j = ((o + (query.hop * i) as f32) / hop).round();
                 if j >= 0.0 && (j as usize) < n_seg {
                     total += row[j as usize].max(0.0);
                 }
@@ -130,25 +150,32 @@ pub fn embedding_scores(
 }
 
 /// Query embeddings of a hum: windows at several stretches.
-pub fn embed_query(embedder: &Embedder, samples: &[f32]) -> Result<QueryEmbeddings, ModelError> {
+pub fn embed_query(
+    embedder: &Embedder,
+    samples: &[f32],
+    windows: &QueryWindows,
+) -> Result<QueryEmbeddings, ModelError> {
     let spec = features::spectrogram(&embedder.params, samples);
-    embed_query_spectrogram(embedder, &spec)
+    embed_query_spectrogram(embedder, &spec, windows)
 }
 
 pub fn embed_query_spectrogram(
     embedder: &Embedder,
     spec: &Spectrogram,
+    windows: &QueryWindows,
 ) -> Result<QueryEmbeddings, ModelError> {
     use rayon::prelude::*;
+    let hop = windows.hop.max(1);
     // One job per stretch, so the work spreads over the cores (beside the pitch tracking).
-    let per_stretch = QUERY_STRETCHES
+    let per_stretch = windows
+        .stretches
         .par_iter()
         .map(|&stretch| {
-            let windows = embedder.embed_spectrogram(&spec.stretch(stretch), QUERY_HOP)?;
+            let windows = embedder.embed_spectrogram(&spec.stretch(stretch), hop)?;
             Ok(windows.into_iter().map(|(_, e)| e).collect())
         })
         .collect::<Result<Vec<Vec<Vec<f32>>>, ModelError>>()?;
-    Ok(QueryEmbeddings { per_stretch })
+    Ok(QueryEmbeddings { per_stretch, hop })
 }
 
 /// Per-song vote: for each query window, a song's best similarity among the window's
@@ -331,6 +358,9 @@ pub struct SearchSettings {
     pub diagonal: f32,
     /// The segment index's search (`EARWORM_ANN_PROBE`: cells read per hum window).
     pub ann: AnnSettings,
+    /// How the hum is cut into windows (`EARWORM_QUERY_HOP`, `EARWORM_QUERY_STRETCHES`, e.g.
+    /// "0.8,1,1.25").
+    pub query: QueryWindows,
     /// Append every query's candidates with all their scores here, for tools/tune_rerank.py
     /// (`EARWORM_DUMP_CANDIDATES`; not a settings-file entry).
     #[serde(skip)]
@@ -347,6 +377,7 @@ impl Default for SearchSettings {
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
             ann: AnnSettings::default(),
+            query: QueryWindows::default(),
             dump_candidates: None,
         }
     }
@@ -382,8 +413,21 @@ impl SearchSettings {
         settings.validated().map_err(fail)
     }
 
-    /// Rejects values no search can use (weights must be finite and not negative).
+    /// Rejects values no search can use (weights must be finite and not negative; at least one
+    /// stretch, each between 0.25 and 4).
     fn validated(self) -> Result<Self, String> {
+        if self.query.stretches.is_empty()
+            || self
+                .query
+                .stretches
+                .iter()
+                .any(|s| !(0.25..=4.0).contains(s))
+        {
+            return Err(format!(
+                "query.stretches must be one or more factors between 0.25 and 4, not {:?}",
+                self.query.stretches
+            ));
+        }
         for (name, w) in [
             ("vote", self.vote),
             ("dense", self.dense),
@@ -404,10 +448,25 @@ impl SearchSettings {
             ("EARWORM_CONTOUR_SHORTLIST", &mut self.contour_shortlist),
             ("EARWORM_CONTOUR_POOL", &mut self.contour_pool),
             ("EARWORM_ANN_PROBE", &mut self.ann.probe),
+            ("EARWORM_QUERY_HOP", &mut self.query.hop),
         ] {
             if let Some(v) = number(name).filter(|v| v.is_finite()) {
                 *field = v.max(0.0) as usize;
             }
+        }
+        self.query.hop = self.query.hop.max(1);
+        let stretches: Option<Vec<f32>> = lookup("EARWORM_QUERY_STRETCHES").and_then(|v| {
+            v.split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|s| (0.25..=4.0).contains(s))
+                })
+                .collect()
+        });
+        if let Some(s) = stretches.filter(|s| !s.is_empty()) {
+            self.query.stretches = s;
         }
         for (name, field) in [
             ("EARWORM_VOTE_WEIGHT", &mut self.vote),
@@ -491,7 +550,14 @@ mod tests {
             ("EARWORM_DIAGONAL_WEIGHT", "-1"),
             ("EARWORM_VOTE_WEIGHT", "lots"),
             ("EARWORM_DUMP_CANDIDATES", "/tmp/c.jsonl"),
+            ("EARWORM_QUERY_STRETCHES", "0.9, 1.1"),
+            ("EARWORM_QUERY_HOP", "0"),
         ]));
+        assert_eq!(s.query.stretches, vec![0.9, 1.1]);
+        assert_eq!(s.query.hop, 1, "a hop of 0 becomes 1");
+        let bad = SearchSettings::default()
+            .with_overrides(env(&[("EARWORM_QUERY_STRETCHES", "1,fast")]));
+        assert_eq!(bad.query, QueryWindows::default(), "a list with nonsense is ignored");
         assert_eq!(s.shortlist, 100);
         assert_eq!(s.contour_shortlist, 0);
         assert_eq!(s.dense, 0.5);
@@ -536,6 +602,7 @@ mod tests {
         assert!(index.is_empty());
         let query = QueryEmbeddings {
             per_stretch: vec![vec![vec![0.1; 8]]],
+            hop: QUERY_HOP,
         };
         assert_eq!(
             embedding_scores(&index, &query, 1),
@@ -615,9 +682,10 @@ mod tests {
             assert_eq!(exact, expected, "reload {reload}");
             let query = QueryEmbeddings {
                 per_stretch: vec![phrase.clone()],
+                hop: QUERY_HOP,
             };
             let scores = embedding_scores(&index, &query, 1);
-            // (Windows here are a segment apart, not QUERY_HOP: only `dense` is exact.)
+            // (Windows here are a segment apart, not the hop: only `dense` is exact.)
             assert!(scores.dense > 0.99 && scores.diagonal > 0.0, "{scores:?}");
             assert_eq!(
                 embedding_scores(&index, &query, 4),
