@@ -18,6 +18,9 @@ pub struct Contour {
     pub midi: Vec<f32>,
 }
 
+/// Shortest note [`Contour::note_moves`] keeps, in seconds.
+pub const NOTE_MIN_S: f32 = 0.1;
+
 impl Contour {
     pub fn new(fps: f32, midi: Vec<f32>) -> Self {
         Self { fps, midi }
@@ -40,6 +43,51 @@ impl Contour {
             return 0.0;
         }
         self.midi.iter().filter(|m| !m.is_nan()).count() as f32 / self.midi.len() as f32
+    }
+
+    /// The tune as its sequence of pitch moves between notes, in semitones (never 0): frames
+    /// rounded to the semitone grid the contour is tuned to (the circular mean of its
+    /// fractions, so a hum sung a quarter-tone flat still lands on whole steps), runs shorter
+    /// than [`NOTE_MIN_S`] dropped (glides, blips), repeated pitches merged, moves beyond an
+    /// octave clipped. Key, tempo and rhythm do not change it: what the melody channel's
+    /// n-gram index ([`crate::library::grams`]) is built from.
+    pub fn note_moves(&self) -> Vec<i8> {
+        let voiced: Vec<f32> = self
+            .midi
+            .iter()
+            .copied()
+            .filter(|m| m.is_finite())
+            .collect();
+        if voiced.is_empty() {
+            return Vec::new();
+        }
+        let (s, c) = voiced.iter().fold((0.0f32, 0.0f32), |(s, c), m| {
+            let a = std::f32::consts::TAU * m.rem_euclid(1.0);
+            (s + a.sin(), c + a.cos())
+        });
+        let offset = s.atan2(c) / std::f32::consts::TAU;
+        let min_frames = ((NOTE_MIN_S * self.fps).round() as usize).max(1);
+        let mut notes: Vec<i32> = Vec::new();
+        let (mut run_pitch, mut run_len) = (i32::MIN, 0usize);
+        let close = |pitch: i32, len: usize, notes: &mut Vec<i32>| {
+            if pitch != i32::MIN && len >= min_frames && notes.last() != Some(&pitch) {
+                notes.push(pitch);
+            }
+        };
+        for &m in &voiced {
+            let p = (m - offset).round() as i32;
+            if p == run_pitch {
+                run_len += 1;
+            } else {
+                close(run_pitch, run_len, &mut notes);
+                (run_pitch, run_len) = (p, 1);
+            }
+        }
+        close(run_pitch, run_len, &mut notes);
+        notes
+            .windows(2)
+            .map(|w| (w[1] - w[0]).clamp(-12, 12) as i8)
+            .collect()
     }
 
     /// Serialises to little-endian f32s (the catalog's storage format).

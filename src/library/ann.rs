@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::grams::GramIndex;
 use super::{Catalog, CatalogError};
 
 /// File format version; a file of another version is rebuilt.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const MAGIC: &[u8; 8] = b"EWIVF\0\0\0";
 /// Songs read from the catalog at a time while building (bounds the f32 copies in memory).
 const LOAD_BATCH: usize = 256;
@@ -97,6 +98,10 @@ pub struct SegmentIndex {
     starts: Vec<f32>,
     owners: Vec<i64>,
     songs: HashMap<i64, SongPoints>,
+    /// Each song's tune as pitch moves ([`crate::melody::Contour::note_moves`]), and the
+    /// melody channel's n-gram index over them (rebuilt in memory when the index opens).
+    moves: HashMap<i64, Vec<i8>>,
+    grams: GramIndex,
     /// Live (non-removed, non-silent) points when the cells were trained, and removed points
     /// still taking space: what [`needs_compaction`] weighs.
     trained_on: u64,
@@ -328,7 +333,20 @@ impl SegmentIndex {
             }
         }
         index.report = report;
+        index.grams = GramIndex::new(
+            index
+                .moves
+                .iter()
+                .filter(|(song, _)| index.songs.contains_key(song))
+                .map(|(&song, m)| (song, m.as_slice())),
+        );
         Ok(index)
+    }
+
+    /// The melody channel: the `k` songs whose tunes share the most runs of pitch moves with
+    /// `moves` (a hum's [`crate::melody::Contour::note_moves`]), best first.
+    pub fn melody_candidates(&self, moves: &[i8], k: usize) -> Vec<(i64, f32)> {
+        self.grams.best(moves, k)
     }
 
     fn empty(model: &str) -> Self {
@@ -342,6 +360,8 @@ impl SegmentIndex {
             starts: Vec::new(),
             owners: Vec::new(),
             songs: HashMap::new(),
+            moves: HashMap::new(),
+            grams: GramIndex::default(),
             trained_on: 0,
             removed: 0,
             report: OpenReport::default(),
@@ -369,6 +389,9 @@ impl SegmentIndex {
 
     /// Reads `songs`' segments from the catalog and appends them as points (not yet in cells).
     fn append(&mut self, catalog: &Catalog, songs: &[i64]) -> Result<Vec<u32>, AnnError> {
+        for (song, melody) in catalog.melodies_of(songs)? {
+            self.moves.insert(song, melody.note_moves());
+        }
         let segments = catalog.song_segments(&self.model, songs)?;
         let mut added = Vec::with_capacity(segments.len());
         let mut i = 0;
@@ -427,6 +450,7 @@ impl SegmentIndex {
 
     /// Drops a song: its points stay in the arrays (until compaction) but are never returned.
     fn remove_song(&mut self, song: i64) {
+        self.moves.remove(&song);
         if let Some(p) = self.songs.remove(&song) {
             let range = p.first as usize..(p.first + p.len) as usize;
             for i in range {
@@ -557,6 +581,7 @@ impl SegmentIndex {
             + self.cells.iter().map(|c| c.len() * 4 + 24).sum::<usize>()
             + self.centroids.len() * 4
             + self.songs.len() * 48
+            + self.moves.values().map(|m| m.len() + 48).sum::<usize>()
     }
 
     /// A song's vectors in time order.
@@ -686,6 +711,9 @@ impl SegmentIndex {
             put_u32(&mut out, p.len);
             put_u64(&mut out, p.segments as u64);
             put_u64(&mut out, p.newest as u64);
+            let moves = self.moves.get(id).map_or(&[][..], |m| m.as_slice());
+            put_u32(&mut out, moves.len() as u32);
+            out.extend(moves.iter().map(|&m| m as u8));
         }
         let checksum = blake3::hash(&out);
         out.extend_from_slice(checksum.as_bytes());
@@ -750,6 +778,7 @@ impl SegmentIndex {
             .map(|_| r.u64().map(|v| v as i64))
             .collect::<Option<_>>()?;
         let mut songs = HashMap::with_capacity(n_songs);
+        let mut moves = HashMap::with_capacity(n_songs);
         for _ in 0..n_songs {
             let id = r.u64()? as i64;
             let p = SongPoints {
@@ -762,6 +791,8 @@ impl SegmentIndex {
                 return None;
             }
             songs.insert(id, p);
+            let count = r.u32()? as usize;
+            moves.insert(id, r.take(count)?.iter().map(|&b| b as i8).collect());
         }
         (r.at == body.len()).then_some(Self {
             model: model.to_string(),
@@ -773,6 +804,8 @@ impl SegmentIndex {
             starts,
             owners,
             songs,
+            moves,
+            grams: GramIndex::default(),
             trained_on,
             removed,
             report: OpenReport::default(),

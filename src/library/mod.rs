@@ -4,6 +4,7 @@
 
 pub mod ann;
 mod catalog;
+pub mod grams;
 mod history;
 mod indexer;
 

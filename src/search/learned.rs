@@ -16,8 +16,9 @@ use crate::melody::Contour;
 use crate::model::features::{self, Spectrogram};
 use crate::model::{Embedder, ModelError};
 
-/// Hum windows are this many frames apart (0.48 s).
-const QUERY_HOP: usize = 12;
+/// Hum windows are this many frames apart (0.96 s): as accurate as 0.48 s on the dev set at
+/// 1,000 songs and a third faster (`earworm bench scale`, docs/MEASURED.md "Scale").
+const QUERY_HOP: usize = 24;
 /// Time stretches applied to the hum before embedding: hums are often slower or faster.
 const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
 
@@ -52,7 +53,9 @@ const CONTOUR_SHORTLIST: usize = 20;
 /// The contour channel's pool: the whole library up to this many songs, beyond that the
 /// vote's best this many (so its cost stops growing with the library; `earworm bench scale`
 /// measures what it keeps).
-const CONTOUR_POOL: usize = 500;
+const CONTOUR_POOL: usize = 200;
+/// Songs the melody channel adds to that pool in a larger library.
+const MELODY_POOL: usize = 200;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
 /// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
 const VOTE_WEIGHT: f32 = 0.0;
@@ -251,9 +254,11 @@ pub fn search(
         let mut pool: Vec<i64> = if index.song_count() <= settings.contour_pool {
             index.song_ids()
         } else {
+            let by_tune = index.melody_candidates(&hum.note_moves(), settings.melody_pool);
             ranked
                 .iter()
                 .take(settings.contour_pool)
+                .chain(&by_tune)
                 .map(|s| s.0)
                 .collect()
         };
@@ -349,8 +354,12 @@ pub struct SearchSettings {
     /// (`EARWORM_CONTOUR_SHORTLIST`).
     pub contour_shortlist: usize,
     /// The contour channel's pool: the whole library up to this many songs, beyond that the
-    /// vote's best this many (`EARWORM_CONTOUR_POOL`).
+    /// vote's best this many (`EARWORM_CONTOUR_POOL`) and the melody channel's best
+    /// [`Self::melody_pool`].
     pub contour_pool: usize,
+    /// Songs the melody channel (the n-gram index of pitch moves, [`crate::library::grams`])
+    /// adds to the contour channel's pool in a large library (`EARWORM_MELODY_POOL`).
+    pub melody_pool: usize,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
     /// `EARWORM_DIAGONAL_WEIGHT`).
     pub vote: f32,
@@ -373,6 +382,7 @@ impl Default for SearchSettings {
             shortlist: SHORTLIST,
             contour_shortlist: CONTOUR_SHORTLIST,
             contour_pool: CONTOUR_POOL,
+            melody_pool: MELODY_POOL,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
@@ -447,6 +457,7 @@ impl SearchSettings {
             ("EARWORM_SHORTLIST", &mut self.shortlist),
             ("EARWORM_CONTOUR_SHORTLIST", &mut self.contour_shortlist),
             ("EARWORM_CONTOUR_POOL", &mut self.contour_pool),
+            ("EARWORM_MELODY_POOL", &mut self.melody_pool),
             ("EARWORM_ANN_PROBE", &mut self.ann.probe),
             ("EARWORM_QUERY_HOP", &mut self.query.hop),
         ] {
@@ -555,9 +566,13 @@ mod tests {
         ]));
         assert_eq!(s.query.stretches, vec![0.9, 1.1]);
         assert_eq!(s.query.hop, 1, "a hop of 0 becomes 1");
-        let bad = SearchSettings::default()
-            .with_overrides(env(&[("EARWORM_QUERY_STRETCHES", "1,fast")]));
-        assert_eq!(bad.query, QueryWindows::default(), "a list with nonsense is ignored");
+        let bad =
+            SearchSettings::default().with_overrides(env(&[("EARWORM_QUERY_STRETCHES", "1,fast")]));
+        assert_eq!(
+            bad.query,
+            QueryWindows::default(),
+            "a list with nonsense is ignored"
+        );
         assert_eq!(s.shortlist, 100);
         assert_eq!(s.contour_shortlist, 0);
         assert_eq!(s.dense, 0.5);

@@ -116,7 +116,9 @@ impl C {
 struct PreparedSong {
     id: i64,
     coarse: Vec<C>,
-    fine: Vec<C>,
+    /// The contour at [`CONTOUR_FPS`]; stage 2 turns only the region it aligns into pitch-class
+    /// vectors (most songs of a pool never reach stage 2).
+    fine_midi: Vec<f32>,
 }
 
 /// Song melodies prepared for searching; build once, query many times.
@@ -160,22 +162,20 @@ struct Coarse {
 
 impl MelodySearcher {
     pub fn new(melodies: impl IntoIterator<Item = (i64, Contour)>) -> Self {
-        let songs = melodies
-            .into_iter()
-            .map(|(id, contour)| {
-                let fine: Vec<C> = resample_contour(&contour, CONTOUR_FPS)
-                    .midi
-                    .iter()
-                    .map(|&m| C::from_midi(m))
-                    .collect();
-                let coarse = contour_fps_half(&contour)
-                    .midi
-                    .iter()
-                    .map(|&m| C::from_midi(m))
-                    .collect();
-                PreparedSong { id, coarse, fine }
-            })
-            .collect();
+        let melodies: Vec<(i64, Contour)> = melodies.into_iter().collect();
+        // Prepared on all cores: the learned search prepares its pool for every query.
+        let songs = parallel_map(&melodies, |(id, contour)| {
+            let coarse = contour_fps_half(contour)
+                .midi
+                .iter()
+                .map(|&m| C::from_midi(m))
+                .collect();
+            PreparedSong {
+                id: *id,
+                coarse,
+                fine_midi: resample_contour(contour, CONTOUR_FPS).midi,
+            }
+        });
         Self { songs }
     }
 
@@ -565,8 +565,12 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
     let span = (q_len as f32 * coarse.tempo) as usize;
     let centre = coarse.start * 2;
     let lo = centre.saturating_sub(span / 3 + 5);
-    let hi = (centre + span + span / 3 + 5).min(song.fine.len());
-    let region = &song.fine[lo..hi.max(lo)];
+    let hi = (centre + span + span / 3 + 5).min(song.fine_midi.len());
+    let region: Vec<C> = song.fine_midi[lo..hi.max(lo)]
+        .iter()
+        .map(|&m| C::from_midi(m))
+        .collect();
+    let region = &region[..];
     let width = region.len();
     if width == 0 || q_len == 0 {
         return Match {
