@@ -19,7 +19,7 @@ use super::grams::GramIndex;
 use super::{Catalog, CatalogError};
 
 /// File format version; a file of another version is rebuilt.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const MAGIC: &[u8; 8] = b"EWIVF\0\0\0";
 /// Songs read from the catalog at a time while building (bounds the f32 copies in memory).
 const LOAD_BATCH: usize = 256;
@@ -73,11 +73,10 @@ pub struct OpenReport {
     pub saved: bool,
 }
 
-/// A song's points: contiguous, in time order.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A song's points, in time order (not contiguous: points are stored cell by cell).
+#[derive(Debug, Clone, PartialEq)]
 struct SongPoints {
-    first: u32,
-    len: u32,
+    points: Vec<u32>,
     /// What the catalog said when the song was added: segment count and newest segment id.
     segments: i64,
     newest: i64,
@@ -113,25 +112,27 @@ pub struct SegmentIndex {
 pub struct SongVectors<'a> {
     codes: &'a [i8],
     scales: &'a [f32],
+    points: &'a [u32],
     dim: usize,
 }
 
 impl SongVectors<'_> {
     pub fn len(&self) -> usize {
-        self.scales.len()
+        self.points.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.scales.is_empty()
+        self.points.is_empty()
     }
 
     /// Cosine similarity of `query` (unit length) with segment `i` (0 for a silent one).
     pub fn similarity(&self, query: &[f32], i: usize) -> f32 {
-        let scale = self.scales[i];
+        let p = self.points[i] as usize;
+        let scale = self.scales[p];
         if scale == 0.0 {
             return 0.0;
         }
-        scale * dot_i8(query, &self.codes[i * self.dim..(i + 1) * self.dim])
+        scale * dot_i8(query, &self.codes[p * self.dim..(p + 1) * self.dim])
     }
 }
 
@@ -381,10 +382,53 @@ impl SegmentIndex {
         index.train_cells(&live);
         index.trained_on = live.len() as u64;
         let assigned = index.assign(&live);
-        for (&p, cell) in live.iter().zip(assigned) {
-            index.cells[cell].push(p);
-        }
+        index.store_by_cell(&live, &assigned);
         Ok(index)
+    }
+
+    /// Renumbers the points so that each cell's points are stored one after another (a query
+    /// then reads each probed cell as one sequential run of memory instead of points scattered
+    /// over the whole index: the scan is bound by memory latency otherwise), silent points
+    /// last, and files them in their cells.
+    fn store_by_cell(&mut self, live: &[u32], cell_of_live: &[usize]) {
+        let n = self.scales.len();
+        let mut order: Vec<u32> = Vec::with_capacity(n);
+        let mut by_cell: Vec<Vec<u32>> = vec![Vec::new(); self.cells.len()];
+        for (&p, &c) in live.iter().zip(cell_of_live) {
+            by_cell[c].push(p);
+        }
+        for cell in &by_cell {
+            order.extend(cell);
+        }
+        let mut placed = vec![false; n];
+        for &p in &order {
+            placed[p as usize] = true;
+        }
+        order.extend((0..n as u32).filter(|&p| !placed[p as usize]));
+        let mut new_of = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            new_of[old as usize] = new as u32;
+        }
+        let dim = self.dim;
+        let mut codes = Vec::with_capacity(self.codes.len());
+        for &old in &order {
+            let old = old as usize;
+            codes.extend_from_slice(&self.codes[old * dim..(old + 1) * dim]);
+        }
+        self.codes = codes;
+        self.scales = order.iter().map(|&o| self.scales[o as usize]).collect();
+        self.starts = order.iter().map(|&o| self.starts[o as usize]).collect();
+        self.owners = order.iter().map(|&o| self.owners[o as usize]).collect();
+        for song in self.songs.values_mut() {
+            song.points
+                .iter_mut()
+                .for_each(|p| *p = new_of[*p as usize]);
+        }
+        let mut next = 0u32;
+        for (cell, members) in self.cells.iter_mut().zip(&by_cell) {
+            *cell = (next..next + members.len() as u32).collect();
+            next += members.len() as u32;
+        }
     }
 
     /// Reads `songs`' segments from the catalog and appends them as points (not yet in cells).
@@ -422,12 +466,10 @@ impl SegmentIndex {
                 count += 1;
                 i += 1;
             }
-            let len = self.scales.len() as u32 - first;
             self.songs.insert(
                 song,
                 SongPoints {
-                    first,
-                    len,
+                    points: (first..self.scales.len() as u32).collect(),
                     segments: count,
                     newest,
                 },
@@ -452,8 +494,7 @@ impl SegmentIndex {
     fn remove_song(&mut self, song: i64) {
         self.moves.remove(&song);
         if let Some(p) = self.songs.remove(&song) {
-            let range = p.first as usize..(p.first + p.len) as usize;
-            for i in range {
+            for i in p.points.into_iter().map(|p| p as usize) {
                 if self.scales[i] > 0.0 {
                     self.removed += 1;
                 }
@@ -547,7 +588,7 @@ impl SegmentIndex {
 
     /// Segments held (silent ones included), whether searchable or not.
     pub fn len(&self) -> usize {
-        self.songs.values().map(|p| p.len as usize).sum()
+        self.songs.values().map(|p| p.points.len()).sum()
     }
 
     /// True when nothing can be found: no songs, or only silent ones.
@@ -580,17 +621,21 @@ impl SegmentIndex {
             + self.owners.len() * 8
             + self.cells.iter().map(|c| c.len() * 4 + 24).sum::<usize>()
             + self.centroids.len() * 4
-            + self.songs.len() * 48
+            + self
+                .songs
+                .values()
+                .map(|p| p.points.len() * 4 + 48)
+                .sum::<usize>()
             + self.moves.values().map(|m| m.len() + 48).sum::<usize>()
     }
 
     /// A song's vectors in time order.
     pub fn song_vectors(&self, song: i64) -> Option<SongVectors<'_>> {
         let p = self.songs.get(&song)?;
-        let (a, b) = (p.first as usize, (p.first + p.len) as usize);
         Some(SongVectors {
-            codes: &self.codes[a * self.dim..b * self.dim],
-            scales: &self.scales[a..b],
+            codes: &self.codes,
+            scales: &self.scales,
+            points: &p.points,
             dim: self.dim,
         })
     }
@@ -707,8 +752,8 @@ impl SegmentIndex {
         songs.sort_by_key(|(id, _)| **id);
         for (id, p) in songs {
             put_u64(&mut out, *id as u64);
-            put_u32(&mut out, p.first);
-            put_u32(&mut out, p.len);
+            put_u32(&mut out, p.points.len() as u32);
+            p.points.iter().for_each(|q| put_u32(&mut out, *q));
             put_u64(&mut out, p.segments as u64);
             put_u64(&mut out, p.newest as u64);
             let moves = self.moves.get(id).map_or(&[][..], |m| m.as_slice());
@@ -781,15 +826,16 @@ impl SegmentIndex {
         let mut moves = HashMap::with_capacity(n_songs);
         for _ in 0..n_songs {
             let id = r.u64()? as i64;
+            let count = r.u32()? as usize;
+            let points: Vec<u32> = (0..count).map(|_| r.u32()).collect::<Option<_>>()?;
+            if points.iter().any(|&q| q as usize >= n) {
+                return None;
+            }
             let p = SongPoints {
-                first: r.u32()?,
-                len: r.u32()?,
+                points,
                 segments: r.u64()? as i64,
                 newest: r.u64()? as i64,
             };
-            if (p.first as usize + p.len as usize) > n {
-                return None;
-            }
             songs.insert(id, p);
             let count = r.u32()? as usize;
             moves.insert(id, r.take(count)?.iter().map(|&b| b as i8).collect());
@@ -983,6 +1029,11 @@ mod tests {
         let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
         assert!(index.report.built && index.report.saved);
         assert_eq!(index.shape().0, 1200);
+        // Each cell's points are stored one after another.
+        assert!(index
+            .cells
+            .iter()
+            .all(|c| c.windows(2).all(|w| w[1] == w[0] + 1)));
         // Every probe: the approximate search returns exactly what exact search does.
         let all = AnnSettings {
             probe: index.shape().1,
