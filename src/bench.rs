@@ -181,6 +181,17 @@ pub fn build_library(
         }
         Ok(c)
     };
+    let targets = open_source(&sources.targets)?;
+    let target_records = targets.songs()?;
+    if target_records.len() > songs {
+        return Err(BenchError::Source {
+            path: sources.targets.clone(),
+            why: format!(
+                "it holds {} songs, more than the {songs} asked for: every song whose hums are asked goes in",
+                target_records.len()
+            ),
+        });
+    }
     let mut out = Catalog::open(dir)?;
     out.set_melody_version(melody_version);
     out.set_embedding_model(Some(model.into()));
@@ -221,8 +232,6 @@ pub fn build_library(
         Ok(())
     };
 
-    let targets = open_source(&sources.targets)?;
-    let target_records = targets.songs()?;
     for chunk in target_records.chunks(WRITE_BATCH) {
         let read = read_songs(&targets, model, chunk)?;
         let batch: Vec<_> = read
@@ -423,7 +432,18 @@ mod tests {
         let again = build_library(&dir, 12, &sources, "m@1", 1, &mut |_, _| {}).unwrap();
         assert_eq!(again.build_s, 0.0);
         assert_eq!(again.derived_songs, 5);
-        // A source without this model's segments is a clear error.
+        // Fewer songs than the targets hold, and a source without this model's segments, are
+        // clear errors.
+        let err = build_library(
+            &root.path().join("y"),
+            2,
+            &sources,
+            "m@1",
+            1,
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("more than the 2"), "{err}");
         let err = build_library(
             &root.path().join("x"),
             5,
