@@ -574,14 +574,7 @@ impl SegmentIndex {
             .par_iter()
             .map(|&p| {
                 let codes = &self.codes[p as usize * self.dim..(p as usize + 1) * self.dim];
-                let mut best = (f32::MIN, 0);
-                for (c, centre) in centroids.iter().enumerate() {
-                    let s = dot_i8(centre, codes);
-                    if s > best.0 {
-                        best = (s, c);
-                    }
-                }
-                best.1
+                best_index(centroids.iter().map(|centre| dot_i8(centre, codes)))
             })
             .collect()
     }
@@ -860,11 +853,15 @@ impl SegmentIndex {
 }
 
 fn nearest_centroid(centroids: &[Vec<f32>], v: &[f32]) -> usize {
+    best_index(centroids.iter().map(|centre| dot(centre, v)))
+}
+
+/// The position of the highest score (the first of equals; 0 when there is none).
+fn best_index(scores: impl Iterator<Item = f32>) -> usize {
     let mut best = (f32::MIN, 0);
-    for (c, centre) in centroids.iter().enumerate() {
-        let s = dot(centre, v);
+    for (i, s) in scores.enumerate() {
         if s > best.0 {
-            best = (s, c);
+            best = (s, i);
         }
     }
     best.1

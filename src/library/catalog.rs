@@ -462,47 +462,10 @@ impl Catalog {
         self.embedding_model.as_deref()
     }
 
-    /// Every segment embedding of `model`, in id order.
-    pub fn segments(&self, model: &str) -> Result<Vec<Segment>, CatalogError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, song_id, start_s, embedding FROM segments WHERE model = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([model], |r| {
-            let blob: Vec<u8> = r.get(3)?;
-            Ok(Segment {
-                id: r.get(0)?,
-                song_id: r.get(1)?,
-                start_s: r.get::<_, f64>(2)? as f32,
-                embedding: floats_from_le(&blob),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Songs with at least one segment of `model`, and the number of such segments.
     pub fn songs_with_segments(&self, model: &str) -> Result<(i64, i64), CatalogError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(DISTINCT song_id), COUNT(*) FROM segments WHERE model = ?1",
-            [model],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
-    }
-
-    /// (song id, start s) of every segment of `model`, in id order: what a loaded ANN index
-    /// needs beside it, without reading the embeddings.
-    pub fn segment_refs(&self, model: &str) -> Result<Vec<(i64, f32)>, CatalogError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT song_id, start_s FROM segments WHERE model = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([model], |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as f32)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// A cheap fingerprint of the segment set of `model` (count, largest id): the saved ANN
-    /// index is valid only for the fingerprint it was built from.
-    pub fn segments_fingerprint(&self, model: &str) -> Result<(i64, i64), CatalogError> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM segments WHERE model = ?1",
             [model],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
@@ -767,8 +730,12 @@ mod tests {
         })
         .unwrap();
         assert!(cat.file_state(path).unwrap().unwrap().current);
-        assert_eq!(cat.segments("m@1").unwrap()[1].embedding, vec![0.0, 1.0]);
-        assert_eq!(cat.segments_fingerprint("m@1").unwrap().0, 2);
+        assert_eq!(
+            cat.song_segments("m@1", &[id]).unwrap()[1].embedding,
+            vec![0.0, 1.0]
+        );
+        let summary = cat.segment_summary("m@1").unwrap();
+        assert_eq!((summary.len(), summary[0].0, summary[0].1), (1, id, 2));
         cat.set_embedding_model(None);
         cat.add_folder(Path::new("/music/a_b")).unwrap();
         assert_eq!(cat.song(id).unwrap().unwrap().title, "T");

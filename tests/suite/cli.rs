@@ -471,29 +471,23 @@ fn bench_scale_builds_measures_and_reuses_a_library() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("(reused)"), "{}", text(&out));
 
-    let bad = tmp.path().join("search.json");
-    std::fs::write(&bad, r#"{"shortlist": 20, "probe": 3}"#).unwrap();
-    let out = earworm(&[
-        "query",
-        "--db",
-        &p("targets_db"),
-        "--search-settings",
-        bad.to_str().unwrap(),
-        "--no-history",
-        &format!("{}/hums/dev_00000_0.wav", p("targets")),
-    ]);
+    let settings = tmp.path().join("search.json");
+    let query_with = |json: &str| {
+        std::fs::write(&settings, json).unwrap();
+        earworm(&[
+            "query",
+            "--db",
+            &p("targets_db"),
+            "--search-settings",
+            settings.to_str().unwrap(),
+            "--no-history",
+            &format!("{}/hums/dev_00000_0.wav", p("targets")),
+        ])
+    };
+    let out = query_with(r#"{"shortlist": 20, "probe": 3}"#);
     assert!(!out.status.success());
     let t = text(&out);
     assert!(t.contains("search.json") && t.contains("probe"), "{t}");
-    std::fs::write(&bad, r#"{"shortlist": 20, "ann": {"probe": 3}}"#).unwrap();
-    let out = earworm(&[
-        "query",
-        "--db",
-        &p("targets_db"),
-        "--search-settings",
-        bad.to_str().unwrap(),
-        "--no-history",
-        &format!("{}/hums/dev_00000_0.wav", p("targets")),
-    ]);
+    let out = query_with(r#"{"shortlist": 20, "ann": {"probe": 3}}"#);
     assert!(out.status.success(), "{}", text(&out));
 }
