@@ -18,6 +18,10 @@ pub struct Contour {
     pub midi: Vec<f32>,
 }
 
+/// Steps of the pitch-class circle in [`Contour::pitch_class_sketch`], and its unvoiced mark.
+pub const SKETCH_STEPS: usize = 240;
+pub const SKETCH_UNVOICED: u8 = 255;
+
 /// Shortest note [`Contour::note_moves`] keeps, in seconds.
 pub const NOTE_MIN_S: f32 = 0.1;
 
@@ -87,6 +91,25 @@ impl Contour {
         notes
             .windows(2)
             .map(|w| (w[1] - w[0]).clamp(-12, 12) as i8)
+            .collect()
+    }
+
+    /// The contour at half its frame rate as pitch classes, one byte a frame: the position on
+    /// the pitch-class circle in [`SKETCH_STEPS`] steps (0.05 semitone), or [`SKETCH_UNVOICED`].
+    /// What the contour channel's pool scan needs of a song, small enough to keep every song's
+    /// in memory.
+    pub fn pitch_class_sketch(&self) -> Vec<u8> {
+        self.downsample(2)
+            .midi
+            .iter()
+            .map(|&m| {
+                if m.is_finite() {
+                    ((m.rem_euclid(12.0) / 12.0 * SKETCH_STEPS as f32).round() as u32
+                        % SKETCH_STEPS as u32) as u8
+                } else {
+                    SKETCH_UNVOICED
+                }
+            })
             .collect()
     }
 

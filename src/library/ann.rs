@@ -19,7 +19,7 @@ use super::grams::GramIndex;
 use super::{Catalog, CatalogError};
 
 /// File format version; a file of another version is rebuilt.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const MAGIC: &[u8; 8] = b"EWIVF\0\0\0";
 /// Songs read from the catalog at a time while building (bounds the f32 copies in memory).
 const LOAD_BATCH: usize = 256;
@@ -101,6 +101,9 @@ pub struct SegmentIndex {
     /// melody channel's n-gram index over them (rebuilt in memory when the index opens).
     moves: HashMap<i64, Vec<i8>>,
     grams: GramIndex,
+    /// Each song's pitch-class sketch ([`crate::melody::Contour::pitch_class_sketch`]): the
+    /// contour channel scans its pool from these instead of reading contours from the catalog.
+    sketches: HashMap<i64, Vec<u8>>,
     /// Live (non-removed, non-silent) points when the cells were trained, and removed points
     /// still taking space: what [`needs_compaction`] weighs.
     trained_on: u64,
@@ -350,6 +353,11 @@ impl SegmentIndex {
         self.grams.best(moves, k)
     }
 
+    /// A song's pitch-class sketch, when it has a melody.
+    pub fn sketch(&self, song: i64) -> Option<&[u8]> {
+        self.sketches.get(&song).map(|s| s.as_slice())
+    }
+
     fn empty(model: &str) -> Self {
         Self {
             model: model.to_string(),
@@ -363,6 +371,7 @@ impl SegmentIndex {
             songs: HashMap::new(),
             moves: HashMap::new(),
             grams: GramIndex::default(),
+            sketches: HashMap::new(),
             trained_on: 0,
             removed: 0,
             report: OpenReport::default(),
@@ -435,6 +444,7 @@ impl SegmentIndex {
     fn append(&mut self, catalog: &Catalog, songs: &[i64]) -> Result<Vec<u32>, AnnError> {
         for (song, melody) in catalog.melodies_of(songs)? {
             self.moves.insert(song, melody.note_moves());
+            self.sketches.insert(song, melody.pitch_class_sketch());
         }
         let segments = catalog.song_segments(&self.model, songs)?;
         let mut added = Vec::with_capacity(segments.len());
@@ -493,6 +503,7 @@ impl SegmentIndex {
     /// Drops a song: its points stay in the arrays (until compaction) but are never returned.
     fn remove_song(&mut self, song: i64) {
         self.moves.remove(&song);
+        self.sketches.remove(&song);
         if let Some(p) = self.songs.remove(&song) {
             for i in p.points.into_iter().map(|p| p as usize) {
                 if self.scales[i] > 0.0 {
@@ -620,6 +631,7 @@ impl SegmentIndex {
                 .map(|p| p.points.len() * 4 + 48)
                 .sum::<usize>()
             + self.moves.values().map(|m| m.len() + 48).sum::<usize>()
+            + self.sketches.values().map(|m| m.len() + 48).sum::<usize>()
     }
 
     /// A song's vectors in time order.
@@ -752,6 +764,13 @@ impl SegmentIndex {
             let moves = self.moves.get(id).map_or(&[][..], |m| m.as_slice());
             put_u32(&mut out, moves.len() as u32);
             out.extend(moves.iter().map(|&m| m as u8));
+            match self.sketches.get(id) {
+                Some(sketch) => {
+                    put_u32(&mut out, sketch.len() as u32);
+                    out.extend_from_slice(sketch);
+                }
+                None => put_u32(&mut out, u32::MAX),
+            }
         }
         let checksum = blake3::hash(&out);
         out.extend_from_slice(checksum.as_bytes());
@@ -817,6 +836,7 @@ impl SegmentIndex {
             .collect::<Option<_>>()?;
         let mut songs = HashMap::with_capacity(n_songs);
         let mut moves = HashMap::with_capacity(n_songs);
+        let mut sketches = HashMap::with_capacity(n_songs);
         for _ in 0..n_songs {
             let id = r.u64()? as i64;
             let count = r.u32()? as usize;
@@ -832,6 +852,10 @@ impl SegmentIndex {
             songs.insert(id, p);
             let count = r.u32()? as usize;
             moves.insert(id, r.take(count)?.iter().map(|&b| b as i8).collect());
+            let count = r.u32()?;
+            if count != u32::MAX {
+                sketches.insert(id, r.take(count as usize)?.to_vec());
+            }
         }
         (r.at == body.len()).then_some(Self {
             model: model.to_string(),
@@ -845,6 +869,7 @@ impl SegmentIndex {
             songs,
             moves,
             grams: GramIndex::default(),
+            sketches,
             trained_on,
             removed,
             report: OpenReport::default(),

@@ -265,17 +265,26 @@ pub fn search(
         pool.extend(ids.iter().copied());
         pool.sort_unstable();
         pool.dedup();
-        let searcher = MelodySearcher::new(melodies(&pool)?);
-        match searcher.align_candidates(hum, &ids, settings.contour_shortlist) {
-            Ok(ms) => ms
-                .into_iter()
-                .map(|(rank, m)| (m.song_id, (rank, m)))
-                .collect(),
-            Err(SearchError::NotEnoughMelody { .. }) | Err(SearchError::EmptyLibrary) => {
-                HashMap::new()
-            }
+        // The pool is scanned from the index's in-memory sketches; only the songs that join
+        // the candidates are read from the catalog and aligned.
+        let scanner =
+            MelodySearcher::from_sketches(pool.iter().filter_map(|&s| Some((s, index.sketch(s)?))));
+        let ranked_pool = match scanner.scan(hum) {
+            Ok(r) => r,
+            Err(SearchError::NotEnoughMelody { .. }) | Err(SearchError::EmptyLibrary) => Vec::new(),
             Err(e) => return Err(e.into()),
-        }
+        };
+        let mut chosen = ids.clone();
+        chosen.extend(ranked_pool.iter().take(settings.contour_shortlist).copied());
+        let rank_in_pool: HashMap<i64, usize> = ranked_pool
+            .iter()
+            .enumerate()
+            .map(|(r, &s)| (s, r))
+            .collect();
+        align_only(melodies, hum, &chosen)?
+            .into_iter()
+            .map(|(song, (rank, m))| (song, (rank_in_pool.get(&song).copied().unwrap_or(rank), m)))
+            .collect()
     };
     times.contour_ms = ms_since(started);
     let started = std::time::Instant::now();

@@ -179,12 +179,54 @@ impl MelodySearcher {
         Self { songs }
     }
 
+    /// Songs known only by their pitch-class sketches ([`Contour::pitch_class_sketch`]): enough
+    /// for [`Self::scan`], not for aligning (stage 2 needs the contour itself).
+    pub fn from_sketches<'a>(sketches: impl IntoIterator<Item = (i64, &'a [u8])>) -> Self {
+        use std::sync::OnceLock;
+        static CIRCLE: OnceLock<Vec<C>> = OnceLock::new();
+        let circle = CIRCLE.get_or_init(|| {
+            (0..crate::melody::SKETCH_STEPS)
+                .map(|k| C::from_midi(k as f32 * 12.0 / crate::melody::SKETCH_STEPS as f32))
+                .collect()
+        });
+        let songs = sketches
+            .into_iter()
+            .map(|(id, sketch)| PreparedSong {
+                id,
+                coarse: sketch
+                    .iter()
+                    .map(|&k| circle.get(k as usize).copied().unwrap_or_default())
+                    .collect(),
+                fine_midi: Vec::new(),
+            })
+            .collect();
+        Self { songs }
+    }
+
     pub fn len(&self) -> usize {
         self.songs.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.songs.is_empty()
+    }
+
+    /// The contour channel's pass over its pool: every song by stage 1 at every other tempo
+    /// (it only picks which songs join the candidates; they then get the full stage 1), song
+    /// ids best first.
+    pub fn scan(&self, query: &Contour) -> Result<Vec<i64>, SearchError> {
+        if self.songs.is_empty() {
+            return Err(SearchError::EmptyLibrary);
+        }
+        Ok(self.scan_prepared(&PreparedQuery::new(query)?))
+    }
+
+    fn scan_prepared(&self, query: &PreparedQuery) -> Vec<i64> {
+        let sparse_tempi: Vec<f32> = query.tempi.iter().step_by(2).copied().collect();
+        self.stage_one(query, &sparse_tempi, |_| true)
+            .iter()
+            .map(|(i, _)| self.songs[*i].id)
+            .collect()
     }
 
     /// Ranked matches for a hum's contour, best first, at most `top`.
@@ -230,12 +272,11 @@ impl MelodySearcher {
         // other tempo (half the work); the chosen songs then get the full stage 1.
         let mut rank_in_library: HashMap<i64, usize> = HashMap::new();
         if also_best > 0 {
-            let sparse_tempi: Vec<f32> = query.tempi.iter().step_by(2).copied().collect();
-            let scan = self.stage_one(&query, &sparse_tempi, |_| true);
-            rank_in_library = scan
-                .iter()
+            rank_in_library = self
+                .scan_prepared(&query)
+                .into_iter()
                 .enumerate()
-                .map(|(rank, (i, _))| (self.songs[*i].id, rank))
+                .map(|(rank, id)| (id, rank))
                 .collect();
         }
         let joins = |id: i64| {
