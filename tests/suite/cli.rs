@@ -23,6 +23,7 @@ fn help_lists_every_command_and_no_display_is_a_clear_error() {
         "info",
         "calibrate",
         "train-tracker",
+        "bench",
     ] {
         assert!(t.contains(cmd), "help lacks {cmd}: {t}");
     }
