@@ -338,7 +338,7 @@ fn align_only(
     let mut songs: Vec<i64> = ids.iter().copied().collect();
     songs.sort_unstable();
     let searcher = MelodySearcher::new(melodies(&songs)?);
-    Ok(match searcher.align_candidates(hum, ids, 0) {
+    Ok(match searcher.align_candidates(hum, ids) {
         Ok(ms) => ms
             .into_iter()
             .map(|(rank, m)| (m.song_id, (rank, m)))

@@ -218,15 +218,13 @@ impl MelodySearcher {
         if self.songs.is_empty() {
             return Err(SearchError::EmptyLibrary);
         }
-        Ok(self.scan_prepared(&PreparedQuery::new(query)?))
-    }
-
-    fn scan_prepared(&self, query: &PreparedQuery) -> Vec<i64> {
+        let query = PreparedQuery::new(query)?;
         let sparse_tempi: Vec<f32> = query.tempi.iter().step_by(2).copied().collect();
-        self.stage_one(query, &sparse_tempi, |_| true)
+        Ok(self
+            .stage_one(&query, &sparse_tempi, |_| true)
             .iter()
             .map(|(i, _)| self.songs[*i].id)
-            .collect()
+            .collect())
     }
 
     /// Ranked matches for a hum's contour, best first, at most `top`.
@@ -254,42 +252,23 @@ impl MelodySearcher {
         Ok(matches)
     }
 
-    /// The learned search's alignment stage: every song in `candidates` (its embedding
-    /// shortlist) plus the `also_best` songs of the whole library that stage 1 scores highest,
-    /// each aligned. Returns (stage-1 rank: in the library when `also_best` > 0, else among the
-    /// candidates; match), best match first.
+    /// The learned search's alignment stage: every song in `candidates` aligned (the contour
+    /// channel's extra songs come from [`Self::scan`] over its pool). Returns (stage-1 rank
+    /// among the candidates, match), best match first.
     pub fn align_candidates(
         &self,
         query: &Contour,
         candidates: &HashSet<i64>,
-        also_best: usize,
     ) -> Result<Vec<(usize, Match)>, SearchError> {
         if self.songs.is_empty() {
             return Err(SearchError::EmptyLibrary);
         }
         let query = PreparedQuery::new(query)?;
-        // The library-wide pass only picks which songs join the candidates, so it tries every
-        // other tempo (half the work); the chosen songs then get the full stage 1.
-        let mut rank_in_library: HashMap<i64, usize> = HashMap::new();
-        if also_best > 0 {
-            rank_in_library = self
-                .scan_prepared(&query)
-                .into_iter()
-                .enumerate()
-                .map(|(rank, id)| (id, rank))
-                .collect();
-        }
-        let joins = |id: i64| {
-            candidates.contains(&id) || rank_in_library.get(&id).is_some_and(|&r| r < also_best)
-        };
-        let chosen = self.stage_one(&query, &query.tempi, joins);
+        let chosen = self.stage_one(&query, &query.tempi, |id| candidates.contains(&id));
         let rank_of: HashMap<i64, usize> = chosen
             .iter()
             .enumerate()
-            .map(|(rank, (i, _))| {
-                let id = self.songs[*i].id;
-                (id, rank_in_library.get(&id).copied().unwrap_or(rank))
-            })
+            .map(|(rank, (i, _))| (self.songs[*i].id, rank))
             .collect();
         Ok(self
             .stage_two(&query, &chosen)
@@ -821,9 +800,14 @@ mod tests {
         let lib = library();
         let excerpt: Vec<(f32, f32)> = tune(8, 120)[30..55].to_vec();
         let hum = contour(&excerpt);
-        let candidates: HashSet<i64> = [3, 11].into_iter().collect();
+        let shortlist: HashSet<i64> = [3, 11].into_iter().collect();
+        // The contour channel's scan adds the library's best two by stage 1.
+        let best = lib.scan(&hum).expect("enough melody");
+        assert_eq!(best[0], 7, "first by stage 1 over the library");
+        let mut candidates = shortlist.clone();
+        candidates.extend(best.iter().take(2));
         let found = lib
-            .align_candidates(&hum, &candidates, 2)
+            .align_candidates(&hum, &candidates)
             .expect("enough melody");
         let ids: HashSet<i64> = found.iter().map(|(_, m)| m.song_id).collect();
         assert!(
@@ -832,11 +816,11 @@ mod tests {
         );
         assert_eq!(found.len(), ids.len(), "no song twice");
         assert!(found.len() <= 4);
-        // Song 7 holds the excerpt: first by stage 1 over the library, and first overall.
+        // Song 7 holds the excerpt: first by stage 1, and first overall.
         assert_eq!(found[0].1.song_id, 7);
         assert_eq!(found[0].0, 0);
         let only: HashSet<i64> = [3].into_iter().collect();
-        let alone = lib.align_candidates(&hum, &only, 0).expect("enough melody");
+        let alone = lib.align_candidates(&hum, &only).expect("enough melody");
         assert_eq!(alone.len(), 1);
         assert_eq!(alone[0].1.song_id, 3);
     }
