@@ -1402,8 +1402,12 @@ fn cmd_bench_scale(
     };
     let mean_stage_ms = crate::search::learned::StageTimes {
         analyse_ms: mean(&|t| t.analyse_ms),
+        pitch_ms: mean(&|t| t.pitch_ms),
+        embed_ms: mean(&|t| t.embed_ms),
         vote_ms: mean(&|t| t.vote_ms),
         contour_ms: mean(&|t| t.contour_ms),
+        scan_ms: mean(&|t| t.scan_ms),
+        align_ms: mean(&|t| t.align_ms),
         rerank_ms: mean(&|t| t.rerank_ms),
     };
     let out = ScaleReport {
@@ -1447,8 +1451,8 @@ fn cmd_bench_scale(
         );
         let t = &out.mean_stage_ms;
         println!(
-            "mean per stage: hum analysis {:.0} ms, vote {:.0} ms, contour channel {:.0} ms (pool {}), re-ranking {:.0} ms",
-            t.analyse_ms, t.vote_ms, t.contour_ms, out.contour_pool, t.rerank_ms
+            "mean per stage: hum analysis {:.0} ms (pitch {:.0}, embeddings {:.0} side by side), vote {:.0} ms, contour channel {:.0} ms (pool {}: scan {:.0}, align {:.0}), re-ranking {:.0} ms",
+            t.analyse_ms, t.pitch_ms, t.embed_ms, t.vote_ms, t.contour_ms, out.contour_pool, t.scan_ms, t.align_ms, t.rerank_ms
         );
     }
     Ok(ExitCode::SUCCESS)

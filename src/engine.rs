@@ -361,13 +361,19 @@ impl Engine {
             let embedder = Arc::clone(self.embedder.as_ref().expect("index implies a model"));
             // The pitch contour and the embeddings are independent: compute them side by side.
             let started = std::time::Instant::now();
-            let (hum, queries) = rayon::join(
-                || hum_contour(samples),
-                || learned::embed_query(&embedder, samples, &self.settings.query),
+            let ms = |t: std::time::Instant| t.elapsed().as_secs_f32() * 1000.0;
+            let ((hum, pitch_ms), (queries, embed_ms)) = rayon::join(
+                || (hum_contour(samples), ms(started)),
+                || {
+                    let q = learned::embed_query(&embedder, samples, &self.settings.query);
+                    (q, ms(started))
+                },
             );
             let queries = queries?;
             let mut times = StageTimes {
-                analyse_ms: started.elapsed().as_secs_f32() * 1000.0,
+                analyse_ms: ms(started),
+                pitch_ms,
+                embed_ms,
                 ..Default::default()
             };
             let Some(index) = &self.segments else {

@@ -206,10 +206,17 @@ pub fn vote(index: &SegmentIndex, queries: &[Vec<f32>], ann: &AnnSettings) -> Ve
 pub struct StageTimes {
     /// The hum analysed: pitch contour and window embeddings (side by side).
     pub analyse_ms: f32,
+    /// Within the analysis, each side's own time: the pitch contour and the embeddings.
+    pub pitch_ms: f32,
+    pub embed_ms: f32,
     /// Nearest segments of every window and the per-song vote.
     pub vote_ms: f32,
-    /// The contour channel: its pool's melodies read, stage 1 over them, alignment.
+    /// The contour channel: its pool scanned from the sketches, the chosen songs' melodies read
+    /// and aligned.
     pub contour_ms: f32,
+    /// Within the contour channel: the pool's scan, and reading and aligning the chosen songs.
+    pub scan_ms: f32,
+    pub align_ms: f32,
     /// Embedding scores of the candidates and the final ranking.
     pub rerank_ms: f32,
 }
@@ -274,6 +281,7 @@ pub fn search(
             Err(SearchError::NotEnoughMelody { .. }) | Err(SearchError::EmptyLibrary) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
+        times.scan_ms = ms_since(started);
         let mut chosen = ids.clone();
         chosen.extend(ranked_pool.iter().take(settings.contour_shortlist).copied());
         let rank_in_pool: HashMap<i64, usize> = ranked_pool
@@ -287,6 +295,7 @@ pub fn search(
             .collect()
     };
     times.contour_ms = ms_since(started);
+    times.align_ms = times.contour_ms - times.scan_ms;
     let started = std::time::Instant::now();
     let vote_of: HashMap<i64, f32> = ranked.iter().copied().collect();
     let mut extra: Vec<i64> = aligned

@@ -579,6 +579,104 @@ fn coarse_match_direct(
     best
 }
 
+/// Subsequence DTW of `q_len` query frames against `width` song frames (the path may start and
+/// end anywhere in the song), steps (1,1), (1,2) and (2,1); `fill_costs(k, row)` writes query
+/// frame k's local cost against every song frame. Returns the path as (query frame, song frame)
+/// from the first query frame to the last, and its total cost (infinite when none fits).
+///
+/// A row depends only on the two before it, so each row is one pass the compiler vectorises:
+/// only three rows of costs are kept, plus the steps for the trace back.
+fn subsequence_dtw(
+    q_len: usize,
+    width: usize,
+    mut fill_costs: impl FnMut(usize, &mut [f32]),
+) -> (Vec<(usize, usize)>, f32) {
+    let inf = f32::INFINITY;
+    // Step into each cell: 0 = (1,1), 1 = (1,2), 2 = (2,1).
+    let mut back = vec![0u8; q_len * width];
+    let mut d_before = vec![inf; width]; // row k-2
+    let mut d_prev = vec![0.0f32; width]; // row k-1
+    let mut d_cur = vec![inf; width];
+    let (mut cost_prev, mut cost_cur) = (vec![0.0f32; width], vec![0.0f32; width]);
+    fill_costs(0, &mut cost_prev);
+    d_prev.copy_from_slice(&cost_prev);
+    for k in 1..q_len {
+        fill_costs(k, &mut cost_cur);
+        let steps = &mut back[k * width..(k + 1) * width];
+        d_cur[0] = inf;
+        if width > 1 {
+            // Skipping a query frame pays for it, so the path cannot dodge bad frames for free.
+            let skip = d_before[0] + cost_prev[1];
+            let (best, step) = if skip < d_prev[0] {
+                (skip, 2)
+            } else {
+                (d_prev[0], 0)
+            };
+            d_cur[1] = best + cost_cur[1];
+            steps[1] = step;
+        }
+        if width > 2 {
+            let n = width;
+            let cells = d_cur[2..]
+                .iter_mut()
+                .zip(&mut steps[2..])
+                .zip(&cost_cur[2..])
+                .zip(d_prev[1..n - 1].iter().zip(&d_prev[..n - 2]))
+                .zip(d_before[1..n - 1].iter().zip(&cost_prev[2..]));
+            for ((((d, step), &cost), (&diagonal, &song_skip)), (&before, &skipped)) in cells {
+                let query_skip = before + skipped;
+                let (best, s) = if song_skip < diagonal {
+                    (song_skip, 1)
+                } else {
+                    (diagonal, 0)
+                };
+                let (best, s) = if query_skip < best {
+                    (query_skip, 2)
+                } else {
+                    (best, s)
+                };
+                *d = best + cost;
+                *step = s;
+            }
+        }
+        std::mem::swap(&mut cost_prev, &mut cost_cur);
+        std::mem::swap(&mut d_before, &mut d_prev);
+        std::mem::swap(&mut d_prev, &mut d_cur);
+    }
+    // d_prev now holds the last row.
+    let (end_j, total) = d_prev
+        .iter()
+        .copied()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("width > 0");
+    let mut path = Vec::with_capacity(q_len);
+    let (mut k, mut j) = (q_len - 1, end_j);
+    loop {
+        path.push((k, j));
+        if k == 0 || j == 0 {
+            break;
+        }
+        match back[k * width + j] {
+            0 => {
+                k -= 1;
+                j -= 1;
+            }
+            1 => {
+                k -= 1;
+                j -= 2;
+            }
+            _ => {
+                path.push((k - 1, j));
+                k -= 2;
+                j -= 1;
+            }
+        }
+    }
+    path.reverse();
+    (path, total)
+}
+
 /// Subsequence DTW of the query against the song around the coarse match.
 fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Match {
     let q_len = query.len();
@@ -586,12 +684,15 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
     let centre = coarse.start * 2;
     let lo = centre.saturating_sub(span / 3 + 5);
     let hi = (centre + span + span / 3 + 5).min(song.fine_midi.len());
-    let region: Vec<C> = song.fine_midi[lo..hi.max(lo)]
+    // The region as separate real and imaginary parts, so the cost rows vectorise.
+    let (region_re, region_im): (Vec<f32>, Vec<f32>) = song.fine_midi[lo..hi.max(lo)]
         .iter()
-        .map(|&m| C::from_midi(m))
-        .collect();
-    let region = &region[..];
-    let width = region.len();
+        .map(|&m| {
+            let s = C::from_midi(m);
+            (s.re, s.im)
+        })
+        .unzip();
+    let width = region_re.len();
     if width == 0 || q_len == 0 {
         return Match {
             song_id: song.id,
@@ -606,83 +707,24 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
         };
     }
     let rot = coarse.rotation;
-    // Local cost of query frame k against every frame of the region; each row is computed once
-    // and kept for the next row's (2,1) step.
     let fill_costs = |k: usize, row: &mut [f32]| match query[k] {
         None => row.fill(UNVOICED_QUERY_COST),
         Some(q) => {
             let q = q.mul_conj(rot);
-            for (c, s) in row.iter_mut().zip(region) {
-                *c = if s.re == 0.0 && s.im == 0.0 {
+            for ((c, &re), &im) in row.iter_mut().zip(&region_re).zip(&region_im) {
+                *c = if re == 0.0 && im == 0.0 {
                     UNVOICED_SONG_COST
                 } else {
-                    1.0 - q.mul_conj(*s).re
+                    1.0 - (q.re * re + q.im * im)
                 };
             }
         }
     };
-    // D[k][j]: cost of the best path ending at (k, j); steps (1,1), (1,2), (2,1).
-    let inf = f32::INFINITY;
-    let mut d = vec![inf; q_len * width];
-    let mut back = vec![0u8; q_len * width];
-    let (mut cost_prev, mut cost_cur) = (vec![0.0f32; width], vec![0.0f32; width]);
-    fill_costs(0, &mut cost_prev);
-    d[..width].copy_from_slice(&cost_prev);
-    for k in 1..q_len {
-        fill_costs(k, &mut cost_cur);
-        for j in 1..width {
-            let c = cost_cur[j];
-            let mut best = d[(k - 1) * width + j - 1];
-            let mut step = 0u8;
-            if j >= 2 {
-                let v = d[(k - 1) * width + j - 2];
-                if v < best {
-                    best = v;
-                    step = 1;
-                }
-            }
-            if k >= 2 {
-                // Skipping a query frame pays for it, so the path cannot dodge bad frames for free.
-                let v = d[(k - 2) * width + j - 1] + cost_prev[j];
-                if v < best {
-                    best = v;
-                    step = 2;
-                }
-            }
-            d[k * width + j] = best + c;
-            back[k * width + j] = step;
-        }
-        std::mem::swap(&mut cost_prev, &mut cost_cur);
-    }
-    let (end_j, total) = (0..width)
-        .map(|j| (j, d[(q_len - 1) * width + j]))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("width > 0");
-    // Trace back the path.
-    let mut path = Vec::with_capacity(q_len);
-    let (mut k, mut j) = (q_len - 1, end_j);
-    loop {
-        path.push((k as u32, (j + lo) as u32));
-        if k == 0 || j == 0 {
-            break;
-        }
-        match back[k * width + j] {
-            0 => {
-                k -= 1;
-                j -= 1;
-            }
-            1 => {
-                k -= 1;
-                j -= 2;
-            }
-            _ => {
-                path.push(((k - 1) as u32, (j + lo) as u32));
-                k -= 2;
-                j -= 1;
-            }
-        }
-    }
-    path.reverse();
+    let (path, total) = subsequence_dtw(q_len, width, fill_costs);
+    let path: Vec<(u32, u32)> = path
+        .into_iter()
+        .map(|(k, j)| (k as u32, (j + lo) as u32))
+        .collect();
     let mean_cost = if total.is_finite() {
         total / q_len as f32
     } else {
@@ -738,6 +780,68 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// Subsequence DTW written plainly over the full cost matrix: what [`subsequence_dtw`]'s
+    /// row-at-a-time form must reproduce exactly.
+    fn dtw_reference(costs: &[Vec<f32>]) -> (Vec<(usize, usize)>, f32) {
+        let (q, w) = (costs.len(), costs[0].len());
+        let mut d = vec![vec![f32::INFINITY; w]; q];
+        let mut back = vec![vec![0u8; w]; q];
+        d[0].clone_from(&costs[0]);
+        for k in 1..q {
+            for j in 1..w {
+                let mut options = vec![(d[k - 1][j - 1], 0u8)];
+                if j >= 2 {
+                    options.push((d[k - 1][j - 2], 1));
+                }
+                if k >= 2 {
+                    options.push((d[k - 2][j - 1] + costs[k - 1][j], 2));
+                }
+                // The first of equal options wins.
+                let (best, step) =
+                    options
+                        .into_iter()
+                        .fold((f32::INFINITY, 0), |b, o| if o.0 < b.0 { o } else { b });
+                d[k][j] = best + costs[k][j];
+                back[k][j] = step;
+            }
+        }
+        let (mut j, total) = (0..w)
+            .map(|j| (j, d[q - 1][j]))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        let mut k = q - 1;
+        let mut path = vec![(k, j)];
+        while k > 0 && j > 0 {
+            match back[k][j] {
+                0 => (k, j) = (k - 1, j - 1),
+                1 => (k, j) = (k - 1, j - 2),
+                _ => {
+                    path.push((k - 1, j));
+                    (k, j) = (k - 2, j - 1)
+                }
+            }
+            path.push((k, j));
+        }
+        path.reverse();
+        (path, total)
+    }
+
+    #[test]
+    fn row_at_a_time_dtw_matches_the_full_matrix() {
+        let mut seed = 7u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32
+        };
+        for (q, w) in [(1, 1), (1, 5), (2, 1), (3, 2), (5, 9), (40, 70), (90, 50)] {
+            let costs: Vec<Vec<f32>> = (0..q)
+                .map(|_| (0..w).map(|_| (2.0 * next()).min(1.5)).collect())
+                .collect();
+            let fast = subsequence_dtw(q, w, |k, row| row.copy_from_slice(&costs[k]));
+            assert_eq!(fast, dtw_reference(&costs), "{q} x {w}");
+        }
     }
 
     #[test]
