@@ -56,7 +56,9 @@ impl PitchTracker {
         let window = (0.040 * sr) as usize;
         let min_lag = (sr / max_hz).floor().max(2.0) as usize;
         let max_lag = (sr / min_hz).ceil() as usize;
-        let n_fft = (window + max_lag + 1).next_power_of_two() * 2;
+        // The correlation of the window with the frame at lags up to max_lag never wraps
+        // around once the transform holds the whole frame: i + lag < window + max_lag.
+        let n_fft = (window + max_lag + 1).next_power_of_two();
         let mut planner = FftPlanner::new();
         Self {
             sample_rate,

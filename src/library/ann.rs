@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use super::grams::GramIndex;
 use super::{Catalog, CatalogError};
+use crate::dsp::dot;
 
 /// File format version; a file of another version is rebuilt.
 const FORMAT: u32 = 4;
@@ -220,33 +221,10 @@ fn dot_i8_portable(a: &[f32], b: &[i8]) -> f32 {
     dot_i8_body(a, b)
 }
 
-/// Eight running sums (vectorised by the compiler; inlined into each kernel so that each is
-/// compiled for its own instruction set). `T` is i8 (codes) or f32 (cell centres).
-#[inline(always)]
-fn dot_body<T: Copy + Into<f32>>(a: &[f32], b: &[T]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, &y)| x * y.into())
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i].into();
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
+/// Inlined into each kernel, so that each is compiled for its own instruction set.
 #[inline(always)]
 fn dot_i8_body(a: &[f32], b: &[i8]) -> f32 {
-    dot_body(a, b)
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    dot_body(a, b)
+    crate::dsp::dot_sums(a, b)
 }
 
 fn normalise(v: &mut [f32]) {
@@ -961,6 +939,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::dot;
     use crate::library::NewSong;
     use crate::melody::Contour;
 

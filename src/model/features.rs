@@ -10,7 +10,7 @@
 //! Computing them is cheap (~20k multiply-adds per frame), so training and search share
 //! this one function and the network itself is a fast 1-D convolution over time.
 
-use crate::dsp::LogSpectrogram;
+use crate::dsp::{dot, LogSpectrogram};
 
 /// Spectrogram parameters. A model is only valid with the parameters it was trained on:
 /// they are written into its model card and checked at load time.
@@ -250,15 +250,13 @@ pub fn interval_features(params: &FeatureParams, spec: &Spectrogram) -> Vec<f32>
             let y = (t + lag < n).then(|| &white[(t + lag) * bins..(t + lag + 1) * bins]);
             for k in k_lo..=k_hi {
                 if let Some(y) = y {
-                    let mut acc = 0.0;
+                    // Σ_b x[b]·y[b+k] over the bins where both exist.
                     let (b_lo, b_hi) = (
                         0.max(-k) as usize,
                         (bins as isize).min(bins as isize - k) as usize,
                     );
-                    for b in b_lo..b_hi {
-                        acc += x[b] * y[(b as isize + k) as usize];
-                    }
-                    out[c * n + t] = acc;
+                    let shifted = (b_lo as isize + k) as usize;
+                    out[c * n + t] = dot(&x[b_lo..b_hi], &y[shifted..]);
                 }
                 c += 1;
             }

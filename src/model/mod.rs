@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use features::{FeatureParams, Spectrogram};
-pub use net::{FastMelodyNet, MelodyNet, NetConfig};
+pub use net::{CpuMelodyNet, FastMelodyNet, MelodyNet, NetConfig};
 
 /// File names of the shipped model inside a model directory.
 pub const WEIGHTS_FILE: &str = "melody.safetensors";
@@ -188,8 +188,10 @@ pub fn device_name(device: &Device) -> &'static str {
 pub struct Embedder {
     /// The training form of the network (reference for the fast one).
     net: MelodyNet,
-    /// Same weights, conv1d forward: what embedding uses.
+    /// Same weights, conv1d forward: what embedding uses on a GPU.
     fast: FastMelodyNet,
+    /// Same weights as plain arrays: what embedding uses on the CPU.
+    cpu: CpuMelodyNet,
     /// Identity of the weights (name and content hash): stored with every segment, so a
     /// new model makes the catalog re-embed.
     pub id: String,
@@ -240,9 +242,11 @@ impl Embedder {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let net = MelodyNet::new(card.net, vb).map_err(werr)?;
         let fast = FastMelodyNet::new(&net).map_err(werr)?;
+        let cpu = CpuMelodyNet::new(&net).map_err(werr)?;
         Ok(Self {
             net,
             fast,
+            cpu,
             id,
             card,
             params: ours,
@@ -265,6 +269,9 @@ impl Embedder {
     /// Embeds windows (each `channels × window_frames`, concatenated), in batches.
     pub fn embed_windows(&self, windows: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
         let (ch, w) = (self.params.channels(), self.params.window_frames);
+        if !self.device.is_cuda() {
+            return Ok(self.cpu.embed_many(windows, w));
+        }
         let n = windows.len() / (ch * w);
         let mut out = Vec::with_capacity(n);
         const BATCH: usize = 64;
@@ -296,11 +303,22 @@ impl Embedder {
         spec: &Spectrogram,
         hop: usize,
     ) -> Result<Vec<(usize, Vec<f32>)>, ModelError> {
+        let (starts, wins) = self.cut_windows(spec, hop);
+        Ok(starts.into_iter().zip(self.embed_windows(&wins)?).collect())
+    }
+
+    /// The network's input for a clip's windows `hop` frames apart, concatenated (what
+    /// [`Self::embed_windows`] takes), without embedding them.
+    pub fn query_windows(&self, spec: &Spectrogram, hop: usize) -> Vec<f32> {
+        self.cut_windows(spec, hop).1
+    }
+
+    fn cut_windows(&self, spec: &Spectrogram, hop: usize) -> (Vec<usize>, Vec<f32>) {
         let feats = features::interval_features(&self.params, spec);
         let frames = spec.frames();
         let starts = features::window_starts(&self.params, frames, hop);
         let wins = features::windows(&self.params, &feats, frames, &starts);
-        Ok(starts.into_iter().zip(self.embed_windows(&wins)?).collect())
+        (starts, wins)
     }
 }
 

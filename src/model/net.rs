@@ -151,6 +151,189 @@ impl FastMelodyNet {
     }
 }
 
+/// Inference form for the CPU, without candle: the same weights as plain arrays, each 1-D
+/// convolution one single-threaded matrix product (gemm) over the padded, time-major input.
+/// A query embeds a few dozen windows; candle splits each of their small products over threads,
+/// which costs more than it gains (docs/MEASURED.md "Scale"), so here whole windows go to the
+/// cores instead ([`Self::embed_many`]).
+pub struct CpuMelodyNet {
+    input: CpuConv,
+    blocks: Vec<[CpuConv; 2]>,
+    /// (embedding_dim × 2·hidden), row-major.
+    proj: Vec<f32>,
+    embedding_dim: usize,
+}
+
+struct CpuConv {
+    inputs: usize,
+    outputs: usize,
+    taps: usize,
+    /// (outputs × taps·inputs), row-major; column `tap·inputs + channel` ([`TimeConv`]'s layout).
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl CpuConv {
+    fn new(conv: &TimeConv) -> Result<Self> {
+        let w = conv.linear.weight();
+        let (outputs, taps_in) = w.dims2()?;
+        if conv.taps % 2 == 0 || taps_in % conv.taps != 0 {
+            candle_core::bail!("a convolution needs an odd number of taps");
+        }
+        Ok(Self {
+            inputs: taps_in / conv.taps,
+            outputs,
+            taps: conv.taps,
+            weight: w.flatten_all()?.to_vec1::<f32>()?,
+            bias: match conv.linear.bias() {
+                Some(b) => b.to_vec1::<f32>()?,
+                None => vec![0.0; outputs],
+            },
+        })
+    }
+
+    /// `x`: `frames × inputs`, time-major → `out`: `frames × outputs` ("same" zero padding).
+    fn forward(&self, x: &[f32], frames: usize, padded: &mut Vec<f32>, out: &mut Vec<f32>) {
+        let (c, pad, k) = (self.inputs, self.taps / 2, self.taps * self.inputs);
+        assert!(x.len() >= frames * c, "input shorter than its frames");
+        padded.clear();
+        padded.resize(pad * c, 0.0);
+        padded.extend_from_slice(&x[..frames * c]);
+        padded.resize((frames + 2 * pad) * c, 0.0);
+        out.clear();
+        for _ in 0..frames {
+            out.extend_from_slice(&self.bias);
+        }
+        if frames == 0 {
+            return;
+        }
+        // out[t][o] += Σ_j padded[t·c + j] · weight[o][j] for j < taps·c: frame t's unfolded
+        // input is the padded rows from t on, so the left matrix is `padded` read with a row
+        // stride of one frame (rows overlap), and no unfolded copy is made.
+        // SAFETY: the largest index read from `padded` is (frames-1)·c + k-1 < (frames+2·pad)·c,
+        // from `weight` (outputs-1)·k + k-1 < outputs·k, and written to `out`
+        // (frames-1)·outputs + outputs-1 < frames·outputs; `out` aliases neither input.
+        unsafe {
+            gemm::gemm(
+                frames,
+                self.outputs,
+                k,
+                out.as_mut_ptr(),
+                1,
+                self.outputs as isize,
+                true,
+                padded.as_ptr(),
+                1,
+                c as isize,
+                self.weight.as_ptr(),
+                k as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// [`halve_time`] of a time-major `frames × channels` buffer in place; returns the new frames.
+fn halve_time_in_place(h: &mut Vec<f32>, frames: usize, channels: usize) -> usize {
+    let half = frames / 2;
+    if half == 0 {
+        return frames;
+    }
+    for t in 0..half {
+        for ch in 0..channels {
+            h[t * channels + ch] =
+                (h[2 * t * channels + ch] + h[(2 * t + 1) * channels + ch]) / 2.0;
+        }
+    }
+    h.truncate(half * channels);
+    half
+}
+
+impl CpuMelodyNet {
+    pub fn new(net: &MelodyNet) -> Result<Self> {
+        let proj = net.proj.weight();
+        Ok(Self {
+            input: CpuConv::new(&net.input)?,
+            blocks: net
+                .blocks
+                .iter()
+                .map(|b| Ok([CpuConv::new(&b.a)?, CpuConv::new(&b.b)?]))
+                .collect::<Result<_>>()?,
+            embedding_dim: proj.dims2()?.0,
+            proj: proj.flatten_all()?.to_vec1::<f32>()?,
+        })
+    }
+
+    /// One window, `channels × frames` channel-major (the features' layout) → its embedding.
+    pub fn embed(&self, window: &[f32], frames: usize) -> Vec<f32> {
+        let c = self.input.inputs;
+        let mut x = vec![0.0f32; frames * c];
+        for (ch, row) in window.chunks_exact(frames.max(1)).take(c).enumerate() {
+            for (t, &v) in row.iter().enumerate() {
+                x[t * c + ch] = v;
+            }
+        }
+        let hidden = self.input.outputs;
+        let (mut padded, mut h, mut a, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        self.input.forward(&x, frames, &mut padded, &mut h);
+        h.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut t = halve_time_in_place(&mut h, frames, hidden);
+        for [conv_a, conv_b] in &self.blocks {
+            conv_a.forward(&h, t, &mut padded, &mut a);
+            a.iter_mut().for_each(|v| *v = v.max(0.0));
+            conv_b.forward(&a, t, &mut padded, &mut r);
+            for (hv, rv) in h.iter_mut().zip(&r) {
+                *hv = (*hv + rv).max(0.0);
+            }
+            t = halve_time_in_place(&mut h, t, hidden);
+        }
+        // Mean and max over time, then the head (as [`embedding_head`]).
+        let mut pooled = vec![0.0f32; 2 * hidden];
+        pooled[hidden..].fill(f32::MIN);
+        for frame in h.chunks_exact(hidden) {
+            for (ch, &v) in frame.iter().enumerate() {
+                pooled[ch] += v;
+                pooled[hidden + ch] = pooled[hidden + ch].max(v);
+            }
+        }
+        pooled[..hidden]
+            .iter_mut()
+            .for_each(|v| *v /= t.max(1) as f32);
+        let mean = pooled.iter().sum::<f32>() / pooled.len() as f32;
+        pooled.iter_mut().for_each(|v| *v -= mean);
+        let sd = (pooled.iter().map(|v| v * v).sum::<f32>() / pooled.len() as f32)
+            .sqrt()
+            .max(1e-5);
+        pooled.iter_mut().for_each(|v| *v /= sd);
+        let mut e: Vec<f32> = self
+            .proj
+            .chunks_exact(2 * hidden)
+            .take(self.embedding_dim)
+            .map(|w| crate::dsp::dot(w, &pooled))
+            .collect();
+        let norm = crate::dsp::dot(&e, &e).sqrt().max(1e-6);
+        e.iter_mut().for_each(|v| *v /= norm);
+        e
+    }
+
+    /// Windows of `channels × frames` each, concatenated → their embeddings, spread over the
+    /// cores.
+    pub fn embed_many(&self, windows: &[f32], frames: usize) -> Vec<Vec<f32>> {
+        use rayon::prelude::*;
+        let size = (self.input.inputs * frames).max(1);
+        windows
+            .par_chunks_exact(size)
+            .map(|w| self.embed(w, frames))
+            .collect()
+    }
+}
+
 /// Pooled features → embedding: standardise across features (pooled ReLU outputs share a
 /// large positive part that would make every embedding point the same way), project, L2.
 fn embedding_head(pooled: &Tensor, proj: &Linear) -> Result<Tensor> {
@@ -191,4 +374,47 @@ pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
         .sqrt()?
         .clamp(1e-6, f64::MAX)?;
     x.broadcast_div(&norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn the_cpu_form_embeds_like_candles_conv1d_form() {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let config = NetConfig {
+            in_channels: 5,
+            hidden: 16,
+            blocks: 2,
+            embedding_dim: 8,
+        };
+        let net = MelodyNet::new(config, vb).unwrap();
+        let (fast, cpu) = (
+            FastMelodyNet::new(&net).unwrap(),
+            CpuMelodyNet::new(&net).unwrap(),
+        );
+        // Lengths that halve evenly, oddly, and not at all.
+        for frames in [32, 13, 2, 1] {
+            let n = 3;
+            let x: Vec<f32> = (0..n * 5 * frames)
+                .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
+                .collect();
+            let tensor = Tensor::from_slice(&x, (n, 5, frames), &Device::Cpu).unwrap();
+            let want = fast.forward(&tensor).unwrap().to_vec2::<f32>().unwrap();
+            let got = cpu.embed_many(&x, frames);
+            assert_eq!(got.len(), n);
+            for (g, w) in got.iter().zip(&want) {
+                let worst = g
+                    .iter()
+                    .zip(w)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-5, "{frames} frames: differ by {worst}");
+            }
+        }
+    }
 }

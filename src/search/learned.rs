@@ -169,15 +169,20 @@ pub fn embed_query_spectrogram(
 ) -> Result<QueryEmbeddings, ModelError> {
     use rayon::prelude::*;
     let hop = windows.hop.max(1);
-    // One job per stretch, so the work spreads over the cores (beside the pitch tracking).
-    let per_stretch = windows
+    // Every stretch's windows go through the network in one batch: one large matrix product
+    // per layer uses the cores better than one small batch per stretch.
+    let cut: Vec<Vec<f32>> = windows
         .stretches
         .par_iter()
-        .map(|&stretch| {
-            let windows = embedder.embed_spectrogram(&spec.stretch(stretch), hop)?;
-            Ok(windows.into_iter().map(|(_, e)| e).collect())
-        })
-        .collect::<Result<Vec<Vec<Vec<f32>>>, ModelError>>()?;
+        .map(|&stretch| embedder.query_windows(&spec.stretch(stretch), hop))
+        .collect();
+    let all: Vec<f32> = cut.concat();
+    let mut embedded = embedder.embed_windows(&all)?.into_iter();
+    let per_window = embedder.params.channels() * embedder.params.window_frames;
+    let per_stretch = cut
+        .iter()
+        .map(|w| embedded.by_ref().take(w.len() / per_window).collect())
+        .collect();
     Ok(QueryEmbeddings { per_stretch, hop })
 }
 
