@@ -21,6 +21,8 @@ use crate::model::{Embedder, ModelError};
 const QUERY_HOP: usize = 24;
 /// Time stretches applied to the hum before embedding: hums are often slower or faster.
 const QUERY_STRETCHES: [f32; 3] = [0.8, 1.0, 1.25];
+/// Windows per stretch at most (see [`QueryWindows::max_windows`]).
+const QUERY_MAX_WINDOWS: usize = 8;
 
 /// How a hum is cut into windows for embedding (part of [`SearchSettings`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -30,6 +32,10 @@ pub struct QueryWindows {
     pub hop: usize,
     /// Time stretches applied to the hum, each embedded.
     pub stretches: Vec<f32>,
+    /// At most about this many windows per stretch (0: no limit): a long hum's windows are
+    /// spread further apart instead, so its analysis, vote and re-ranking cost no more than a
+    /// hum of ~12 s while the windows still cover all of it.
+    pub max_windows: usize,
 }
 
 impl Default for QueryWindows {
@@ -37,6 +43,7 @@ impl Default for QueryWindows {
         Self {
             hop: QUERY_HOP,
             stretches: QUERY_STRETCHES.to_vec(),
+            max_windows: QUERY_MAX_WINDOWS,
         }
     }
 }
@@ -76,11 +83,11 @@ pub enum LearnedError {
     Settings { path: PathBuf, why: String },
 }
 
-/// A hum's window embeddings: for each stretch, its windows in time order (`hop` frames apart
-/// in the stretched spectrogram).
+/// A hum's window embeddings: for each stretch, its windows in time order, `hops[stretch]`
+/// frames apart in the stretched spectrogram.
 pub struct QueryEmbeddings {
     pub per_stretch: Vec<Vec<Vec<f32>>>,
-    pub hop: usize,
+    pub hops: Vec<usize>,
 }
 
 impl QueryEmbeddings {
@@ -112,7 +119,7 @@ pub fn embedding_scores(
     let n_seg = segments.len();
     let (mut dense_sum, mut dense_n, mut diagonal) = (0.0f32, 0usize, 0.0f32);
     let mut sims = Vec::new();
-    for windows in &query.per_stretch {
+    for (windows, &query_hop) in query.per_stretch.iter().zip(&query.hops) {
         if windows.is_empty() || n_seg == 0 {
             continue;
         }
@@ -128,13 +135,13 @@ pub fn embedding_scores(
         // segment starting nearest to o + hop·i. Offsets step half a segment hop.
         let hop = crate::model::SONG_SEGMENT_HOP as f32;
         let n_w = windows.len();
-        let first = -((query.hop * n_w) as f32);
+        let first = -((query_hop * n_w) as f32);
         let steps = ((n_seg as f32 * hop - first) / (hop / 2.0)).ceil() as usize + 1;
         for k in 0..steps {
             let o = first + k as f32 * hop / 2.0;
             let mut total = 0.0;
             for (i, row) in sims.chunks(n_seg).enumerate() {
-                let j = ((o + (query.hop * i) as f32) / hop).round();
+                let j = ((o + (query_hop * i) as f32) / hop).round();
                 if j >= 0.0 && (j as usize) < n_seg {
                     total += row[j as usize].max(0.0);
                 }
@@ -168,22 +175,33 @@ pub fn embed_query_spectrogram(
     windows: &QueryWindows,
 ) -> Result<QueryEmbeddings, ModelError> {
     use rayon::prelude::*;
-    let hop = windows.hop.max(1);
-    // Every stretch's windows go through the network in one batch: one large matrix product
-    // per layer uses the cores better than one small batch per stretch.
-    let cut: Vec<Vec<f32>> = windows
+    let window = embedder.params.window_frames;
+    // Every stretch's windows go through the network in one batch.
+    let cut: Vec<(usize, Vec<f32>)> = windows
         .stretches
         .par_iter()
-        .map(|&stretch| embedder.query_windows(&spec.stretch(stretch), hop))
+        .map(|&stretch| {
+            let stretched = spec.stretch(stretch);
+            let span = stretched.frames().saturating_sub(window);
+            let hop = match windows.max_windows {
+                0 | 1 => windows.hop,
+                most => windows.hop.max(span.div_ceil(most - 1)),
+            }
+            .max(1);
+            (hop, embedder.query_windows(&stretched, hop))
+        })
         .collect();
-    let all: Vec<f32> = cut.concat();
+    let all: Vec<f32> = cut.iter().flat_map(|(_, w)| w.iter().copied()).collect();
     let mut embedded = embedder.embed_windows(&all)?.into_iter();
-    let per_window = embedder.params.channels() * embedder.params.window_frames;
+    let per_window = embedder.params.channels() * window;
     let per_stretch = cut
         .iter()
-        .map(|w| embedded.by_ref().take(w.len() / per_window).collect())
+        .map(|(_, w)| embedded.by_ref().take(w.len() / per_window).collect())
         .collect();
-    Ok(QueryEmbeddings { per_stretch, hop })
+    Ok(QueryEmbeddings {
+        per_stretch,
+        hops: cut.iter().map(|(hop, _)| *hop).collect(),
+    })
 }
 
 /// Per-song vote: for each query window, a song's best similarity among the window's
@@ -483,6 +501,7 @@ impl SearchSettings {
             ("EARWORM_MELODY_POOL", &mut self.melody_pool),
             ("EARWORM_ANN_PROBE", &mut self.ann.probe),
             ("EARWORM_QUERY_HOP", &mut self.query.hop),
+            ("EARWORM_QUERY_MAX_WINDOWS", &mut self.query.max_windows),
         ] {
             if let Some(v) = number(name).filter(|v| v.is_finite()) {
                 *field = v.max(0.0) as usize;
@@ -640,7 +659,7 @@ mod tests {
         assert!(index.is_empty());
         let query = QueryEmbeddings {
             per_stretch: vec![vec![vec![0.1; 8]]],
-            hop: QUERY_HOP,
+            hops: vec![QUERY_HOP],
         };
         assert_eq!(
             embedding_scores(&index, &query, 1),
@@ -720,7 +739,7 @@ mod tests {
             assert_eq!(exact, expected, "reload {reload}");
             let query = QueryEmbeddings {
                 per_stretch: vec![phrase.clone()],
-                hop: QUERY_HOP,
+                hops: vec![QUERY_HOP],
             };
             let scores = embedding_scores(&index, &query, 1);
             // (Windows here are a segment apart, not the hop: only `dense` is exact.)
