@@ -1,4 +1,8 @@
-//! Experiment: recall of melody n-gram schemes (rank of the true song) over a library's catalog.
+//! Experiment behind docs/MEASURED.md "Scale": how often each variant of the melody channel's
+//! n-gram index ranks a hum's true song in its top 50 / 200 / 500 / 1,000, over a library's
+//! catalog (the variants are built here, not in the library; the shipped one is the first).
+//!
+//! cargo run --release --example melody_recall -- DB MANIFEST.csv HUMS_BASE_DIR
 use earworm::audio::decode_file;
 use earworm::library::Catalog;
 use earworm::search::hum_contour;
