@@ -38,6 +38,19 @@ pub struct QueryWindows {
     pub max_windows: usize,
 }
 
+impl QueryWindows {
+    /// Frames between the windows of a clip of `frames` frames cut into windows of `window`:
+    /// the hop, or wider where that would make more than [`Self::max_windows`] windows.
+    pub fn hop_for(&self, frames: usize, window: usize) -> usize {
+        let span = frames.saturating_sub(window);
+        match self.max_windows {
+            0 | 1 => self.hop,
+            most => self.hop.max(span.div_ceil(most - 1)),
+        }
+        .max(1)
+    }
+}
+
 impl Default for QueryWindows {
     fn default() -> Self {
         Self {
@@ -182,12 +195,7 @@ pub fn embed_query_spectrogram(
         .par_iter()
         .map(|&stretch| {
             let stretched = spec.stretch(stretch);
-            let span = stretched.frames().saturating_sub(window);
-            let hop = match windows.max_windows {
-                0 | 1 => windows.hop,
-                most => windows.hop.max(span.div_ceil(most - 1)),
-            }
-            .max(1);
+            let hop = windows.hop_for(stretched.frames(), window);
             (hop, embedder.query_windows(&stretched, hop))
         })
         .collect();
@@ -605,8 +613,10 @@ mod tests {
             ("EARWORM_DUMP_CANDIDATES", "/tmp/c.jsonl"),
             ("EARWORM_QUERY_STRETCHES", "0.9, 1.1"),
             ("EARWORM_QUERY_HOP", "0"),
+            ("EARWORM_QUERY_MAX_WINDOWS", "12"),
         ]));
         assert_eq!(s.query.stretches, vec![0.9, 1.1]);
+        assert_eq!(s.query.max_windows, 12);
         assert_eq!(s.query.hop, 1, "a hop of 0 becomes 1");
         let bad =
             SearchSettings::default().with_overrides(env(&[("EARWORM_QUERY_STRETCHES", "1,fast")]));
@@ -624,6 +634,30 @@ mod tests {
             s.dump_candidates.as_deref(),
             Some(std::path::Path::new("/tmp/c.jsonl"))
         );
+    }
+
+    #[test]
+    fn long_hums_get_at_most_max_windows_per_stretch_still_covering_them() {
+        let params = crate::model::features::FeatureParams::default();
+        let w = params.window_frames;
+        let q = QueryWindows::default();
+        // A short hum keeps the hop; a long one spreads its windows over all of it.
+        assert_eq!(q.hop_for(w + 5 * q.hop, w), q.hop);
+        for frames in [w / 2, w, w + 1, 300, 500, 1000, 5000] {
+            let hop = q.hop_for(frames, w);
+            let starts = crate::model::features::window_starts(&params, frames, hop);
+            assert!(starts.len() <= q.max_windows, "{frames} frames: {starts:?}");
+            assert_eq!(
+                starts.last().copied(),
+                Some(frames.saturating_sub(w)),
+                "the last window reaches the end"
+            );
+        }
+        let unlimited = QueryWindows {
+            max_windows: 0,
+            ..QueryWindows::default()
+        };
+        assert_eq!(unlimited.hop_for(5000, w), unlimited.hop);
     }
 
     #[test]
