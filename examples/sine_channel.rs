@@ -1,0 +1,120 @@
+//! Experiment behind docs/MEASURED.md "Scale": a "melody as sine" segment channel. Each song's
+//! stored melody contour (songs 1..=MAX_SONG_ID) is rendered as a sine and embedded like a
+//! song; a hum's windows vote over those vectors (exact search, 40 neighbours a window, as the
+//! learned search's vote), compared with the same vote over the songs' audio segments. Prints
+//! how often the true song is in each list's top 50 / 200, and in either.
+//!
+//! cargo run --release --example sine_channel -- DB MAX_SONG_ID MANIFEST.csv HUMS_BASE_DIR
+use earworm::audio::{decode_file, SAMPLE_RATE};
+use earworm::library::Catalog;
+use earworm::model::{features, Embedder};
+use earworm::search::learned;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+fn sine(c: &earworm::melody::Contour) -> Vec<f32> {
+    let rate = SAMPLE_RATE as f32;
+    let per_frame = rate / c.fps;
+    let n = (c.len() as f32 * per_frame) as usize;
+    let fade = 0.01 * rate;
+    let (mut phase, mut level, mut hz) = (0.0f32, 0.0f32, 0.0f32);
+    (0..n)
+        .map(|i| {
+            let m = c.midi[((i as f32 / per_frame) as usize).min(c.len() - 1)];
+            let target = if m.is_finite() { 1.0 } else { 0.0 };
+            level += (target - level).clamp(-1.0 / fade, 1.0 / fade);
+            if m.is_finite() {
+                hz = earworm::dsp::midi_to_hz(m);
+            }
+            phase = (phase + std::f32::consts::TAU * hz / rate) % std::f32::consts::TAU;
+            0.5 * level * phase.sin()
+        })
+        .collect()
+}
+
+fn vote(windows: &[Vec<f32>], vecs: &[(i64, Vec<f32>)]) -> Vec<i64> {
+    let mut score: HashMap<i64, f32> = HashMap::new();
+    for w in windows {
+        let mut sims: Vec<(f32, i64)> = vecs
+            .par_iter()
+            .map(|(s, v)| (earworm::dsp::dot(w, v), *s))
+            .collect();
+        sims.select_nth_unstable_by(40, |a, b| b.0.total_cmp(&a.0));
+        let mut best: HashMap<i64, f32> = HashMap::new();
+        for &(sim, s) in &sims[..40] {
+            let b = best.entry(s).or_insert(f32::MIN);
+            *b = b.max(sim);
+        }
+        for (s, v) in best {
+            *score.entry(s).or_insert(0.0) += v.max(0.0);
+        }
+    }
+    let mut r: Vec<(i64, f32)> = score.into_iter().collect();
+    r.sort_by(|a, b| b.1.total_cmp(&a.1));
+    r.into_iter().map(|x| x.0).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let a: Vec<String> = std::env::args().collect();
+    let (db, max_id, manifest, base) = (&a[1], a[2].parse::<i64>()?, &a[3], &a[4]);
+    let emb = Embedder::load_default()?;
+    let mut cat = Catalog::open(std::path::Path::new(db))?;
+    if let Some(t) = emb.tracker.as_ref() {
+        cat.set_melody_version(t.melody_version());
+    }
+    cat.set_embedding_model(Some(emb.id.clone()));
+    let ids: Vec<i64> = (1..=max_id).collect();
+    let mel = cat.melodies_of(&ids)?;
+    let t = std::time::Instant::now();
+    let sine_vecs: Vec<(i64, Vec<f32>)> = mel
+        .par_iter()
+        .flat_map_iter(|(id, c)| {
+            let spec = features::spectrogram(&emb.params, &sine(c));
+            let e = emb.embed_song(&spec).unwrap_or_default();
+            e.into_iter()
+                .filter(|(_, v)| v.iter().any(|x| *x != 0.0))
+                .map(move |(_, v)| (*id, v))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    eprintln!(
+        "{} sine vectors in {:.0} s",
+        sine_vecs.len(),
+        t.elapsed().as_secs_f32()
+    );
+    let audio_vecs: Vec<(i64, Vec<f32>)> = cat
+        .song_segments(&emb.id, &ids)?
+        .into_iter()
+        .filter(|s| s.embedding.iter().any(|x| *x != 0.0))
+        .map(|s| (s.song_id, s.embedding))
+        .collect();
+    eprintln!("{} audio vectors", audio_vecs.len());
+    let mut id_of = HashMap::new();
+    for s in cat.songs()? {
+        id_of
+            .entry(s.path.file_name().unwrap().to_string_lossy().to_string())
+            .or_insert(s.id);
+    }
+    let (mut hs, mut ha, mut hu, mut n) = ([0; 2], [0; 2], [0; 2], 0);
+    for line in std::fs::read_to_string(manifest)?.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (samples, _) = decode_file(&std::path::Path::new(base).join(f[0]))?;
+        let truth = id_of[std::path::Path::new(f[1])
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()];
+        let q = learned::embed_query(&emb, &samples, &Default::default())?.all();
+        let (rs, ra) = (vote(&q, &sine_vecs), vote(&q, &audio_vecs));
+        for (k, cut) in [50usize, 200].iter().enumerate() {
+            let ins = rs.iter().take(*cut).any(|&s| s == truth);
+            let ina = ra.iter().take(*cut).any(|&s| s == truth);
+            hs[k] += ins as usize;
+            ha[k] += ina as usize;
+            hu[k] += (ins || ina) as usize;
+        }
+        n += 1;
+    }
+    println!("{n} hums, recall@50/200: sine channel {hs:?}, audio vote {ha:?}, either {hu:?}");
+    Ok(())
+}
