@@ -2,7 +2,7 @@
 //! n-gram index ranks a hum's true song in its top 50 / 200 / 500 / 1,000, over a library's
 //! catalog (the variants are built here, not in the library; the shipped one is the first).
 //!
-//! cargo run --release --example melody_recall -- DB MANIFEST.csv HUMS_BASE_DIR
+//! cargo run --release --example melody_recall -- DB MANIFEST.csv
 use earworm::audio::decode_file;
 use earworm::library::Catalog;
 use earworm::search::hum_contour;
@@ -60,7 +60,7 @@ struct Scheme {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let (db, manifest, base) = (&args[1], &args[2], &args[3]);
+    let (db, manifest) = (&args[1], &args[2]);
     let mut cat = Catalog::open(std::path::Path::new(db))?;
     let emb = earworm::model::Embedder::load_default()?;
     if let Some(t) = emb.tracker.as_ref() {
@@ -80,16 +80,10 @@ fn main() -> anyhow::Result<()> {
         .collect();
     eprintln!("{} songs with melodies", mel.len());
     let mut hums = Vec::new();
-    let text = std::fs::read_to_string(manifest)?;
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let (samples, _) = decode_file(&std::path::Path::new(base).join(f[0]))?;
-        let truth = id_of[std::path::Path::new(f[1])
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()];
-        hums.push((hum_contour(&samples).note_moves(), truth));
+    for row in earworm::eval::read_manifest(std::path::Path::new(manifest))? {
+        let (samples, _) = decode_file(&row.query)?;
+        let name = row.target.file_name().unwrap_or_default().to_string_lossy();
+        hums.push((hum_contour(&samples).note_moves(), id_of[name.as_ref()]));
     }
     let schemes = vec![
         Scheme {

@@ -4,7 +4,7 @@
 //! learned search's vote), compared with the same vote over the songs' audio segments. Prints
 //! how often the true song is in each list's top 50 / 200, and in either.
 //!
-//! cargo run --release --example sine_channel -- DB MAX_SONG_ID MANIFEST.csv HUMS_BASE_DIR
+//! cargo run --release --example sine_channel -- DB MAX_SONG_ID MANIFEST.csv
 use earworm::audio::{decode_file, SAMPLE_RATE};
 use earworm::library::Catalog;
 use earworm::model::{features, Embedder};
@@ -56,7 +56,7 @@ fn vote(windows: &[Vec<f32>], vecs: &[(i64, Vec<f32>)]) -> Vec<i64> {
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
-    let (db, max_id, manifest, base) = (&a[1], a[2].parse::<i64>()?, &a[3], &a[4]);
+    let (db, max_id, manifest) = (&a[1], a[2].parse::<i64>()?, &a[3]);
     let emb = Embedder::load_default()?;
     let mut cat = Catalog::open(std::path::Path::new(db))?;
     if let Some(t) = emb.tracker.as_ref() {
@@ -96,14 +96,10 @@ fn main() -> anyhow::Result<()> {
             .or_insert(s.id);
     }
     let (mut hs, mut ha, mut hu, mut n) = ([0; 2], [0; 2], [0; 2], 0);
-    for line in std::fs::read_to_string(manifest)?.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let (samples, _) = decode_file(&std::path::Path::new(base).join(f[0]))?;
-        let truth = id_of[std::path::Path::new(f[1])
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()];
+    for row in earworm::eval::read_manifest(std::path::Path::new(manifest))? {
+        let (samples, _) = decode_file(&row.query)?;
+        let name = row.target.file_name().unwrap_or_default().to_string_lossy();
+        let truth = id_of[name.as_ref()];
         let q = learned::embed_query(&emb, &samples, &Default::default())?.all();
         let (rs, ra) = (vote(&q, &sine_vecs), vote(&q, &audio_vecs));
         for (k, cut) in [50usize, 200].iter().enumerate() {
