@@ -184,14 +184,19 @@ pub fn device_name(device: &Device) -> &'static str {
     }
 }
 
+/// The network's inference form for the device: plain arrays on the CPU (faster there than
+/// candle on a query's few dozen windows), candle's conv1d form on a GPU.
+enum InferenceNet {
+    Cpu(CpuMelodyNet),
+    Candle(FastMelodyNet),
+}
+
 /// Turns audio into window embeddings with a loaded model.
 pub struct Embedder {
     /// The training form of the network (reference for the fast one).
     net: MelodyNet,
-    /// Same weights, conv1d forward: what embedding uses on a GPU.
-    fast: FastMelodyNet,
-    /// Same weights as plain arrays: what embedding uses on the CPU.
-    cpu: CpuMelodyNet,
+    /// The same weights in the form embedding runs on this device.
+    inference: InferenceNet,
     /// Identity of the weights (name and content hash): stored with every segment, so a
     /// new model makes the catalog re-embed.
     pub id: String,
@@ -241,12 +246,14 @@ impl Embedder {
         let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(werr)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let net = MelodyNet::new(card.net, vb).map_err(werr)?;
-        let fast = FastMelodyNet::new(&net).map_err(werr)?;
-        let cpu = CpuMelodyNet::new(&net).map_err(werr)?;
+        let inference = if device.is_cuda() {
+            InferenceNet::Candle(FastMelodyNet::new(&net).map_err(werr)?)
+        } else {
+            InferenceNet::Cpu(CpuMelodyNet::new(&net).map_err(werr)?)
+        };
         Ok(Self {
             net,
-            fast,
-            cpu,
+            inference,
             id,
             card,
             params: ours,
@@ -269,9 +276,10 @@ impl Embedder {
     /// Embeds windows (each `channels × window_frames`, concatenated), in batches.
     pub fn embed_windows(&self, windows: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
         let (ch, w) = (self.params.channels(), self.params.window_frames);
-        if !self.device.is_cuda() {
-            return Ok(self.cpu.embed_many(windows, w));
-        }
+        let fast = match &self.inference {
+            InferenceNet::Cpu(cpu) => return Ok(cpu.embed_many(windows, w)),
+            InferenceNet::Candle(fast) => fast,
+        };
         let n = windows.len() / (ch * w);
         let mut out = Vec::with_capacity(n);
         const BATCH: usize = 64;
@@ -282,7 +290,7 @@ impl Embedder {
                 (b, ch, w),
                 &self.device,
             )?;
-            let e = self.fast.forward(&x)?.to_vec2::<f32>()?;
+            let e = fast.forward(&x)?.to_vec2::<f32>()?;
             out.extend(e);
         }
         Ok(out)
