@@ -224,7 +224,7 @@ pub fn build_library(
                     album: &s.record.album,
                     duration_s: s.record.duration_s,
                     melody,
-                    segments: Some((model, segments)),
+                    segments: vec![(model, segments)],
                 }
             })
             .collect();
@@ -389,7 +389,7 @@ mod tests {
                 album: "b",
                 duration_s: 8.0,
                 melody: &melody,
-                segments: Some(("m@1", &segments)),
+                segments: vec![("m@1", &segments)],
             })
             .unwrap();
         }

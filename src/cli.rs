@@ -89,6 +89,10 @@ enum BenchCommand {
         /// Search settings file (JSON, as for `query --search-settings`)
         #[arg(long, value_name = "FILE")]
         search_settings: Option<PathBuf>,
+        /// Do not derive the songs' melody segments (the melody vote then uses those already
+        /// there, if any): deriving them costs about 0.2 s of CPU per song
+        #[arg(long)]
+        no_melody_segments: bool,
         /// Print the report as JSON on stdout
         #[arg(long)]
         json: bool,
@@ -547,6 +551,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             recall_hums,
             seed,
             search_settings,
+            no_melody_segments,
             json,
         })) => cmd_bench_scale(
             songs,
@@ -560,6 +565,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             queries,
             recall_hums,
             search_settings.as_deref(),
+            !no_melody_segments,
             json,
         ),
         Some(Command::Synth(SynthCommand::Testset {
@@ -907,6 +913,13 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
         "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}",
     );
     let report = engine.index(paths, &options, &mut |p| {
+        if p.melodies_total > 0 {
+            // After the files: melodies of songs indexed before the melody vote existed.
+            pb.set_length(p.melodies_total as u64);
+            pb.set_position(p.melodies_done as u64);
+            pb.set_message("melodies embedded (songs indexed by an older version)");
+            return;
+        }
         pb.set_length(p.total as u64);
         pb.set_position(p.done as u64);
         if let Some(name) = p.current.as_ref().and_then(|c| c.file_name()) {
@@ -940,9 +953,15 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
     if report.failed > 0 {
         eprintln!("see `earworm library` for the reasons files failed");
     }
+    if report.melodies_derived > 0 {
+        eprintln!(
+            "melody segments added for {} songs indexed by an older version",
+            report.melodies_derived
+        );
+    }
     // Bring the segment index up to date now (new songs join their cells; nothing is rebuilt
     // unless the library changed a lot), so the next search starts at once.
-    let changed = report.added + report.updated + report.removed > 0;
+    let changed = report.added + report.updated + report.removed + report.melodies_derived > 0;
     if changed && !report.cancelled && engine.embedder().is_some() {
         let started = std::time::Instant::now();
         engine.warm_up()?;
@@ -973,6 +992,11 @@ fn effective_method(engine: &Engine, method: Method) -> Method {
         if let Ok(n) = engine.songs_needing_embeddings() {
             if n > 0 {
                 eprintln!("note: {n} songs have no embeddings for this model yet; run `earworm index` again to add them");
+            }
+        }
+        if let Ok(n) = engine.songs_needing_melody_segments() {
+            if n > 0 {
+                eprintln!("note: {n} songs were indexed by an older version and lack melody segments; run `earworm index` on your folders to add them (unchanged files are not read again)");
             }
         }
     }
@@ -1266,6 +1290,10 @@ struct ScaleReport {
     makeup: crate::bench::LibraryMakeup,
     segments: usize,
     cells: usize,
+    /// Melody segments (the melody vote's index), and the time spent deriving those that
+    /// were missing.
+    melody_segments: usize,
+    melody_derive_s: f64,
     /// First open after the library was written: the segment index is built (cells trained).
     index_build_s: f64,
     /// A fresh open of the built library: catalog, model and saved segment index loaded.
@@ -1295,6 +1323,7 @@ fn cmd_bench_scale(
     queries: usize,
     recall_hums: usize,
     settings_file: Option<&std::path::Path>,
+    derive_melodies: bool,
     json: bool,
 ) -> Result<ExitCode> {
     use std::time::Instant;
@@ -1348,6 +1377,34 @@ fn cmd_bench_scale(
             " (reused)".into()
         }
     );
+    // The songs' melody segments, derived from their stored melodies (once: kept in the
+    // cached library).
+    let started = Instant::now();
+    let melodies_derived = if derive_melodies {
+        let mut engine = open(&dir)?;
+        let embedder = engine.embedder().cloned().context("no model")?;
+        let pb = bar(
+            0,
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} melodies embedded  ETA {eta}",
+        );
+        let n = crate::library::derive_melody_segments(
+            engine.catalog_mut(),
+            &embedder,
+            &std::sync::atomic::AtomicBool::new(false),
+            &mut |done, total| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+            },
+        )?;
+        pb.finish_and_clear();
+        n
+    } else {
+        0
+    };
+    let melody_derive_s = started.elapsed().as_secs_f64();
+    if melodies_derived > 0 {
+        eprintln!("melody segments derived for {melodies_derived} songs in {melody_derive_s:.0} s");
+    }
     // The first open builds (or brings up to date) the segment index; the second is what a
     // user's next start costs.
     let started = Instant::now();
@@ -1360,7 +1417,7 @@ fn cmd_bench_scale(
     engine.warm_up()?;
     let open_s = started.elapsed().as_secs_f64();
     let resident = crate::bench::resident_bytes().unwrap_or(0);
-    let (segments, cells, index_memory, recall) = {
+    let (segments, cells, melody_segments, index_memory, recall) = {
         let embedder = engine.embedder().cloned().context("no model")?;
         let mut windows = Vec::new();
         for row in rows.iter().take(recall_hums) {
@@ -1376,10 +1433,15 @@ fn cmd_bench_scale(
         let approx = index.nearest_many(&windows, 10, &settings.ann);
         let exact = index.exact_many(&windows, 10);
         let (points, cells) = index.shape();
+        let index_bytes = index.memory_bytes();
+        let (melody_points, melody_bytes) = engine
+            .melody_segment_index_now()?
+            .map_or((0, 0), |m| (m.shape().0, m.memory_bytes()));
         (
             points,
             cells,
-            index.memory_bytes(),
+            melody_points,
+            index_bytes + melody_bytes,
             crate::bench::recall(&approx, &exact),
         )
     };
@@ -1415,6 +1477,8 @@ fn cmd_bench_scale(
         makeup,
         segments,
         cells,
+        melody_segments,
+        melody_derive_s,
         index_build_s,
         open_s,
         resident_mb_after_open: resident as f64 / 1e6,
@@ -1435,10 +1499,11 @@ fn cmd_bench_scale(
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "{} songs ({} segments in {} cells): index build {:.1} s, open {:.2} s, resident {:.0} MB (index {:.0} MB), {:.0} KB on disk per song",
+            "{} songs ({} segments in {} cells, {} melody segments): index build {:.1} s, open {:.2} s, resident {:.0} MB (index {:.0} MB), {:.0} KB on disk per song",
             out.songs,
             out.segments,
             out.cells,
+            out.melody_segments,
             out.index_build_s,
             out.open_s,
             out.resident_mb_after_open,

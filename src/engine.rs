@@ -137,6 +137,8 @@ pub struct Engine {
     /// Built on first query, dropped when the library changes.
     searcher: Option<MelodySearcher>,
     segments: Option<SegmentIndex>,
+    /// The songs' melody segments, when the library has them (opened with `segments`).
+    melody_segments: Option<SegmentIndex>,
     embedder: Option<Arc<Embedder>>,
     /// Why there is no model, when there is none.
     model_problem: Option<String>,
@@ -163,6 +165,13 @@ impl Engine {
     /// The segment index, when the learned search has one loaded (for benchmarks and `info`).
     pub fn segment_index_now(&mut self) -> Result<Option<&SegmentIndex>, EngineError> {
         self.segment_index()
+    }
+
+    /// The melody segments' index, when the library has melody segments (see
+    /// [`Self::segment_index_now`]).
+    pub fn melody_segment_index_now(&mut self) -> Result<Option<&SegmentIndex>, EngineError> {
+        self.segment_index()?;
+        Ok(self.melody_segments.as_ref())
     }
 
     /// Opens the library in `db_dir` with the shipped model (see [`crate::model::find_model_dir`]);
@@ -195,6 +204,7 @@ impl Engine {
             db_dir: db_dir.to_path_buf(),
             searcher: None,
             segments: None,
+            melody_segments: None,
             embedder,
             model_problem,
             calibration,
@@ -233,11 +243,24 @@ impl Engine {
         Ok(self.catalog.song_count()? - with)
     }
 
+    /// Songs without melody segments (indexed by a version before the melody vote): an index
+    /// run derives them from the stored melodies.
+    pub fn songs_needing_melody_segments(&self) -> Result<usize, EngineError> {
+        let Some(e) = &self.embedder else {
+            return Ok(0);
+        };
+        Ok(self
+            .catalog
+            .songs_without_segments(&e.melody_model_id())?
+            .len())
+    }
+
     /// Forgets cached search structures: call when another process or thread changed the
     /// library (the app's indexer runs beside its search engine).
     pub fn reload(&mut self) {
         self.searcher = None;
         self.segments = None;
+        self.melody_segments = None;
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -247,6 +270,7 @@ impl Engine {
     pub fn catalog_mut(&mut self) -> &mut Catalog {
         self.searcher = None;
         self.segments = None;
+        self.melody_segments = None;
         &mut self.catalog
     }
 
@@ -258,6 +282,7 @@ impl Engine {
     ) -> Result<IndexReport, EngineError> {
         self.searcher = None;
         self.segments = None;
+        self.melody_segments = None;
         let mut options = options.clone();
         if options.embedder.is_none() {
             options.embedder = self.embedder.clone();
@@ -272,6 +297,10 @@ impl Engine {
         if self.segments.is_none() {
             let index = SegmentIndex::open(&self.db_dir, &self.catalog, &e.id)
                 .map_err(LearnedError::from)?;
+            let melody =
+                SegmentIndex::open_vectors_only(&self.db_dir, &self.catalog, &e.melody_model_id())
+                    .map_err(LearnedError::from)?;
+            self.melody_segments = Some(melody).filter(|m| !m.is_empty());
             self.segments = Some(index);
         }
         Ok(self.segments.as_ref().filter(|s| !s.is_empty()))
@@ -384,6 +413,7 @@ impl Engine {
             let melodies = |songs: &[i64]| catalog.melodies_of(songs);
             let mut found = learned::search(
                 index,
+                self.melody_segments.as_ref(),
                 &melodies,
                 &queries,
                 &hum,

@@ -42,6 +42,33 @@ impl Contour {
         self.midi.len() as f32 / self.fps
     }
 
+    /// The contour played as a pure tone at [`SAMPLE_RATE`]: each frame's pitch held for the
+    /// frame, phase continuous, 10 ms fades into and out of unvoiced frames (silence). Indexing
+    /// embeds this next to the song's audio: a hum is closer to its song's melody alone than to
+    /// the mix, so the melody's own segment vectors find songs the mix's miss.
+    pub fn render_sine(&self) -> Vec<f32> {
+        if self.midi.is_empty() || self.fps <= 0.0 {
+            return Vec::new();
+        }
+        let rate = SAMPLE_RATE as f32;
+        let per_frame = rate / self.fps;
+        let n = (self.len() as f32 * per_frame) as usize;
+        let fade_step = 1.0 / (0.01 * rate);
+        let (mut phase, mut level, mut hz) = (0.0f32, 0.0f32, 0.0f32);
+        (0..n)
+            .map(|i| {
+                let m = self.midi[((i as f32 / per_frame) as usize).min(self.len() - 1)];
+                let voiced = m.is_finite();
+                level += ((voiced as u8 as f32) - level).clamp(-fade_step, fade_step);
+                if voiced {
+                    hz = crate::dsp::midi_to_hz(m);
+                }
+                phase = (phase + std::f32::consts::TAU * hz / rate) % std::f32::consts::TAU;
+                0.5 * level * phase.sin()
+            })
+            .collect()
+    }
+
     pub fn voiced_fraction(&self) -> f32 {
         if self.midi.is_empty() {
             return 0.0;
@@ -529,6 +556,29 @@ mod tests {
                     .sum::<f32>()
             })
             .collect()
+    }
+
+    #[test]
+    fn sine_rendering_plays_each_frame_at_its_pitch_and_rests_in_silence() {
+        // One second of A4 (440 Hz), a second of rest, a second of A5.
+        let fps = CONTOUR_FPS;
+        let frames = fps as usize;
+        let mut midi = vec![69.0; frames];
+        midi.extend(vec![f32::NAN; frames]);
+        midi.extend(vec![81.0; frames]);
+        let x = Contour::new(fps, midi).render_sine();
+        let rate = SAMPLE_RATE as usize;
+        assert_eq!(x.len(), 3 * rate);
+        let crossings = |s: &[f32]| s.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        // Away from the fades: upward zero crossings per half second = half the frequency.
+        let a4 = crossings(&x[rate / 4..3 * rate / 4]);
+        let a5 = crossings(&x[2 * rate + rate / 4..2 * rate + 3 * rate / 4]);
+        assert!((a4 as i32 - 220).abs() <= 1, "{a4}");
+        assert!((a5 as i32 - 440).abs() <= 1, "{a5}");
+        let rest = &x[rate + rate / 10..2 * rate - rate / 10];
+        assert!(rest.iter().all(|v| *v == 0.0), "silence between the notes");
+        assert!(x.iter().all(|v| v.abs() <= 0.5));
+        assert!(Contour::new(fps, Vec::new()).render_sine().is_empty());
     }
 
     #[test]

@@ -1301,24 +1301,25 @@ impl EarwormApp {
             ui.add_space(3.0);
             if let Some(p) = self.index_progress.clone() {
                 ui.horizontal(|ui| {
-                    let fraction = if p.total > 0 {
-                        p.done as f32 / p.total as f32
+                    let (done, total, unit) = p.step();
+                    let fraction = if total > 0 {
+                        done as f32 / total as f32
                     } else {
                         0.0
                     };
                     let secs = p.elapsed.as_secs_f32().max(0.001);
-                    let rate = p.done as f32 / secs;
-                    let eta = if rate > 0.0 && p.total > p.done {
-                        format!(", about {} left", clock((p.total - p.done) as f32 / rate))
+                    let rate = done as f32 / secs;
+                    let eta = if rate > 0.0 && total > done {
+                        format!(", about {} left", clock((total - done) as f32 / rate))
                     } else {
                         String::new()
                     };
                     ui.add(
                         egui::ProgressBar::new(fraction)
                             .desired_width(260.0)
-                            .text(format!("Indexing {} / {} files", p.done, p.total)),
+                            .text(format!("Indexing {done} / {total} {unit}")),
                     );
-                    ui.label(format!("{rate:.1} files/s{eta}"));
+                    ui.label(format!("{rate:.1} {unit}/s{eta}"));
                     if p.failed > 0 {
                         ui.colored_label(
                             Color32::from_rgb(230, 160, 60),

@@ -226,7 +226,8 @@ fn index_thread(
     let mut last_sent = Instant::now() - Duration::from_secs(1);
     engine
         .index(paths, &options, &mut |p| {
-            if last_sent.elapsed() >= Duration::from_millis(100) || p.done == p.total {
+            let (done, total, _) = p.step();
+            if last_sent.elapsed() >= Duration::from_millis(100) || done == total {
                 last_sent = Instant::now();
                 let _ = tx.send(Reply::IndexProgress(p.clone()));
                 wake();

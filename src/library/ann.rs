@@ -105,6 +105,8 @@ pub struct SegmentIndex {
     /// Each song's pitch-class sketch ([`crate::melody::Contour::pitch_class_sketch`]): the
     /// contour channel scans its pool from these instead of reading contours from the catalog.
     sketches: HashMap<i64, Vec<u8>>,
+    /// Whether this index keeps the tunes above (only the main one of a library does).
+    with_tunes: bool,
     /// Live (non-removed, non-silent) points when the cells were trained, and removed points
     /// still taking space: what [`needs_compaction`] weighs.
     trained_on: u64,
@@ -251,12 +253,32 @@ impl SegmentIndex {
     /// (adding and dropping the songs that changed, saving when anything did); builds it when
     /// there is no usable saved index.
     pub fn open(db_dir: &Path, catalog: &Catalog, model: &str) -> Result<Self, AnnError> {
+        Self::open_with(db_dir, catalog, model, true)
+    }
+
+    /// [`Self::open`] for a second set of vectors of the same songs (their melody segments):
+    /// the songs' tunes (moves, sketches) are kept only in the main index.
+    pub fn open_vectors_only(
+        db_dir: &Path,
+        catalog: &Catalog,
+        model: &str,
+    ) -> Result<Self, AnnError> {
+        Self::open_with(db_dir, catalog, model, false)
+    }
+
+    fn open_with(
+        db_dir: &Path,
+        catalog: &Catalog,
+        model: &str,
+        with_tunes: bool,
+    ) -> Result<Self, AnnError> {
         let path = index_path(db_dir, model);
         let summary = catalog.segment_summary(model)?;
         let mut index = match Self::load(&path, model) {
             Some(index) => index,
             None => Self::empty(model),
         };
+        index.with_tunes = with_tunes;
         let fresh = index.cells.is_empty();
         let in_catalog: HashMap<i64, (i64, i64)> = summary
             .iter()
@@ -295,7 +317,7 @@ impl SegmentIndex {
         };
         if rebuild {
             let songs: Vec<i64> = summary.iter().map(|s| s.0).collect();
-            index = Self::build(catalog, model, &songs)?;
+            index = Self::build(catalog, model, &songs, with_tunes)?;
             report.built = true;
         } else {
             index.add_songs(catalog, &to_add)?;
@@ -342,6 +364,7 @@ impl SegmentIndex {
             moves: HashMap::new(),
             grams: GramIndex::default(),
             sketches: HashMap::new(),
+            with_tunes: true,
             trained_on: 0,
             removed: 0,
             report: OpenReport::default(),
@@ -350,8 +373,14 @@ impl SegmentIndex {
 
     /// Builds the index of `songs` from the catalog: quantises every segment, trains the cells
     /// on a sample of them and files every point in its nearest cell.
-    fn build(catalog: &Catalog, model: &str, songs: &[i64]) -> Result<Self, AnnError> {
+    fn build(
+        catalog: &Catalog,
+        model: &str,
+        songs: &[i64],
+        with_tunes: bool,
+    ) -> Result<Self, AnnError> {
         let mut index = Self::empty(model);
+        index.with_tunes = with_tunes;
         for batch in songs.chunks(LOAD_BATCH) {
             index.append(catalog, batch)?;
         }
@@ -412,9 +441,11 @@ impl SegmentIndex {
 
     /// Reads `songs`' segments from the catalog and appends them as points (not yet in cells).
     fn append(&mut self, catalog: &Catalog, songs: &[i64]) -> Result<Vec<u32>, AnnError> {
-        for (song, melody) in catalog.melodies_of(songs)? {
-            self.moves.insert(song, melody.note_moves());
-            self.sketches.insert(song, melody.pitch_class_sketch());
+        if self.with_tunes {
+            for (song, melody) in catalog.melodies_of(songs)? {
+                self.moves.insert(song, melody.note_moves());
+                self.sketches.insert(song, melody.pitch_class_sketch());
+            }
         }
         let segments = catalog.song_segments(&self.model, songs)?;
         let mut added = Vec::with_capacity(segments.len());
@@ -840,6 +871,7 @@ impl SegmentIndex {
             moves,
             grams: GramIndex::default(),
             sketches,
+            with_tunes: true,
             trained_on,
             removed,
             report: OpenReport::default(),
@@ -973,7 +1005,7 @@ mod tests {
                 album: "",
                 duration_s: segments.len() as f64,
                 melody: &melody,
-                segments: Some(("m@1", segments)),
+                segments: vec![("m@1", segments)],
             })
             .unwrap()
     }

@@ -82,8 +82,9 @@ pub struct NewSong<'a> {
     pub album: &'a str,
     pub duration_s: f64,
     pub melody: &'a Contour,
-    /// Segment embeddings (start s, vector) from `model`, when a model was used.
-    pub segments: Option<(&'a str, &'a [(f32, Vec<f32>)])>,
+    /// Segment embeddings (start s, vector), one set per model id (none without a model):
+    /// the song's audio, and its melody alone ([`crate::model::Embedder::melody_model_id`]).
+    pub segments: Vec<(&'a str, &'a [(f32, Vec<f32>)])>,
 }
 
 pub struct Catalog {
@@ -321,13 +322,15 @@ impl Catalog {
             params![id, self.melody_version, song.melody.fps, song.melody.to_bytes()],
         )?;
         tx.execute("DELETE FROM segments WHERE song_id = ?1", [id])?;
-        if let Some((model, segments)) = song.segments {
+        {
             let mut stmt = tx.prepare(
                 "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
             )?;
-            for (start, v) in segments {
-                let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                stmt.execute(params![id, model, *start as f64, blob])?;
+            for &(model, segments) in &song.segments {
+                for (start, v) in segments {
+                    let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    stmt.execute(params![id, model, *start as f64, blob])?;
+                }
             }
         }
         tx.execute("DELETE FROM errors WHERE path = ?1", [&p])?;
@@ -483,6 +486,48 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Songs with a current melody but no segments of `model`, by id: those whose melody
+    /// segments an index run still has to derive.
+    pub fn songs_without_segments(&self, model: &str) -> Result<Vec<i64>, CatalogError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.song_id FROM melodies m WHERE m.version = ?1 AND NOT EXISTS
+                (SELECT 1 FROM segments s WHERE s.model = ?2 AND s.song_id = m.song_id)
+             ORDER BY m.song_id",
+        )?;
+        let rows = stmt.query_map(params![self.melody_version, model], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the segments of `model` of each given song (songs since removed are skipped):
+    /// one transaction.
+    pub fn put_segments(
+        &mut self,
+        model: &str,
+        songs: &[(i64, Vec<(f32, Vec<f32>)>)],
+    ) -> Result<(), CatalogError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut exists = tx.prepare_cached("SELECT 1 FROM songs WHERE id = ?1")?;
+            let mut clear =
+                tx.prepare_cached("DELETE FROM segments WHERE song_id = ?1 AND model = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
+            )?;
+            for (song, segments) in songs {
+                if !exists.exists([song])? {
+                    continue;
+                }
+                clear.execute(params![song, model])?;
+                for (start, v) in segments {
+                    let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    insert.execute(params![song, model, *start as f64, blob])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The segments of `model` of the given songs, by song and then time.
     pub fn song_segments(&self, model: &str, songs: &[i64]) -> Result<Vec<Segment>, CatalogError> {
         let mut stmt = self.conn.prepare_cached(
@@ -563,7 +608,7 @@ impl Catalog {
                     song.melody.fps,
                     song.melody.to_bytes()
                 ])?;
-                if let Some((model, segments)) = song.segments {
+                for &(model, segments) in &song.segments {
                     for (start, v) in segments {
                         let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                         segment_stmt.execute(params![id, model, *start as f64, blob])?;
@@ -717,19 +762,33 @@ mod tests {
             album: "",
             duration_s: 3.0,
             melody: &melody,
-            segments: None,
+            segments: Vec::new(),
         };
         let id = cat.upsert_song(&song).unwrap();
         // With a model set, a song without its segments is not current until re-embedded.
         cat.set_embedding_model(Some("m@1".into()));
         assert!(!cat.file_state(path).unwrap().unwrap().current);
         let segs = vec![(0.0f32, vec![1.0f32, 0.0]), (1.0, vec![0.0, 1.0])];
+        let melody_segs = vec![(0.0f32, vec![0.6f32, 0.8])];
+        assert_eq!(cat.songs_without_segments("m@1#melody").unwrap(), vec![id]);
         cat.upsert_song(&NewSong {
-            segments: Some(("m@1", &segs)),
+            segments: vec![("m@1", &segs), ("m@1#melody", &melody_segs)],
             ..song
         })
         .unwrap();
         assert!(cat.file_state(path).unwrap().unwrap().current);
+        assert!(cat.songs_without_segments("m@1#melody").unwrap().is_empty());
+        assert!(cat.songs_without_segments("m@1").unwrap().is_empty());
+        // Putting one model's segments leaves the other's alone; a gone song is skipped.
+        let replaced = vec![(0.0f32, vec![1.0f32, 0.0]), (1.0, vec![0.0, -1.0])];
+        cat.put_segments("m@1#melody", &[(id, replaced.clone()), (id + 99, replaced)])
+            .unwrap();
+        assert_eq!(cat.songs_with_segments("m@1#melody").unwrap(), (1, 2));
+        assert_eq!(cat.songs_with_segments("m@1").unwrap(), (1, 2));
+        assert_eq!(
+            cat.song_segments("m@1#melody", &[id]).unwrap()[1].embedding,
+            vec![0.0, -1.0]
+        );
         assert_eq!(
             cat.song_segments("m@1", &[id]).unwrap()[1].embedding,
             vec![0.0, 1.0]

@@ -62,6 +62,22 @@ pub struct IndexProgress {
     pub audio_seconds: f64,
     pub elapsed: Duration,
     pub current: Option<PathBuf>,
+    /// After the files: songs indexed before the melody channel existed whose melody segments
+    /// are being derived from their stored melody (no decoding), and how many are finished.
+    pub melodies_total: usize,
+    pub melodies_done: usize,
+}
+
+impl IndexProgress {
+    /// The step under way as (done, total, what is counted): the files, then the melodies of
+    /// songs an older version indexed (see [`Self::melodies_total`]).
+    pub fn step(&self) -> (usize, usize, &'static str) {
+        if self.melodies_total > 0 {
+            (self.melodies_done, self.melodies_total, "melodies")
+        } else {
+            (self.done, self.total, "files")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,6 +97,8 @@ pub struct IndexReport {
     pub audio_seconds: f64,
     pub elapsed: Duration,
     pub cancelled: bool,
+    /// Songs whose melody segments were derived from their stored melody.
+    pub melodies_derived: usize,
 }
 
 struct Job {
@@ -100,7 +118,8 @@ enum Outcome {
         album: String,
         duration_s: f64,
         melody: Contour,
-        segments: Option<Vec<(f32, Vec<f32>)>>,
+        /// The audio's segments and the melody's, when a model was used.
+        segments: Option<(Vec<(f32, Vec<f32>)>, Vec<(f32, Vec<f32>)>)>,
     },
     Failed(String),
 }
@@ -176,10 +195,12 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
             _ => extracted,
         };
         let segments = match (embedder, &spec) {
-            (Some(e), Some(spec)) => Some(
+            (Some(e), Some(spec)) => Some((
                 e.embed_song(spec)
                     .map_err(|err| format!("embedding failed: {err}"))?,
-            ),
+                e.embed_melody(&melody)
+                    .map_err(|err| format!("embedding the melody failed: {err}"))?,
+            )),
             _ => None,
         };
         Ok::<_, String>((info, melody, segments))
@@ -317,11 +338,20 @@ pub fn index_paths(
                     melody,
                     segments,
                 } => {
-                    let model_id = options
+                    let ids = options
                         .embedder
                         .as_ref()
-                        .map(|e| e.id.clone())
+                        .map(|e| (e.id.clone(), e.melody_model_id()))
                         .unwrap_or_default();
+                    let segments = match &segments {
+                        Some((audio, tune)) => {
+                            vec![
+                                (ids.0.as_str(), audio.as_slice()),
+                                (ids.1.as_str(), tune.as_slice()),
+                            ]
+                        }
+                        None => Vec::new(),
+                    };
                     catalog.upsert_song(&NewSong {
                         path: &job.path,
                         size: job.size,
@@ -332,7 +362,7 @@ pub fn index_paths(
                         album: &album,
                         duration_s,
                         melody: &melody,
-                        segments: segments.as_deref().map(|s| (model_id.as_str(), s)),
+                        segments,
                     })?;
                     if job.was_song || job.known_hash.is_some() {
                         report.updated += 1;
@@ -355,8 +385,60 @@ pub fn index_paths(
         Ok(())
     });
     result?;
-    report.cancelled = options.cancel.load(Ordering::Relaxed) && state.done < state.total;
+    if let Some(embedder) = &options.embedder {
+        report.melodies_derived =
+            derive_melody_segments(catalog, embedder, &options.cancel, &mut |done, total| {
+                state.melodies_done = done;
+                state.melodies_total = total;
+                state.elapsed = started.elapsed();
+                progress(&state);
+            })?;
+    }
+    report.cancelled = options.cancel.load(Ordering::Relaxed)
+        && (state.done < state.total || state.melodies_done < state.melodies_total);
     report.audio_seconds = state.audio_seconds;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Songs per transaction when deriving melody segments.
+const DERIVE_BATCH: usize = 64;
+
+/// Gives every song with a current melody but no melody segments
+/// ([`Embedder::melody_model_id`]) its segments, computed from the stored melody
+/// ([`Embedder::embed_melody`]; nothing is decoded): libraries indexed before the melody
+/// channel existed, and songs written without them (benchmark libraries). Batches run on all
+/// cores and are stored one transaction each, so a cancelled run keeps what it finished.
+/// Returns how many songs got segments; `progress` gets (done, total).
+pub fn derive_melody_segments(
+    catalog: &mut Catalog,
+    embedder: &Embedder,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize, CatalogError> {
+    use rayon::prelude::*;
+    let model = embedder.melody_model_id();
+    let todo = catalog.songs_without_segments(&model)?;
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    progress(0, todo.len());
+    let mut done = 0;
+    let mut derived_songs = 0;
+    for batch in todo.chunks(DERIVE_BATCH) {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let derived: Vec<(i64, Vec<(f32, Vec<f32>)>)> = catalog
+            .melodies_of(batch)?
+            .par_iter()
+            // A melody the network cannot embed stays without segments (tried again next run).
+            .filter_map(|(song, melody)| Some((*song, embedder.embed_melody(melody).ok()?)))
+            .collect();
+        catalog.put_segments(&model, &derived)?;
+        derived_songs += derived.len();
+        done += batch.len();
+        progress(done, todo.len());
+    }
+    Ok(derived_songs)
 }

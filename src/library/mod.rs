@@ -16,8 +16,8 @@ pub use history::{
     utc_time, write_history_csv, HistoryEntry, HistoryResult, NewHistoryEntry, QueryKind,
 };
 pub use indexer::{
-    index_paths, is_audio_path, panic_message, IndexOptions, IndexProgress, IndexReport,
-    AUDIO_EXTENSIONS,
+    derive_melody_segments, index_paths, is_audio_path, panic_message, IndexOptions, IndexProgress,
+    IndexReport, AUDIO_EXTENSIONS,
 };
 
 /// The bundled demo library (assets/demo): beside the executable or in the source tree.

@@ -5,6 +5,7 @@ pub mod features;
 pub mod net;
 pub mod tracker;
 
+use crate::melody::Contour;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -356,6 +357,34 @@ impl Embedder {
                 (start as f32 / fps, e)
             })
             .collect())
+    }
+}
+
+/// What [`Embedder::melody_model_id`] appends to the model's id.
+pub const MELODY_MODEL_SUFFIX: &str = "#melody";
+
+impl Embedder {
+    /// The id under which a song's melody segments ([`Self::embed_melody`]) are stored: a
+    /// second segment index beside the audio's, found by the same hum windows.
+    pub fn melody_model_id(&self) -> String {
+        format!("{}{MELODY_MODEL_SUFFIX}", self.id)
+    }
+
+    /// Segment embeddings of a song's melody alone, played as a sine
+    /// ([`Contour::render_sine`]), one per [`SONG_SEGMENT_HOP`] frames like [`Self::embed_song`].
+    /// A melody with no voiced window still gets one (silent, all-zero) segment, so the catalog
+    /// records that it was embedded.
+    pub fn embed_melody(&self, melody: &Contour) -> Result<Vec<(f32, Vec<f32>)>, ModelError> {
+        let spec = features::spectrogram(&self.params, &melody.render_sine());
+        let mut segments = if spec.frames() == 0 {
+            Vec::new()
+        } else {
+            self.embed_song(&spec)?
+        };
+        if segments.is_empty() {
+            segments.push((0.0, vec![0.0; self.dim()]));
+        }
+        Ok(segments)
     }
 }
 

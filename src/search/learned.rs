@@ -76,11 +76,19 @@ const CONTOUR_SHORTLIST: usize = 20;
 const CONTOUR_POOL: usize = 200;
 /// Songs the melody channel adds to that pool in a larger library.
 const MELODY_POOL: usize = 200;
+/// The melody vote: the hum's windows voting over the songs' melody segments (each song's
+/// melody alone, played as a sine and embedded: [`crate::model::Embedder::embed_melody`]). Its
+/// best [`MELODY_VOTE_SHORTLIST`] songs join the candidates and its best [`MELODY_VOTE_POOL`]
+/// the contour channel's pool in a larger library. A hum is closer to its song's melody alone
+/// than to the mix, so this finds songs the audio vote misses (docs/MEASURED.md "Scale").
+const MELODY_VOTE_SHORTLIST: usize = 10;
+const MELODY_VOTE_POOL: usize = 200;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
 /// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
 const VOTE_WEIGHT: f32 = 0.0;
 const DENSE_WEIGHT: f32 = 0.2;
 const DIAGONAL_WEIGHT: f32 = 0.2;
+const MELODY_VOTE_WEIGHT: f32 = 0.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {
@@ -264,6 +272,7 @@ pub type MelodySource<'a> = dyn Fn(&[i64]) -> Result<Vec<(i64, Contour)>, Catalo
 /// tracker struggles with still gets answers.
 pub fn search(
     index: &SegmentIndex,
+    melody_index: Option<&SegmentIndex>,
     melodies: &MelodySource,
     query: &QueryEmbeddings,
     hum: &Contour,
@@ -275,15 +284,27 @@ pub fn search(
         return Err(SearchError::EmptyLibrary.into());
     }
     let started = std::time::Instant::now();
-    let ranked = vote(index, &query.all(), &settings.ann);
+    let windows = query.all();
+    let ranked = vote(index, &windows, &settings.ann);
+    let by_melody: Vec<(i64, f32)> = match melody_index {
+        Some(m) if !m.is_empty() => vote(m, &windows, &settings.ann),
+        _ => Vec::new(),
+    };
     times.vote_ms = ms_since(started);
     let started = std::time::Instant::now();
+    let vote_of: HashMap<i64, f32> = ranked.iter().copied().collect();
     let mut candidates: Vec<(i64, f32)> = ranked
         .iter()
         .copied()
         .take(settings.shortlist.max(top))
         .collect();
-    let ids: HashSet<i64> = candidates.iter().map(|s| s.0).collect();
+    let mut ids: HashSet<i64> = candidates.iter().map(|s| s.0).collect();
+    let from_vote = candidates.len();
+    for &(song, _) in by_melody.iter().take(settings.melody_vote_shortlist) {
+        if ids.insert(song) {
+            candidates.push((song, vote_of.get(&song).copied().unwrap_or(0.0)));
+        }
+    }
     // The contour channel adds the pool's best stage-1 songs the vote missed (see SHORTLIST
     // for why): the whole library when it is small, else the vote's best songs.
     let aligned: HashMap<i64, (usize, Match)> = if settings.contour_shortlist == 0 {
@@ -297,6 +318,7 @@ pub fn search(
                 .iter()
                 .take(settings.contour_pool)
                 .chain(&by_tune)
+                .chain(by_melody.iter().take(settings.melody_vote_pool))
                 .map(|s| s.0)
                 .collect()
         };
@@ -328,7 +350,7 @@ pub fn search(
     times.contour_ms = ms_since(started);
     times.align_ms = times.contour_ms - times.scan_ms;
     let started = std::time::Instant::now();
-    let vote_of: HashMap<i64, f32> = ranked.iter().copied().collect();
+    let melody_vote_of: HashMap<i64, f32> = by_melody.iter().copied().collect();
     let mut extra: Vec<i64> = aligned
         .keys()
         .filter(|id| !ids.contains(id))
@@ -344,7 +366,7 @@ pub fn search(
         embedding_scores(index, query, song)
     });
     if let Some(path) = &settings.dump_candidates {
-        dump_candidates(path, &candidates, ids.len(), &aligned, &scores);
+        dump_candidates(path, &candidates, from_vote, &aligned, &scores);
     }
     let mut out: Vec<Match> = candidates
         .iter()
@@ -357,8 +379,9 @@ pub fn search(
                 end_s: 0.0,
                 alignment: Default::default(),
             });
+            let melody_vote = melody_vote_of.get(&song).copied().unwrap_or(0.0);
             Match {
-                score: settings.fuse(found.score, vote, embedded),
+                score: settings.fuse(found.score, vote, melody_vote, embedded),
                 ..found
             }
         })
@@ -409,11 +432,17 @@ pub struct SearchSettings {
     /// Songs the melody channel (the n-gram index of pitch moves, [`crate::library::grams`])
     /// adds to the contour channel's pool in a large library (`EARWORM_MELODY_POOL`).
     pub melody_pool: usize,
+    /// Songs the melody vote (the hum against the songs' melody segments) passes on
+    /// (`EARWORM_MELODY_VOTE_SHORTLIST`), and adds to the contour channel's pool in a large
+    /// library (`EARWORM_MELODY_VOTE_POOL`). Libraries without melody segments skip it.
+    pub melody_vote_shortlist: usize,
+    pub melody_vote_pool: usize,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
-    /// `EARWORM_DIAGONAL_WEIGHT`).
+    /// `EARWORM_DIAGONAL_WEIGHT`, `EARWORM_MELODY_VOTE_WEIGHT`).
     pub vote: f32,
     pub dense: f32,
     pub diagonal: f32,
+    pub melody_vote: f32,
     /// The segment index's search (`EARWORM_ANN_PROBE`: cells read per hum window).
     pub ann: AnnSettings,
     /// How the hum is cut into windows (`EARWORM_QUERY_HOP`, `EARWORM_QUERY_STRETCHES`, e.g.
@@ -432,9 +461,12 @@ impl Default for SearchSettings {
             contour_shortlist: CONTOUR_SHORTLIST,
             contour_pool: CONTOUR_POOL,
             melody_pool: MELODY_POOL,
+            melody_vote_shortlist: MELODY_VOTE_SHORTLIST,
+            melody_vote_pool: MELODY_VOTE_POOL,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
+            melody_vote: MELODY_VOTE_WEIGHT,
             ann: AnnSettings::default(),
             query: QueryWindows::default(),
             dump_candidates: None,
@@ -491,6 +523,7 @@ impl SearchSettings {
             ("vote", self.vote),
             ("dense", self.dense),
             ("diagonal", self.diagonal),
+            ("melody_vote", self.melody_vote),
         ] {
             if !w.is_finite() || w < 0.0 {
                 return Err(format!("{name} must be a number ≥ 0, not {w}"));
@@ -507,6 +540,11 @@ impl SearchSettings {
             ("EARWORM_CONTOUR_SHORTLIST", &mut self.contour_shortlist),
             ("EARWORM_CONTOUR_POOL", &mut self.contour_pool),
             ("EARWORM_MELODY_POOL", &mut self.melody_pool),
+            (
+                "EARWORM_MELODY_VOTE_SHORTLIST",
+                &mut self.melody_vote_shortlist,
+            ),
+            ("EARWORM_MELODY_VOTE_POOL", &mut self.melody_vote_pool),
             ("EARWORM_ANN_PROBE", &mut self.ann.probe),
             ("EARWORM_QUERY_HOP", &mut self.query.hop),
             ("EARWORM_QUERY_MAX_WINDOWS", &mut self.query.max_windows),
@@ -533,6 +571,7 @@ impl SearchSettings {
             ("EARWORM_VOTE_WEIGHT", &mut self.vote),
             ("EARWORM_DENSE_WEIGHT", &mut self.dense),
             ("EARWORM_DIAGONAL_WEIGHT", &mut self.diagonal),
+            ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
         ] {
             if let Some(v) = number(name).filter(|v| v.is_finite() && *v >= 0.0) {
                 *field = v;
@@ -545,12 +584,13 @@ impl SearchSettings {
     }
 
     /// A weighted mean, so a perfect match on every measure still scores 1.
-    fn fuse(&self, alignment: f32, vote: f32, embedded: &EmbeddingScores) -> f32 {
+    fn fuse(&self, alignment: f32, vote: f32, melody_vote: f32, embedded: &EmbeddingScores) -> f32 {
         let total = alignment
             + self.vote * vote
+            + self.melody_vote * melody_vote
             + self.dense * embedded.dense
             + self.diagonal * embedded.diagonal;
-        total / (1.0 + self.vote + self.dense + self.diagonal)
+        total / (1.0 + self.vote + self.melody_vote + self.dense + self.diagonal)
     }
 }
 
@@ -749,7 +789,7 @@ mod tests {
                     album: "",
                     duration_s: 12.0,
                     melody: &melody,
-                    segments: Some(("m@1", segs)),
+                    segments: vec![("m@1", segs)],
                 })
                 .unwrap();
         }
@@ -783,5 +823,91 @@ mod tests {
                 EmbeddingScores::default()
             );
         }
+    }
+
+    #[test]
+    fn the_melody_vote_brings_in_a_song_whose_audio_the_vote_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let dim = 16;
+        let melody = Contour::new(25.0, vec![60.0; 10]);
+        let hum_window = unit(dim, 0, 1, 0.3);
+        let near = vec![(0.0f32, hum_window.clone())];
+        let far = |axis: usize| vec![(0.0f32, unit(dim, axis, axis + 1, 0.1))];
+        // Song 1: its mix sounds like the hum. Song 2: its mix does not, its melody does.
+        // Song 3: neither.
+        let (mix_2, mix_3, melody_3) = (far(6), far(9), far(12));
+        let songs: [(&str, &[(f32, Vec<f32>)], &[(f32, Vec<f32>)]); 3] = [
+            ("/m/1.wav", &near, &far(3)),
+            ("/m/2.wav", &mix_2, &near),
+            ("/m/3.wav", &mix_3, &melody_3),
+        ];
+        for (path, mix, tune) in songs {
+            catalog
+                .upsert_song(&crate::library::NewSong {
+                    path: Path::new(path),
+                    size: 1,
+                    mtime_ns: 1,
+                    hash: path,
+                    title: path,
+                    artist: "",
+                    album: "",
+                    duration_s: 1.0,
+                    melody: &melody,
+                    segments: vec![("m@1", mix), ("m@1#melody", tune)],
+                })
+                .unwrap();
+        }
+        let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        let melodies_index =
+            SegmentIndex::open_vectors_only(dir.path(), &catalog, "m@1#melody").unwrap();
+        assert_eq!(melodies_index.song_count(), 3);
+        assert!(
+            melodies_index.sketch(1).is_none(),
+            "tunes stay in the main index"
+        );
+        let query = QueryEmbeddings {
+            per_stretch: vec![vec![hum_window]],
+            hops: vec![QUERY_HOP],
+        };
+        // One candidate from the audio vote and, with the melody index, one from the melody
+        // vote; the melody vote weighs enough here to put its song first.
+        let settings = SearchSettings {
+            shortlist: 1,
+            contour_shortlist: 0,
+            melody_vote_shortlist: 1,
+            melody_vote: 1.0,
+            ..Default::default()
+        };
+        let melodies = |songs: &[i64]| catalog.melodies_of(songs);
+        let hum = Contour::new(25.0, vec![f32::NAN; 10]);
+        let first = |melody_index: Option<&SegmentIndex>, settings: &SearchSettings| -> Vec<i64> {
+            let mut times = StageTimes::default();
+            search(
+                &index,
+                melody_index,
+                &melodies,
+                &query,
+                &hum,
+                1,
+                settings,
+                &mut times,
+            )
+            .unwrap()
+            .iter()
+            .map(|m| m.song_id)
+            .collect()
+        };
+        assert_eq!(first(None, &settings), vec![1]);
+        assert_eq!(first(Some(&melodies_index), &settings), vec![2]);
+        let off = SearchSettings {
+            melody_vote_shortlist: 0,
+            ..settings.clone()
+        };
+        assert_eq!(
+            first(Some(&melodies_index), &off),
+            vec![1],
+            "a shortlist of 0 turns the melody vote off"
+        );
     }
 }

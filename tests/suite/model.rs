@@ -120,6 +120,14 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
             )
             .unwrap();
         assert_eq!(engine.songs_needing_embeddings().unwrap(), 0);
+        let melody_model = model().melody_model_id();
+        assert!(engine
+            .catalog()
+            .songs_without_segments(&melody_model)
+            .unwrap()
+            .is_empty());
+        let melody_index = engine.melody_segment_index_now().unwrap().unwrap();
+        assert_eq!(melody_index.song_count(), 12);
         let mut hits = 0;
         for (i, h) in hums.iter().enumerate() {
             let r = engine.query_file_with(h, 5, Method::Learned).unwrap();
@@ -134,9 +142,12 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(saved.len(), 1, "{saved:?}");
+    // One file per index: the songs' audio segments and their melodies' segments.
+    assert_eq!(saved.len(), 2, "{saved:?}");
     assert!(
-        saved[0].extension().is_some_and(|e| e == "ivf"),
+        saved
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "ivf")),
         "{saved:?}"
     );
     let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
@@ -166,5 +177,102 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
     assert_eq!(
         r.matches[0].song.path,
         std::fs::canonicalize(&more[0].path).unwrap()
+    );
+}
+
+#[test]
+fn a_library_indexed_without_melody_segments_gets_them_derived_once() {
+    use earworm::library::{derive_melody_segments, Catalog, NewSong};
+    let dir = tempfile::tempdir().unwrap();
+    let songs = common::write_songs(&dir.path().join("songs"), 3, 41);
+    let (fresh, old) = (dir.path().join("fresh"), dir.path().join("old"));
+    let embedder = model();
+    let melody_model = embedder.melody_model_id();
+    let mut engine = Engine::open_with_model(&fresh, Ok(model())).unwrap();
+    engine
+        .index(
+            &[dir.path().join("songs")],
+            &IndexOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    // The same songs written as an older version did: melody and audio segments only.
+    let source = engine.catalog();
+    let records = source.songs().unwrap();
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let melodies = source.melodies_of(&ids).unwrap();
+    let audio: Vec<Vec<(f32, Vec<f32>)>> = ids
+        .iter()
+        .map(|&id| {
+            source
+                .song_segments(&embedder.id, &[id])
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.start_s, s.embedding))
+                .collect()
+        })
+        .collect();
+    {
+        let mut cat = Catalog::open(&old).unwrap();
+        cat.set_melody_version(source.melody_version());
+        let rows: Vec<NewSong> = records
+            .iter()
+            .zip(&melodies)
+            .zip(&audio)
+            .map(|((r, (_, melody)), segs)| NewSong {
+                path: &r.path,
+                size: 0,
+                mtime_ns: 0,
+                hash: "",
+                title: &r.title,
+                artist: "",
+                album: "",
+                duration_s: r.duration_s,
+                melody,
+                segments: vec![(embedder.id.as_str(), segs.as_slice())],
+            })
+            .collect();
+        cat.insert_songs(&rows).unwrap();
+        assert_eq!(cat.songs_without_segments(&melody_model).unwrap().len(), 3);
+    }
+    // An index run with nothing new to read derives them from the stored melodies...
+    let mut upgraded = Engine::open_with_model(&old, Ok(model())).unwrap();
+    let mut last = (0, 0);
+    let report = upgraded
+        .index(&[], &IndexOptions::default(), &mut |p| {
+            last = (p.melodies_done, p.melodies_total)
+        })
+        .unwrap();
+    assert_eq!((report.melodies_derived, last), (3, (3, 3)));
+    // ... exactly as indexing the files made them, and only once.
+    for (id, r) in ids.iter().zip(&records) {
+        let made = source.song_segments(&melody_model, &[*id]).unwrap();
+        let new_id = upgraded
+            .catalog()
+            .songs()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.path == r.path)
+            .unwrap()
+            .id;
+        let derived = upgraded
+            .catalog()
+            .song_segments(&melody_model, &[new_id])
+            .unwrap();
+        assert_eq!(made.len(), derived.len());
+        for (a, b) in made.iter().zip(&derived) {
+            assert!(cosine(&a.embedding, &b.embedding) > 0.9999 || a.embedding == b.embedding);
+        }
+    }
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let again =
+        derive_melody_segments(upgraded.catalog_mut(), &embedder, &cancel, &mut |_, _| {}).unwrap();
+    assert_eq!(again, 0);
+    let hum = dir.path().join("hum.wav");
+    common::write_hum(&songs[1], &hum, Difficulty::Medium, 9);
+    let r = upgraded.query_file_with(&hum, 3, Method::Learned).unwrap();
+    assert_eq!(
+        r.matches[0].song.path,
+        std::fs::canonicalize(&songs[1].path).unwrap()
     );
 }
