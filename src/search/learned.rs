@@ -74,15 +74,19 @@ const CONTOUR_SHORTLIST: usize = 20;
 /// vote's best this many (so its cost stops growing with the library; `earworm bench scale`
 /// measures what it keeps).
 const CONTOUR_POOL: usize = 200;
-/// Songs the melody channel adds to that pool in a larger library.
+/// Songs the melody channel adds to that pool in a larger library without melody segments.
 const MELODY_POOL: usize = 200;
 /// The melody vote: the hum's windows voting over the songs' melody segments (each song's
 /// melody alone, played as a sine and embedded: [`crate::model::Embedder::embed_melody`]). Its
 /// best [`MELODY_VOTE_SHORTLIST`] songs join the candidates and its best [`MELODY_VOTE_POOL`]
 /// the contour channel's pool in a larger library. A hum is closer to its song's melody alone
 /// than to the mix, so this finds songs the audio vote misses (docs/MEASURED.md "Scale").
+/// Chosen on the dev hums' tuning half at 1,000 and 10,000 songs: the pool is what brings the
+/// gain (pools of 200–400 tie, shortlists of 0–30 tie), and reading 6 cells of its index per
+/// window finds as much as 24.
 const MELODY_VOTE_SHORTLIST: usize = 10;
-const MELODY_VOTE_POOL: usize = 200;
+const MELODY_VOTE_POOL: usize = 300;
+const MELODY_VOTE_PROBE: usize = 6;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
 /// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
 const VOTE_WEIGHT: f32 = 0.0;
@@ -286,8 +290,17 @@ pub fn search(
     let started = std::time::Instant::now();
     let windows = query.all();
     let ranked = vote(index, &windows, &settings.ann);
+    let melody_vote_used = settings.melody_vote_shortlist > 0
+        || settings.melody_vote_pool > 0
+        || settings.melody_vote > 0.0;
     let by_melody: Vec<(i64, f32)> = match melody_index {
-        Some(m) if !m.is_empty() => vote(m, &windows, &settings.ann),
+        Some(m) if !m.is_empty() && melody_vote_used => vote(
+            m,
+            &windows,
+            &AnnSettings {
+                probe: settings.melody_vote_probe,
+            },
+        ),
         _ => Vec::new(),
     };
     times.vote_ms = ms_since(started);
@@ -313,7 +326,13 @@ pub fn search(
         let mut pool: Vec<i64> = if index.song_count() <= settings.contour_pool {
             index.song_ids()
         } else {
-            let by_tune = index.melody_candidates(&hum.note_moves(), settings.melody_pool);
+            // The n-gram channel stands in for the melody vote where the library has no
+            // melody segments (it adds nothing beside it: docs/MEASURED.md "Scale").
+            let by_tune = if by_melody.is_empty() {
+                index.melody_candidates(&hum.note_moves(), settings.melody_pool)
+            } else {
+                Vec::new()
+            };
             ranked
                 .iter()
                 .take(settings.contour_pool)
@@ -430,13 +449,17 @@ pub struct SearchSettings {
     /// [`Self::melody_pool`].
     pub contour_pool: usize,
     /// Songs the melody channel (the n-gram index of pitch moves, [`crate::library::grams`])
-    /// adds to the contour channel's pool in a large library (`EARWORM_MELODY_POOL`).
+    /// adds to the contour channel's pool in a large library without melody segments (where
+    /// the melody vote runs instead) (`EARWORM_MELODY_POOL`).
     pub melody_pool: usize,
     /// Songs the melody vote (the hum against the songs' melody segments) passes on
     /// (`EARWORM_MELODY_VOTE_SHORTLIST`), and adds to the contour channel's pool in a large
     /// library (`EARWORM_MELODY_VOTE_POOL`). Libraries without melody segments skip it.
     pub melody_vote_shortlist: usize,
     pub melody_vote_pool: usize,
+    /// Cells of the melody segments' index read per hum window (`EARWORM_MELODY_VOTE_PROBE`;
+    /// the audio's is `ann.probe`).
+    pub melody_vote_probe: usize,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
     /// `EARWORM_DIAGONAL_WEIGHT`, `EARWORM_MELODY_VOTE_WEIGHT`).
     pub vote: f32,
@@ -463,6 +486,7 @@ impl Default for SearchSettings {
             melody_pool: MELODY_POOL,
             melody_vote_shortlist: MELODY_VOTE_SHORTLIST,
             melody_vote_pool: MELODY_VOTE_POOL,
+            melody_vote_probe: MELODY_VOTE_PROBE,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
@@ -545,6 +569,7 @@ impl SearchSettings {
                 &mut self.melody_vote_shortlist,
             ),
             ("EARWORM_MELODY_VOTE_POOL", &mut self.melody_vote_pool),
+            ("EARWORM_MELODY_VOTE_PROBE", &mut self.melody_vote_probe),
             ("EARWORM_ANN_PROBE", &mut self.ann.probe),
             ("EARWORM_QUERY_HOP", &mut self.query.hop),
             ("EARWORM_QUERY_MAX_WINDOWS", &mut self.query.max_windows),
