@@ -295,12 +295,30 @@ impl Engine {
             return Ok(None);
         };
         if self.segments.is_none() {
-            let index = SegmentIndex::open(&self.db_dir, &self.catalog, &e.id)
-                .map_err(LearnedError::from)?;
-            let melody =
-                SegmentIndex::open_vectors_only(&self.db_dir, &self.catalog, &e.melody_model_id())
-                    .map_err(LearnedError::from)?;
-            self.melody_segments = Some(melody).filter(|m| !m.is_empty());
+            // The two indexes open side by side (each reads, and after a change writes, a
+            // file of the library's size); the melody one through its own connection, as a
+            // connection is not shared between threads.
+            let melody_model = e.melody_model_id();
+            let melody_version = self.catalog.melody_version();
+            let db_dir = &self.db_dir;
+            let (index, melody) = std::thread::scope(|scope| {
+                let melody = scope.spawn(|| -> Result<SegmentIndex, LearnedError> {
+                    let mut catalog = Catalog::open(db_dir)?;
+                    catalog.set_melody_version(melody_version);
+                    Ok(SegmentIndex::open_vectors_only(
+                        db_dir,
+                        &catalog,
+                        &melody_model,
+                    )?)
+                });
+                let index = SegmentIndex::open(db_dir, &self.catalog, &e.id);
+                let melody = melody.join().unwrap_or_else(|panic| {
+                    std::panic::resume_unwind(panic);
+                });
+                (index, melody)
+            });
+            let index = index.map_err(LearnedError::from)?;
+            self.melody_segments = Some(melody?).filter(|m| !m.is_empty());
             self.segments = Some(index);
         }
         Ok(self.segments.as_ref().filter(|s| !s.is_empty()))

@@ -38,7 +38,9 @@ def main() -> None:
     derived = ", ".join(
         f"{r['songs']}: {r['makeup']['derived_songs']} derived" for r in reports if r["makeup"]["derived_songs"]
     )
-    fig.suptitle("earworm bench scale (2-core CPU)" + (f" — {derived}" if derived else ""), fontsize=9)
+    without = ", ".join(str(r["songs"]) for r in reports if r.get("melody_segments", 0) == 0)
+    notes = [n for n in (derived, f"no melody segments (melody vote off): {without}" if without else "") if n]
+    fig.suptitle("earworm bench scale (2-core CPU)" + "".join(f" — {n}" for n in notes), fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
