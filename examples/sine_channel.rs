@@ -1,36 +1,16 @@
-//! Experiment behind docs/MEASURED.md "Scale": a "melody as sine" segment channel. Each song's
-//! stored melody contour (songs 1..=MAX_SONG_ID) is rendered as a sine and embedded like a
-//! song; a hum's windows vote over those vectors (exact search, 40 neighbours a window, as the
+//! Experiment behind docs/MEASURED.md "Scale" (since built as the melody vote): a "melody as
+//! sine" segment channel. Each song's stored melody contour (songs 1..=MAX_SONG_ID) is rendered
+//! as a sine and embedded like a song ([`Embedder::embed_melody`]); a hum's windows vote over those vectors (exact search, 40 neighbours a window, as the
 //! learned search's vote), compared with the same vote over the songs' audio segments. Prints
 //! how often the true song is in each list's top 50 / 200, and in either.
 //!
 //! cargo run --release --example sine_channel -- DB MAX_SONG_ID MANIFEST.csv
-use earworm::audio::{decode_file, SAMPLE_RATE};
+use earworm::audio::decode_file;
 use earworm::library::Catalog;
-use earworm::model::{features, Embedder};
+use earworm::model::Embedder;
 use earworm::search::learned;
 use rayon::prelude::*;
 use std::collections::HashMap;
-
-fn sine(c: &earworm::melody::Contour) -> Vec<f32> {
-    let rate = SAMPLE_RATE as f32;
-    let per_frame = rate / c.fps;
-    let n = (c.len() as f32 * per_frame) as usize;
-    let fade = 0.01 * rate;
-    let (mut phase, mut level, mut hz) = (0.0f32, 0.0f32, 0.0f32);
-    (0..n)
-        .map(|i| {
-            let m = c.midi[((i as f32 / per_frame) as usize).min(c.len() - 1)];
-            let target = if m.is_finite() { 1.0 } else { 0.0 };
-            level += (target - level).clamp(-1.0 / fade, 1.0 / fade);
-            if m.is_finite() {
-                hz = earworm::dsp::midi_to_hz(m);
-            }
-            phase = (phase + std::f32::consts::TAU * hz / rate) % std::f32::consts::TAU;
-            0.5 * level * phase.sin()
-        })
-        .collect()
-}
 
 fn vote(windows: &[Vec<f32>], vecs: &[(i64, Vec<f32>)]) -> Vec<i64> {
     let mut score: HashMap<i64, f32> = HashMap::new();
@@ -69,8 +49,7 @@ fn main() -> anyhow::Result<()> {
     let sine_vecs: Vec<(i64, Vec<f32>)> = mel
         .par_iter()
         .flat_map_iter(|(id, c)| {
-            let spec = features::spectrogram(&emb.params, &sine(c));
-            let e = emb.embed_song(&spec).unwrap_or_default();
+            let e = emb.embed_melody(c).unwrap_or_default();
             e.into_iter()
                 .filter(|(_, v)| v.iter().any(|x| *x != 0.0))
                 .map(move |(_, v)| (*id, v))

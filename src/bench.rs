@@ -9,6 +9,7 @@
 //! with segment vectors re-timed the same way and mixed with another filler song's (so no
 //! vector repeats one of its parent's). No derived song comes from a song whose hums are asked.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::library::{Catalog, CatalogError, NewSong, SongRecord};
@@ -57,7 +58,14 @@ struct SourceSong {
     record: SongRecord,
     melody: Contour,
     segments: Vec<(f32, Vec<f32>)>,
+    /// The melody's own segments ([`crate::model::Embedder::embed_melody`]), when the source
+    /// library has them.
+    melody_segments: Vec<(f32, Vec<f32>)>,
 }
+
+/// A derived song: its melody, its segments and its melody's segments (empty when the parents
+/// have none).
+type DerivedSong = (Contour, Vec<(f32, Vec<f32>)>, Vec<(f32, Vec<f32>)>);
 
 /// Reads `ids` of `catalog` with their melodies and segments of `model`.
 fn read_songs(
@@ -66,33 +74,45 @@ fn read_songs(
     records: &[SongRecord],
 ) -> Result<Vec<SourceSong>, CatalogError> {
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let mut melodies: std::collections::HashMap<i64, Contour> =
-        catalog.melodies_of(&ids)?.into_iter().collect();
-    let mut segments: std::collections::HashMap<i64, Vec<(f32, Vec<f32>)>> = Default::default();
-    for s in catalog.song_segments(model, &ids)? {
-        segments
-            .entry(s.song_id)
-            .or_default()
-            .push((s.start_s, s.embedding));
-    }
+    let mut melodies: HashMap<i64, Contour> = catalog.melodies_of(&ids)?.into_iter().collect();
+    let by_song = |model: &str| -> Result<HashMap<i64, Vec<(f32, Vec<f32>)>>, CatalogError> {
+        let mut out: HashMap<i64, Vec<(f32, Vec<f32>)>> = HashMap::new();
+        for s in catalog.song_segments(model, &ids)? {
+            out.entry(s.song_id)
+                .or_default()
+                .push((s.start_s, s.embedding));
+        }
+        Ok(out)
+    };
+    let mut segments = by_song(model)?;
+    let mut melody_segments = by_song(&melody_model_of(model))?;
     Ok(records
         .iter()
         .filter_map(|r| {
             Some(SourceSong {
                 melody: melodies.remove(&r.id)?,
                 segments: segments.remove(&r.id)?,
+                melody_segments: melody_segments.remove(&r.id).unwrap_or_default(),
                 record: r.clone(),
             })
         })
         .collect())
 }
 
-/// A song derived from `parent`: another key and tempo, vectors mixed with `other`'s.
+/// The id a library's melody segments are stored under for `model`.
+fn melody_model_of(model: &str) -> String {
+    format!("{model}{}", crate::model::MELODY_MODEL_SUFFIX)
+}
+
+/// A song derived from `parent`: another key and tempo, vectors mixed with `other`'s. The
+/// melody segments (when both have them) are re-timed and mixed the same way, with their own
+/// random stream (`melody_rng`), so the rest is what it was before melody segments existed.
 fn derive(
     parent: &SourceSong,
     other: &SourceSong,
     rng: &mut Rng,
-) -> (Contour, Vec<(f32, Vec<f32>)>) {
+    melody_rng: &mut Rng,
+) -> DerivedSong {
     let shift = rng.range(-5.0, 6.0).round();
     let tempo = rng.range(0.85, 1.18);
     let frames = (parent.melody.midi.len() as f32 / tempo) as usize;
@@ -107,17 +127,42 @@ fn derive(
             }
         })
         .collect();
-    let n = ((parent.segments.len() as f32 / tempo).round() as usize).max(1);
-    let hop = if parent.segments.len() > 1 {
-        parent.segments[1].0 - parent.segments[0].0
+    let segments = retime_and_mix(&parent.segments, &other.segments, tempo, rng);
+    let melody_segments = if parent.melody_segments.is_empty() || other.melody_segments.is_empty() {
+        Vec::new()
+    } else {
+        retime_and_mix(
+            &parent.melody_segments,
+            &other.melody_segments,
+            tempo,
+            melody_rng,
+        )
+    };
+    (
+        Contour::new(parent.melody.fps, midi),
+        segments,
+        melody_segments,
+    )
+}
+
+/// `parent`'s segment vectors at `tempo` (re-timed), each mixed 0.8 : 0.35 with `other`'s and
+/// a little noise, unit length again; silent ones stay silent.
+fn retime_and_mix(
+    parent: &[(f32, Vec<f32>)],
+    other: &[(f32, Vec<f32>)],
+    tempo: f32,
+    rng: &mut Rng,
+) -> Vec<(f32, Vec<f32>)> {
+    let n = ((parent.len() as f32 / tempo).round() as usize).max(1);
+    let hop = if parent.len() > 1 {
+        parent[1].0 - parent[0].0
     } else {
         1.0
     };
-    let segments = (0..n)
+    (0..n)
         .map(|j| {
-            let a =
-                &parent.segments[((j as f32 * tempo) as usize).min(parent.segments.len() - 1)].1;
-            let b = &other.segments[j % other.segments.len()].1;
+            let a = &parent[((j as f32 * tempo) as usize).min(parent.len() - 1)].1;
+            let b = &other[j % other.len()].1;
             let silent = a.iter().all(|&x| x == 0.0);
             let mut v: Vec<f32> = if silent {
                 a.clone()
@@ -133,8 +178,7 @@ fn derive(
             }
             (j as f32 * hop, v)
         })
-        .collect();
-    (Contour::new(parent.melody.fps, midi), segments)
+        .collect()
 }
 
 /// The library of `songs` songs in `dir` (reused when a complete one is there): the target
@@ -200,20 +244,25 @@ pub fn build_library(
         ..Default::default()
     };
     let mut written = 0usize;
+    let melody_model = melody_model_of(model);
     let write = |out: &mut Catalog,
-                 batch: &[(
-        PathBuf,
-        &SourceSong,
-        Option<(Contour, Vec<(f32, Vec<f32>)>)>,
-    )]|
+                 batch: &[(PathBuf, &SourceSong, Option<DerivedSong>)]|
      -> Result<(), BenchError> {
         let rows: Vec<NewSong> = batch
             .iter()
             .map(|(path, s, derived)| {
-                let (melody, segments) = match derived {
-                    Some((m, seg)) => (m, seg.as_slice()),
-                    None => (&s.melody, s.segments.as_slice()),
+                let (melody, segments, melody_segments) = match derived {
+                    Some((m, seg, tune)) => (m, seg.as_slice(), tune.as_slice()),
+                    None => (
+                        &s.melody,
+                        s.segments.as_slice(),
+                        s.melody_segments.as_slice(),
+                    ),
                 };
+                let mut sets = vec![(model, segments)];
+                if !melody_segments.is_empty() {
+                    sets.push((melody_model.as_str(), melody_segments));
+                }
                 NewSong {
                     path,
                     size: 0,
@@ -224,7 +273,7 @@ pub fn build_library(
                     album: &s.record.album,
                     duration_s: s.record.duration_s,
                     melody,
-                    segments: vec![(model, segments)],
+                    segments: sets,
                 }
             })
             .collect();
@@ -277,17 +326,18 @@ pub fn build_library(
         });
     }
     let mut rng = Rng::new(sources.seed ^ 0xD311_7ED);
+    let mut melody_rng = Rng::new(sources.seed ^ 0x3E10_D7);
     let mut k = 0usize;
     while written < songs {
         let n = (songs - written).min(WRITE_BATCH);
-        let derived: Vec<(PathBuf, usize, (Contour, Vec<(f32, Vec<f32>)>))> = (0..n)
+        let derived: Vec<(PathBuf, usize, DerivedSong)> = (0..n)
             .map(|i| {
                 let p = (k + i) % parents.len();
                 let mut o = (rng.next_u64() % parents.len() as u64) as usize;
                 if o == p {
                     o = (o + 1) % parents.len();
                 }
-                let song = derive(&parents[p], &parents[o], &mut rng);
+                let song = derive(&parents[p], &parents[o], &mut rng, &mut melody_rng);
                 let path = PathBuf::from(format!(
                     "derived/{:06}-from-{}",
                     k + i,
@@ -378,6 +428,11 @@ mod tests {
                     (k as f32, v)
                 })
                 .collect();
+            // The melody's own segments: the same vectors a step later.
+            let tune: Vec<(f32, Vec<f32>)> = segments
+                .iter()
+                .map(|(t, v)| (*t, v.iter().cycle().skip(1).take(8).copied().collect()))
+                .collect();
             let path = PathBuf::from(format!("/lib/{prefix}{s}.wav"));
             c.upsert_song(&NewSong {
                 path: &path,
@@ -389,7 +444,7 @@ mod tests {
                 album: "b",
                 duration_s: 8.0,
                 melody: &melody,
-                segments: vec![("m@1", &segments)],
+                segments: vec![("m@1", &segments), ("m@1#melody", &tune)],
             })
             .unwrap();
         }
@@ -424,11 +479,18 @@ mod tests {
             .map(|s| s.id)
             .collect();
         assert_eq!(derived.len(), 5);
-        for s in c.song_segments("m@1", &derived).unwrap() {
-            let norm: f32 = s.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
-            assert!((norm - 1.0).abs() < 1e-4);
-            assert!(s.embedding.iter().all(|&x| x < 0.999), "{:?}", s.embedding);
+        for model in ["m@1", "m@1#melody"] {
+            for s in c.song_segments(model, &derived).unwrap() {
+                let norm: f32 = s.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-4);
+                assert!(s.embedding.iter().all(|&x| x < 0.999), "{:?}", s.embedding);
+            }
         }
+        // Every song keeps (or, derived, gets) melody segments, as many as its audio ones.
+        assert_eq!(
+            c.songs_with_segments("m@1#melody").unwrap(),
+            c.songs_with_segments("m@1").unwrap()
+        );
         let again = build_library(&dir, 12, &sources, "m@1", 1, &mut |_, _| {}).unwrap();
         assert_eq!(again.build_s, 0.0);
         assert_eq!(again.derived_songs, 5);

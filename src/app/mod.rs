@@ -817,11 +817,21 @@ impl EarwormApp {
                         .and_then(|s| self.player.play_samples(s, SAMPLE_RATE))
                         .err();
                 }
-                Reply::NeedsReindex { songs, folders } => {
+                Reply::NeedsReindex {
+                    songs,
+                    melodies,
+                    folders,
+                } => {
                     self.index_paths(folders);
-                    self.index_note = Some(format!(
-                        "The melody model changed: updating {songs} songs (searches use the contour method until then)."
-                    ));
+                    self.index_note = Some(if songs > 0 {
+                        format!(
+                            "The melody model changed: updating {songs} songs (searches use the contour method until then)."
+                        )
+                    } else {
+                        format!(
+                            "Adding melody segments to {melodies} songs indexed by an older version (searches work meanwhile)."
+                        )
+                    });
                 }
             }
         }

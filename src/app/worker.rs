@@ -108,10 +108,12 @@ pub enum Reply {
     IndexProgress(IndexProgress),
     IndexDone(Result<IndexReport, String>),
     Message(String),
-    /// Songs indexed with another (older) model lack embeddings for this one: the app
-    /// re-scans these folders (only the embeddings are redone).
+    /// Songs indexed with another (older) model lack embeddings for this one, or songs
+    /// indexed by an older version lack melody segments: the app re-scans these folders (only
+    /// what is missing is redone; melody segments come from the stored melodies).
     NeedsReindex {
         songs: i64,
+        melodies: usize,
         folders: Vec<PathBuf>,
     },
 }
@@ -264,9 +266,12 @@ fn engine_thread(
         model_problem: engine.model_problem().map(str::to_string),
     }));
     let library = snapshot(&engine);
-    if let Ok(songs @ 1..) = engine.songs_needing_embeddings() {
+    let songs = engine.songs_needing_embeddings().unwrap_or(0);
+    let melodies = engine.songs_needing_melody_segments().unwrap_or(0);
+    if songs > 0 || melodies > 0 {
         send(Reply::NeedsReindex {
             songs,
+            melodies,
             folders: library.folders.iter().map(|f| f.path.clone()).collect(),
         });
     }

@@ -774,6 +774,29 @@ mod tests {
         v
     }
 
+    /// Stores a song at `path` with these segment sets.
+    fn add_song(
+        catalog: &mut Catalog,
+        path: &str,
+        melody: &Contour,
+        segments: Vec<(&str, &[(f32, Vec<f32>)])>,
+    ) {
+        catalog
+            .upsert_song(&crate::library::NewSong {
+                path: Path::new(path),
+                size: 1,
+                mtime_ns: 1,
+                hash: path,
+                title: path,
+                artist: "",
+                album: "",
+                duration_s: 12.0,
+                melody,
+                segments,
+            })
+            .unwrap();
+    }
+
     #[test]
     fn looped_duplicate_and_silent_songs_build_search_and_reload() {
         let dir = tempfile::tempdir().unwrap();
@@ -803,20 +826,7 @@ mod tests {
             ("/m/silence.wav", &silence),
         ];
         for (path, segs) in songs {
-            catalog
-                .upsert_song(&crate::library::NewSong {
-                    path: Path::new(path),
-                    size: 1,
-                    mtime_ns: 1,
-                    hash: path,
-                    title: path,
-                    artist: "",
-                    album: "",
-                    duration_s: 12.0,
-                    melody: &melody,
-                    segments: vec![("m@1", segs)],
-                })
-                .unwrap();
+            add_song(&mut catalog, path, &melody, vec![("m@1", segs)]);
         }
         for reload in [false, true] {
             let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
@@ -868,20 +878,12 @@ mod tests {
             ("/m/3.wav", &mix_3, &melody_3),
         ];
         for (path, mix, tune) in songs {
-            catalog
-                .upsert_song(&crate::library::NewSong {
-                    path: Path::new(path),
-                    size: 1,
-                    mtime_ns: 1,
-                    hash: path,
-                    title: path,
-                    artist: "",
-                    album: "",
-                    duration_s: 1.0,
-                    melody: &melody,
-                    segments: vec![("m@1", mix), ("m@1#melody", tune)],
-                })
-                .unwrap();
+            add_song(
+                &mut catalog,
+                path,
+                &melody,
+                vec![("m@1", mix), ("m@1#melody", tune)],
+            );
         }
         let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
         let melodies_index =
