@@ -325,8 +325,8 @@ pub fn build_library(
             why: "too few filler songs to derive more from (at least 2 are needed)".into(),
         });
     }
-    let mut rng = Rng::new(sources.seed ^ 0xD311_7ED);
-    let mut melody_rng = Rng::new(sources.seed ^ 0x3E10_D7);
+    let mut rng = Rng::new(sources.seed ^ 0x0D31_17ED);
+    let mut melody_rng = Rng::new(sources.seed ^ 0x003E_10D7);
     let mut k = 0usize;
     while written < songs {
         let n = (songs - written).min(WRITE_BATCH);
