@@ -1650,6 +1650,21 @@ fn cmd_info(db: &DbArg) -> Result<ExitCode> {
         db.dir().display(),
         engine.catalog().song_count()?
     );
+    if engine.embedder().is_some() {
+        let (songs, lacking) = (
+            engine.catalog().song_count()?,
+            engine.songs_needing_melody_segments()? as i64,
+        );
+        println!(
+            "melody segments (the melody vote): {} of {songs} songs{}",
+            songs - lacking,
+            if lacking > 0 {
+                "; run `earworm index` on your folders to add the rest"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -402,6 +402,10 @@ fn info_names_the_device_and_the_cpu_fallback() {
         t.contains("melody tracker: ") && t.contains("calibrated confidence: yes"),
         "{t}"
     );
+    assert!(
+        t.contains("melody segments (the melody vote): 0 of 0 songs\n"),
+        "{t}"
+    );
 }
 
 /// `earworm bench scale`: a library of the hums' songs, filler songs of other melodies and songs
