@@ -113,6 +113,25 @@ fn floats_from_le(blob: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// The statement [`insert_segments`] runs.
+const INSERT_SEGMENT: &str =
+    "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)";
+
+/// Stores `segments` (start s, vector) of `song` under `model` through a prepared
+/// [`INSERT_SEGMENT`], each vector as little-endian f32s (read back by [`floats_from_le`]).
+fn insert_segments(
+    insert: &mut rusqlite::Statement,
+    song: i64,
+    model: &str,
+    segments: &[(f32, Vec<f32>)],
+) -> rusqlite::Result<()> {
+    for (start, v) in segments {
+        let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        insert.execute(params![song, model, *start as f64, blob])?;
+    }
+    Ok(())
+}
+
 fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -323,14 +342,9 @@ impl Catalog {
         )?;
         tx.execute("DELETE FROM segments WHERE song_id = ?1", [id])?;
         {
-            let mut stmt = tx.prepare(
-                "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
-            )?;
+            let mut insert = tx.prepare(INSERT_SEGMENT)?;
             for &(model, segments) in &song.segments {
-                for (start, v) in segments {
-                    let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    stmt.execute(params![id, model, *start as f64, blob])?;
-                }
+                insert_segments(&mut insert, id, model, segments)?;
             }
         }
         tx.execute("DELETE FROM errors WHERE path = ?1", [&p])?;
@@ -510,18 +524,13 @@ impl Catalog {
             let mut exists = tx.prepare_cached("SELECT 1 FROM songs WHERE id = ?1")?;
             let mut clear =
                 tx.prepare_cached("DELETE FROM segments WHERE song_id = ?1 AND model = ?2")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_SEGMENT)?;
             for (song, segments) in songs {
                 if !exists.exists([song])? {
                     continue;
                 }
                 clear.execute(params![song, model])?;
-                for (start, v) in segments {
-                    let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    insert.execute(params![song, model, *start as f64, blob])?;
-                }
+                insert_segments(&mut insert, *song, model, segments)?;
             }
         }
         tx.commit()?;
@@ -586,9 +595,7 @@ impl Catalog {
             let mut melody_stmt = tx.prepare(
                 "INSERT INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
             )?;
-            let mut segment_stmt = tx.prepare(
-                "INSERT INTO segments(song_id, model, start_s, embedding) VALUES(?1, ?2, ?3, ?4)",
-            )?;
+            let mut segment_stmt = tx.prepare(INSERT_SEGMENT)?;
             for song in songs {
                 song_stmt.execute(params![
                     path_str(song.path),
@@ -609,10 +616,7 @@ impl Catalog {
                     song.melody.to_bytes()
                 ])?;
                 for &(model, segments) in &song.segments {
-                    for (start, v) in segments {
-                        let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                        segment_stmt.execute(params![id, model, *start as f64, blob])?;
-                    }
+                    insert_segments(&mut segment_stmt, id, model, segments)?;
                 }
                 ids.push(id);
             }
