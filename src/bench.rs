@@ -85,7 +85,7 @@ fn read_songs(
         Ok(out)
     };
     let mut segments = by_song(model)?;
-    let mut melody_segments = by_song(&melody_model_of(model))?;
+    let mut melody_segments = by_song(&crate::model::melody_model_id(model))?;
     Ok(records
         .iter()
         .filter_map(|r| {
@@ -97,11 +97,6 @@ fn read_songs(
             })
         })
         .collect())
-}
-
-/// The id a library's melody segments are stored under for `model`.
-fn melody_model_of(model: &str) -> String {
-    format!("{model}{}", crate::model::MELODY_MODEL_SUFFIX)
 }
 
 /// A song derived from `parent`: another key and tempo, vectors mixed with `other`'s. The
@@ -244,7 +239,7 @@ pub fn build_library(
         ..Default::default()
     };
     let mut written = 0usize;
-    let melody_model = melody_model_of(model);
+    let melody_model = crate::model::melody_model_id(model);
     let write = |out: &mut Catalog,
                  batch: &[(PathBuf, &SourceSong, Option<DerivedSong>)]|
      -> Result<(), BenchError> {

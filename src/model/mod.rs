@@ -360,14 +360,20 @@ impl Embedder {
     }
 }
 
-/// What [`Embedder::melody_model_id`] appends to the model's id.
+/// What [`melody_model_id`] appends to the model's id.
 pub const MELODY_MODEL_SUFFIX: &str = "#melody";
 
+/// The id under which songs' melody segments ([`Embedder::embed_melody`]) made by model
+/// `model_id` are stored: a second segment index beside the audio's, found by the same hum
+/// windows.
+pub fn melody_model_id(model_id: &str) -> String {
+    format!("{model_id}{MELODY_MODEL_SUFFIX}")
+}
+
 impl Embedder {
-    /// The id under which a song's melody segments ([`Self::embed_melody`]) are stored: a
-    /// second segment index beside the audio's, found by the same hum windows.
+    /// [`melody_model_id`] of this model.
     pub fn melody_model_id(&self) -> String {
-        format!("{}{MELODY_MODEL_SUFFIX}", self.id)
+        melody_model_id(&self.id)
     }
 
     /// Segment embeddings of a song's melody alone, played as a sine
