@@ -268,9 +268,7 @@ impl Engine {
     }
 
     pub fn catalog_mut(&mut self) -> &mut Catalog {
-        self.searcher = None;
-        self.segments = None;
-        self.melody_segments = None;
+        self.reload();
         &mut self.catalog
     }
 
@@ -280,9 +278,7 @@ impl Engine {
         options: &IndexOptions,
         progress: &mut dyn FnMut(&IndexProgress),
     ) -> Result<IndexReport, EngineError> {
-        self.searcher = None;
-        self.segments = None;
-        self.melody_segments = None;
+        self.reload();
         let mut options = options.clone();
         if options.embedder.is_none() {
             options.embedder = self.embedder.clone();
