@@ -972,7 +972,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::dsp::dot;
-    use crate::library::NewSong;
+    use crate::library::add_test_song;
     use crate::melody::Contour;
 
     /// A pseudo-random unit vector (deterministic in `seed`).
@@ -994,20 +994,8 @@ mod tests {
 
     fn add_song(catalog: &mut Catalog, path: &str, segments: &[(f32, Vec<f32>)]) -> i64 {
         let melody = Contour::new(25.0, vec![60.0; 10]);
-        catalog
-            .upsert_song(&NewSong {
-                path: Path::new(path),
-                size: 1,
-                mtime_ns: 1,
-                hash: path,
-                title: path,
-                artist: "",
-                album: "",
-                duration_s: segments.len() as f64,
-                melody: &melody,
-                segments: vec![("m@1", segments)],
-            })
-            .unwrap()
+        let duration_s = segments.len() as f64;
+        add_test_song(catalog, path, &melody, duration_s, vec![("m@1", segments)])
     }
 
     fn song_of(dim: usize, seed: u64, len: usize) -> Vec<(f32, Vec<f32>)> {

@@ -746,6 +746,32 @@ fn escape_like(pattern_with_trailing_percent: &str) -> String {
     out
 }
 
+/// Test fixture: stores a song at `path` (its path also its hash and title) with these
+/// segment sets, returning its id.
+#[cfg(test)]
+pub(crate) fn add_test_song(
+    catalog: &mut Catalog,
+    path: &str,
+    melody: &Contour,
+    duration_s: f64,
+    segments: Vec<(&str, &[(f32, Vec<f32>)])>,
+) -> i64 {
+    catalog
+        .upsert_song(&NewSong {
+            path: Path::new(path),
+            size: 1,
+            mtime_ns: 1,
+            hash: path,
+            title: path,
+            artist: "",
+            album: "",
+            duration_s,
+            melody,
+            segments,
+        })
+        .expect("a test song is stored")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@ mod history;
 mod indexer;
 
 pub use ann::{AnnError, AnnSettings, Neighbour, OpenReport, SegmentIndex, SongVectors};
+#[cfg(test)]
+pub(crate) use catalog::add_test_song;
 pub use catalog::{
     Catalog, CatalogError, ErrorRecord, FolderSummary, NewSong, Segment, SongRecord, SCHEMA_VERSION,
 };

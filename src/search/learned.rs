@@ -655,6 +655,7 @@ fn dump_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::library::add_test_song;
     use crate::library::Catalog;
 
     #[test]
@@ -774,29 +775,6 @@ mod tests {
         v
     }
 
-    /// Stores a song at `path` with these segment sets.
-    fn add_song(
-        catalog: &mut Catalog,
-        path: &str,
-        melody: &Contour,
-        segments: Vec<(&str, &[(f32, Vec<f32>)])>,
-    ) {
-        catalog
-            .upsert_song(&crate::library::NewSong {
-                path: Path::new(path),
-                size: 1,
-                mtime_ns: 1,
-                hash: path,
-                title: path,
-                artist: "",
-                album: "",
-                duration_s: 12.0,
-                melody,
-                segments,
-            })
-            .unwrap();
-    }
-
     #[test]
     fn looped_duplicate_and_silent_songs_build_search_and_reload() {
         let dir = tempfile::tempdir().unwrap();
@@ -826,7 +804,7 @@ mod tests {
             ("/m/silence.wav", &silence),
         ];
         for (path, segs) in songs {
-            add_song(&mut catalog, path, &melody, vec![("m@1", segs)]);
+            add_test_song(&mut catalog, path, &melody, 12.0, vec![("m@1", segs)]);
         }
         for reload in [false, true] {
             let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
@@ -878,12 +856,8 @@ mod tests {
             ("/m/3.wav", &mix_3, &melody_3),
         ];
         for (path, mix, tune) in songs {
-            add_song(
-                &mut catalog,
-                path,
-                &melody,
-                vec![("m@1", mix), ("m@1#melody", tune)],
-            );
+            let sets = vec![("m@1", mix), ("m@1#melody", tune)];
+            add_test_song(&mut catalog, path, &melody, 1.0, sets);
         }
         let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
         let melodies_index =
