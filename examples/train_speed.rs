@@ -95,6 +95,7 @@ fn make_pairs(out: std::path::PathBuf, batch: usize) -> anyhow::Result<std::path
         soundfont: earworm::synth::gm::FLUID_GM.into(),
         threads: 1,
         textured: 0.0,
+        textures: Vec::new(),
     };
     let t = std::time::Instant::now();
     let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;

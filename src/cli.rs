@@ -301,6 +301,16 @@ enum Command {
         lr: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Start from these tracker weights (a fine-tune) instead of random ones; ignored when
+        /// --out holds a checkpoint to resume
+        #[arg(long, value_name = "SAFETENSORS")]
+        init: Option<PathBuf>,
+        /// Channels of the network's hidden layers
+        #[arg(long, default_value_t = crate::model::tracker::TrackerConfig::default().hidden)]
+        hidden: usize,
+        /// Residual blocks (each two 3-frame convolutions)
+        #[arg(long, default_value_t = crate::model::tracker::TrackerConfig::default().blocks)]
+        blocks: usize,
     },
     /// One-command tour: index the bundled demo library (20 songs) and search it with some of
     /// its example hums.
@@ -371,6 +381,10 @@ enum SynthCommand {
         /// band, passed, sung lead, produced) rather than a distinct lead
         #[arg(long, default_value_t = 0.0)]
         textured: f32,
+        /// Textures the textured songs are drawn from (comma-separated; `unseen_font` is not
+        /// one: pairs are rendered with --soundfont) [default: all six]
+        #[arg(long)]
+        textures: Option<String>,
     },
     /// Hums only: hummed, sung and whistled excerpts of corpus melodies (WAV) with their
     /// ground truth in hums.csv.
@@ -592,8 +606,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             corpus,
             threads,
             textured,
+            textures,
         })) => cmd_synth_pairs(
             textured,
+            textures.as_deref(),
             out,
             &split,
             songs,
@@ -650,7 +666,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             frames,
             lr,
             seed,
+            init,
+            hidden,
+            blocks,
         }) => {
+            if hidden == 0 || blocks == 0 {
+                anyhow::bail!("--hidden and --blocks must be at least 1");
+            }
             let config = crate::train::tracker::TrackerTrainConfig {
                 data,
                 dev,
@@ -660,6 +682,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 frames,
                 lr,
                 seed,
+                init,
+                hidden,
+                blocks,
             };
             let card = crate::train::tracker::train_tracker(&config, &mut |l| eprintln!("{l}"))?;
             println!("{}", serde_json::to_string_pretty(&card)?);
@@ -765,6 +790,7 @@ fn threads_or_cores(threads: Option<usize>) -> usize {
 #[allow(clippy::too_many_arguments)]
 fn cmd_synth_pairs(
     textured: f32,
+    textures: Option<&str>,
     out: PathBuf,
     split: &str,
     songs: usize,
@@ -788,6 +814,16 @@ fn cmd_synth_pairs(
         soundfont,
         threads: threads_or_cores(threads),
         textured,
+        textures: match textures {
+            Some(t) => {
+                let list = parse_textures(t)?;
+                if list.contains(&crate::synth::gm::Texture::UnseenFont) {
+                    anyhow::bail!("unseen_font is not a training texture: pairs are rendered with --soundfont");
+                }
+                list
+            }
+            None => crate::synth::gm::Texture::STRESS[..6].to_vec(),
+        },
     };
     let pb = bar(
         songs as u64,

@@ -233,6 +233,34 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// A second line beside `primary` (the stored contour): in each frame the tracker's most
+/// likely semitone that is not the primary's, where its probability is at least `min_prob`.
+/// Where a melody is one of several voices in one timbre (a four-part choir, a descant over
+/// the tune) the tracker often splits its belief between them: its best guess sits on the
+/// melody in 59% of frames of homophonic songs, one of its two best in 81%
+/// (`examples/tracker_topk.rs`, docs/MEASURED.md).
+pub fn alternative_contour(probs: &[f32], primary: &Contour, min_prob: f32) -> Contour {
+    let midi = probs
+        .chunks_exact(CLASSES)
+        .enumerate()
+        .map(|(i, p)| {
+            let taken = primary
+                .midi
+                .get(i)
+                .filter(|m| !m.is_nan())
+                .map(|m| m.round() as i32 - LOWEST_MIDI as i32);
+            let mut best: Option<(usize, f32)> = None;
+            for (k, &pk) in p[..SEMITONES].iter().enumerate() {
+                if Some(k as i32) != taken && pk >= min_prob && best.is_none_or(|b| pk > b.1) {
+                    best = Some((k, pk));
+                }
+            }
+            best.map_or(f32::NAN, |(k, _)| LOWEST_MIDI as f32 + k as f32)
+        })
+        .collect();
+    Contour::new(primary.fps, midi)
+}
+
 /// The song contour Earworm stores: the tracker's pitch where it hears a melody, the
 /// harmonic-summation extractor's elsewhere. The tracker knows timbres like its training
 /// renders; on others (our additive-synthesis test songs) it agrees with the extractor on the
@@ -281,6 +309,27 @@ mod tests {
         let c = contour_from_probabilities(&probs);
         assert!((c[0] - 69.1).abs() < 1e-4, "{c:?}");
         assert!(c[1].is_nan());
+    }
+
+    #[test]
+    fn alternative_line_is_the_best_other_semitone_above_the_threshold() {
+        let mut probs = vec![0.0f32; 3 * CLASSES];
+        // Frame 0: A4 0.5, F#4 0.3 → primary A4, alternative F#4.
+        probs[24] = 0.5;
+        probs[21] = 0.3;
+        probs[SEMITONES] = 0.2;
+        // Frame 1: the primary (from the extractor) is C5; the tracker's best is A4.
+        probs[CLASSES + 24] = 0.4;
+        probs[CLASSES + SEMITONES] = 0.6;
+        // Frame 2: nothing but "no melody" and a weak guess.
+        probs[2 * CLASSES + 10] = 0.04;
+        probs[2 * CLASSES + SEMITONES] = 0.96;
+        let primary = Contour::new(CONTOUR_FPS, vec![69.1, 72.0, f32::NAN]);
+        let alt = alternative_contour(&probs, &primary, 0.05);
+        assert_eq!(alt.midi[0], 66.0);
+        assert_eq!(alt.midi[1], 69.0);
+        assert!(alt.midi[2].is_nan());
+        assert_eq!(alt.len(), 3);
     }
 
     #[test]

@@ -119,6 +119,10 @@ struct PreparedSong {
     /// The contour at [`CONTOUR_FPS`]; stage 2 turns only the region it aligns into pitch-class
     /// vectors (most songs of a pool never reach stage 2).
     fine_midi: Vec<f32>,
+    /// A second pitch per frame at [`CONTOUR_FPS`] (NaN where none; empty when the song has no
+    /// second line): where a song's melody is one of several voices, the alignment may follow
+    /// either line frame by frame.
+    fine_alt: Vec<f32>,
 }
 
 /// Song melodies prepared for searching; build once, query many times.
@@ -162,9 +166,18 @@ struct Coarse {
 
 impl MelodySearcher {
     pub fn new(melodies: impl IntoIterator<Item = (i64, Contour)>) -> Self {
-        let melodies: Vec<(i64, Contour)> = melodies.into_iter().collect();
+        Self::with_alternatives(melodies.into_iter().map(|(id, c)| (id, c, None)))
+    }
+
+    /// Like [`Self::new`], each song with an optional second line (see
+    /// [`crate::model::tracker::alternative_contour`]): stage 1 places the query on the first
+    /// line, stage 2 aligns it against whichever of the two is nearer in each frame.
+    pub fn with_alternatives(
+        melodies: impl IntoIterator<Item = (i64, Contour, Option<Contour>)>,
+    ) -> Self {
+        let melodies: Vec<(i64, Contour, Option<Contour>)> = melodies.into_iter().collect();
         // Prepared on all cores: the learned search prepares its pool for every query.
-        let songs = parallel_map(&melodies, |(id, contour)| {
+        let songs = parallel_map(&melodies, |(id, contour, alt)| {
             let coarse = contour_fps_half(contour)
                 .midi
                 .iter()
@@ -174,6 +187,10 @@ impl MelodySearcher {
                 id: *id,
                 coarse,
                 fine_midi: resample_contour(contour, CONTOUR_FPS).midi,
+                fine_alt: alt
+                    .as_ref()
+                    .map(|a| resample_contour(a, CONTOUR_FPS).midi)
+                    .unwrap_or_default(),
             }
         });
         Self { songs }
@@ -198,6 +215,7 @@ impl MelodySearcher {
                     .map(|&k| circle.get(k as usize).copied().unwrap_or_default())
                     .collect(),
                 fine_midi: Vec::new(),
+                fine_alt: Vec::new(),
             })
             .collect();
         Self { songs }
@@ -705,6 +723,17 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
         })
         .unzip();
     let width = region_re.len();
+    // The second line over the same region, (0, 0) where it has no pitch.
+    let (alt_re, alt_im): (Vec<f32>, Vec<f32>) = if song.fine_alt.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (lo..hi.max(lo))
+            .map(|j| {
+                let s = C::from_midi(song.fine_alt.get(j).copied().unwrap_or(f32::NAN));
+                (s.re, s.im)
+            })
+            .unzip()
+    };
     if width == 0 || q_len == 0 {
         return Match {
             song_id: song.id,
@@ -729,6 +758,11 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
                 } else {
                     1.0 - (q.re * re + q.im * im)
                 };
+            }
+            for ((c, &re), &im) in row.iter_mut().zip(&alt_re).zip(&alt_im) {
+                if re != 0.0 || im != 0.0 {
+                    *c = c.min(1.0 - (q.re * re + q.im * im));
+                }
             }
         }
     };

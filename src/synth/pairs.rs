@@ -36,6 +36,8 @@ pub struct PairsSpec {
     /// Share of songs arranged in a stress texture (homophonic, inner voice, dense band, passed,
     /// sung lead, produced) instead of a distinct lead: the song-side augmentation.
     pub textured: f32,
+    /// The textures those songs are drawn from, evenly.
+    pub textures: Vec<Texture>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +204,7 @@ fn render_pair(
     let mut arr = Arrangement::random(&mut rng, melody);
     // (No draw at all when textures are off, so such sets stay identical to older ones.)
     if spec.textured > 0.0 && rng.chance(spec.textured) {
-        let texture = *rng.pick(&Texture::STRESS[..6]);
+        let texture = *rng.pick(&spec.textures);
         arr = Arrangement::random_textured(&mut rng, melody, texture);
     }
     // One pass of the melody is all a pair needs: no long intros, breaks or repeats to render.
@@ -455,6 +457,7 @@ mod tests {
                 soundfont: crate::synth::gm::TIMGM6MB.into(),
                 threads: 2,
                 textured: 0.0,
+                textures: Vec::new(),
             };
             generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
             let path = dir.path().join("pairs_0000.ewp");

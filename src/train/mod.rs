@@ -689,6 +689,7 @@ mod tests {
             soundfont: font.into(),
             threads: 2,
             textured: 0.0,
+            textures: Vec::new(),
         };
         crate::synth::pairs::generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
         let params = FeatureParams::default();

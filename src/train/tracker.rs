@@ -31,6 +31,22 @@ pub struct TrackerTrainConfig {
     pub frames: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Weights to start from (a fine-tune), when there is no checkpoint to resume.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
+    /// The network's size ([`TrackerConfig`]).
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    #[serde(default = "default_blocks")]
+    pub blocks: usize,
+}
+
+fn default_hidden() -> usize {
+    TrackerConfig::default().hidden
+}
+
+fn default_blocks() -> usize {
+    TrackerConfig::default().blocks
 }
 
 struct Song {
@@ -173,7 +189,8 @@ pub fn train_tracker(
     log(&format!("{} songs ({hours:.1} h) loaded", songs.len()));
     let net_config = TrackerConfig {
         bins: params.n_bins,
-        ..Default::default()
+        hidden: config.hidden,
+        blocks: config.blocks,
     };
     let mut varmap = VarMap::new();
     let net = TrackerNet::new(
@@ -182,6 +199,10 @@ pub fn train_tracker(
     )?;
     let checkpoint = super::CheckpointFiles::new(out, "tracker_");
     let (first_step, elapsed_before) = checkpoint.resume(&mut varmap, log)?;
+    if let (0, Some(init)) = (first_step, &config.init) {
+        varmap.load(init)?;
+        log(&format!("starting from {}", init.display()));
+    }
     let mut opt = super::adamw(&varmap, config.lr)?;
     let mut log_file = super::append_log(&out.join("tracker_log.jsonl"))?;
     let width = params.n_bins + 1;
@@ -266,4 +287,76 @@ pub fn train_tracker(
     )
     .map_err(io(&card_path))?;
     Ok(card)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::gm::Texture;
+
+    /// End to end on a few homophonic songs (rendered with the small GM font CI installs): a
+    /// run writes a loadable tracker of the asked size, and a fine-tune of no steps from it
+    /// gives back exactly its weights.
+    #[test]
+    fn trains_a_tracker_of_the_asked_size_and_fine_tunes_from_given_weights() {
+        let font = Path::new(crate::synth::gm::TIMGM6MB);
+        let corpus_path = crate::synth::corpus::default_path();
+        assert!(
+            font.exists() && corpus_path.exists(),
+            "needs {} (apt: timgm6mb-soundfont) and {}",
+            font.display(),
+            corpus_path.display()
+        );
+        let melodies = crate::synth::corpus::load(&corpus_path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("pairs");
+        let spec = crate::synth::pairs::PairsSpec {
+            split: crate::synth::corpus::Split::Train,
+            songs: 3,
+            hums_per_song: 0,
+            voices: crate::synth::VoicePool::Train,
+            seed: 4,
+            soundfont: font.into(),
+            threads: 2,
+            textured: 1.0,
+            textures: vec![Texture::Homophonic],
+        };
+        crate::synth::pairs::generate(&melodies, &data, &spec, &|_, _| {}).unwrap();
+        let config = TrackerTrainConfig {
+            data: vec![data.clone()],
+            dev: None,
+            out: dir.path().join("first"),
+            steps: 30,
+            batch: 4,
+            frames: 64,
+            lr: 1e-3,
+            seed: 1,
+            init: None,
+            hidden: 16,
+            blocks: 1,
+        };
+        let card = train_tracker(&config, &mut |_| {}).unwrap();
+        assert_eq!(card["config"]["hidden"], 16);
+        assert_eq!(card["config"]["blocks"], 1);
+        let first = crate::model::tracker::Tracker::load(&config.out).unwrap();
+        let params = FeatureParams::default();
+        let (songs, _) = load_songs(&config.data, &params).unwrap();
+        let probs = first.probabilities(&songs[0].spec).unwrap();
+        assert_eq!(probs.len(), songs[0].spec.frames() * CLASSES);
+
+        let mut lines = Vec::new();
+        let tuned = TrackerTrainConfig {
+            out: dir.path().join("tuned"),
+            steps: 0,
+            init: Some(config.out.join(TRACKER_WEIGHTS)),
+            ..config.clone()
+        };
+        train_tracker(&tuned, &mut |l| lines.push(l.to_string())).unwrap();
+        assert!(
+            lines.iter().any(|l| l.starts_with("starting from")),
+            "{lines:?}"
+        );
+        let again = crate::model::tracker::Tracker::load(&tuned.out).unwrap();
+        assert_eq!(again.probabilities(&songs[0].spec).unwrap(), probs);
+    }
 }

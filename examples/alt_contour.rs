@@ -1,0 +1,117 @@
+//! Experiment behind docs/MEASURED.md "A second line": the contour channel alone (every song
+//! aligned, best score first) with each song's stored contour, and with a second line from the
+//! tracker's posterior at several thresholds. Oracle (sine of the true melody segment) and
+//! recorded hums, per texture, for the manifest rows FROM..TO.
+//!
+//! cargo run --release --example alt_contour -- DB MANIFEST.csv FROM TO
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use earworm::audio::decode_file;
+use earworm::eval::{oracle_query, read_manifest, read_melody_notes, QuerySource};
+use earworm::library::Catalog;
+use earworm::model::tracker::alternative_contour;
+use earworm::search::{hum_contour, MelodySearcher};
+use rayon::prelude::*;
+
+fn main() -> anyhow::Result<()> {
+    let a: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(a.len() == 5, "usage: alt_contour DB MANIFEST.csv FROM TO");
+    let (db, manifest) = (Path::new(&a[1]), Path::new(&a[2]));
+    let (from, to): (usize, usize) = (a[3].parse()?, a[4].parse()?);
+    let emb = earworm::model::Embedder::load_default()?;
+    let tracker = emb
+        .tracker
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no tracker"))?;
+    let mut cat = Catalog::open(db)?;
+    cat.set_melody_version(tracker.melody_version());
+    let songs = cat.songs()?;
+    let melodies: HashMap<i64, earworm::melody::Contour> = cat.melodies()?.into_iter().collect();
+    let params = earworm::model::FeatureParams::default();
+    let t = std::time::Instant::now();
+    let probs: Vec<(i64, Vec<f32>)> = songs
+        .par_iter()
+        .filter_map(|s| {
+            let (samples, _) = decode_file(&s.path).ok()?;
+            let spec = earworm::model::features::spectrogram(&params, &samples);
+            Some((s.id, tracker.probabilities(&spec).ok()?))
+        })
+        .collect();
+    eprintln!(
+        "{} songs' posteriors in {:.0} s",
+        probs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let by_path: HashMap<_, _> = songs.iter().map(|s| (s.path.clone(), s.id)).collect();
+    let notes = read_melody_notes(manifest)?;
+    let rows = read_manifest(manifest)?;
+    let texture_of = texture_column(manifest)?;
+    let ids: HashSet<i64> = melodies.keys().copied().collect();
+    // (texture, query kind) → query contours with their target.
+    let mut queries: Vec<(String, &str, i64, earworm::melody::Contour)> = Vec::new();
+    for (i, row) in rows.iter().enumerate().take(to).skip(from) {
+        let key = std::fs::canonicalize(&row.target)?;
+        let Some(&target) = by_path.get(&key) else {
+            continue;
+        };
+        let texture = texture_of.get(i).cloned().unwrap_or_default();
+        if let (Some(n), Some(span)) = (notes.get(&key), row.span_s) {
+            let sine = oracle_query(n, span, QuerySource::OracleSine);
+            queries.push((texture.clone(), "oracle", target, hum_contour(&sine)));
+        }
+        let (hum, _) = decode_file(&row.query)?;
+        queries.push((texture, "hum", target, hum_contour(&hum)));
+    }
+    let mut variants: Vec<(String, Option<f32>)> = vec![("stored contour".into(), None)];
+    for tau in [0.05f32, 0.1, 0.2, 0.3] {
+        variants.push((format!("+ second line p>={tau}"), Some(tau)));
+    }
+    for (name, tau) in &variants {
+        let searcher = MelodySearcher::with_alternatives(probs.iter().filter_map(|(id, p)| {
+            let primary = melodies.get(id)?.clone();
+            let alt = tau.map(|tau| alternative_contour(p, &primary, tau));
+            Some((*id, primary, alt))
+        }));
+        let mut table: BTreeMap<(String, &str), (usize, usize, usize)> = BTreeMap::new();
+        let ranks: Vec<Option<usize>> = queries
+            .iter()
+            .map(|(_, _, target, q)| {
+                let m = searcher.align_candidates(q, &ids).ok()?;
+                m.iter().position(|(_, m)| m.song_id == *target)
+            })
+            .collect();
+        for ((texture, kind, _, _), rank) in queries.iter().zip(&ranks) {
+            for t in [texture.clone(), "overall".to_string()] {
+                let e = table.entry((t, *kind)).or_default();
+                e.0 += 1;
+                e.1 += (*rank == Some(0)) as usize;
+                e.2 += rank.is_some_and(|r| r < 10) as usize;
+            }
+        }
+        println!("## {name}");
+        for ((texture, kind), (n, t1, t10)) in &table {
+            println!(
+                "{texture:<12} {kind:<7} {n:>4}  top-1 {:.3}  top-10 {:.3}",
+                *t1 as f64 / *n as f64,
+                *t10 as f64 / *n as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's texture column, by row.
+fn texture_column(manifest: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(manifest)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = header.iter().position(|h| *h == "texture");
+    Ok(lines
+        .map(|l| {
+            col.and_then(|c| l.split(',').nth(c))
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect())
+}
