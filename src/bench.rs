@@ -57,6 +57,8 @@ const WRITE_BATCH: usize = 500;
 struct SourceSong {
     record: SongRecord,
     melody: Contour,
+    /// Its second pitch line, when the source library has one.
+    second_line: Option<Contour>,
     segments: Vec<(f32, Vec<f32>)>,
     /// The melody's own segments ([`crate::model::Embedder::embed_melody`]), when the source
     /// library has them.
@@ -74,7 +76,11 @@ fn read_songs(
     records: &[SongRecord],
 ) -> Result<Vec<SourceSong>, CatalogError> {
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let mut melodies: HashMap<i64, Contour> = catalog.melodies_of(&ids)?.into_iter().collect();
+    let mut melodies: HashMap<i64, (Contour, Option<Contour>)> = catalog
+        .melody_lines_of(&ids)?
+        .into_iter()
+        .map(|(id, melody, second)| (id, (melody, second)))
+        .collect();
     let by_song = |model: &str| -> Result<HashMap<i64, Vec<(f32, Vec<f32>)>>, CatalogError> {
         let mut out: HashMap<i64, Vec<(f32, Vec<f32>)>> = HashMap::new();
         for s in catalog.song_segments(model, &ids)? {
@@ -89,8 +95,10 @@ fn read_songs(
     Ok(records
         .iter()
         .filter_map(|r| {
+            let (melody, second_line) = melodies.remove(&r.id)?;
             Some(SourceSong {
-                melody: melodies.remove(&r.id)?,
+                melody,
+                second_line,
                 segments: segments.remove(&r.id)?,
                 melody_segments: melody_segments.remove(&r.id).unwrap_or_default(),
                 record: r.clone(),
@@ -268,6 +276,12 @@ pub fn build_library(
                     album: &s.record.album,
                     duration_s: s.record.duration_s,
                     melody,
+                    // Derived songs are searched on their melody alone.
+                    second_line: if derived.is_none() {
+                        s.second_line.as_ref()
+                    } else {
+                        None
+                    },
                     segments: sets,
                 }
             })
@@ -439,6 +453,7 @@ mod tests {
                 album: "b",
                 duration_s: 8.0,
                 melody: &melody,
+                second_line: None,
                 segments: vec![("m@1", &segments), ("m@1#melody", &tune)],
             })
             .unwrap();

@@ -424,7 +424,7 @@ impl Engine {
             };
             // At least two answers: the calibration reads the margin over the runner-up.
             let catalog = &self.catalog;
-            let melodies = |songs: &[i64]| catalog.melodies_of(songs);
+            let melodies = |songs: &[i64]| catalog.melody_lines_of(songs);
             let mut found = learned::search(
                 index,
                 self.melody_segments.as_ref(),

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -82,10 +82,16 @@ pub struct NewSong<'a> {
     pub album: &'a str,
     pub duration_s: f64,
     pub melody: &'a Contour,
+    /// A second pitch line beside the melody (the tracker's next most likely pitch; see
+    /// [`crate::model::tracker::alternative_contour`]), when the melody came from the tracker.
+    pub second_line: Option<&'a Contour>,
     /// Segment embeddings (start s, vector), one set per model id (none without a model):
     /// the song's audio, and its melody alone ([`crate::model::Embedder::melody_model_id`]).
     pub segments: Vec<(&'a str, &'a [(f32, Vec<f32>)])>,
 }
+
+/// A song's melody and its second pitch line, if it has one.
+pub type MelodyLines = (i64, Contour, Option<Contour>);
 
 pub struct Catalog {
     pub(super) conn: Connection,
@@ -270,6 +276,16 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        if version < 5 {
+            // Version 5: a second pitch line beside each melody (NULL for songs analysed
+            // before it, which are searched on their melody alone).
+            self.conn.execute_batch(
+                "BEGIN;
+                 ALTER TABLE melodies ADD COLUMN second_line BLOB;
+                 PRAGMA user_version = 5;
+                 COMMIT;",
+            )?;
+        }
         Ok(())
     }
 
@@ -337,8 +353,14 @@ impl Catalog {
         )?;
         let id: i64 = tx.query_row("SELECT id FROM songs WHERE path = ?1", [&p], |r| r.get(0))?;
         tx.execute(
-            "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
-            params![id, self.melody_version, song.melody.fps, song.melody.to_bytes()],
+            "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour, second_line) VALUES(?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                self.melody_version,
+                song.melody.fps,
+                song.melody.to_bytes(),
+                song.second_line.map(Contour::to_bytes)
+            ],
         )?;
         tx.execute("DELETE FROM segments WHERE song_id = ?1", [id])?;
         {
@@ -582,6 +604,32 @@ impl Catalog {
         Ok(out)
     }
 
+    /// The current melody contours of the given songs with their second lines (None for songs
+    /// analysed without one); songs without a current melody are left out.
+    pub fn melody_lines_of(&self, songs: &[i64]) -> Result<Vec<MelodyLines>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT fps, contour, second_line FROM melodies WHERE song_id = ?1 AND version = ?2",
+        )?;
+        let mut out = Vec::with_capacity(songs.len());
+        for &song in songs {
+            let found = stmt
+                .query_row(params![song, self.melody_version], |r| {
+                    let fps = r.get::<_, f64>(0)? as f32;
+                    let blob: Vec<u8> = r.get(1)?;
+                    let second: Option<Vec<u8>> = r.get(2)?;
+                    Ok((
+                        Contour::from_bytes(fps, &blob),
+                        second.map(|b| Contour::from_bytes(fps, &b)),
+                    ))
+                })
+                .optional()?;
+            if let Some((melody, second)) = found {
+                out.push((song, melody, second));
+            }
+        }
+        Ok(out)
+    }
+
     /// Inserts many songs in one transaction (for building large benchmark libraries; the
     /// indexer adds songs one transaction each with [`Self::upsert_song`]).
     pub fn insert_songs(&mut self, songs: &[NewSong]) -> Result<Vec<i64>, CatalogError> {
@@ -593,7 +641,7 @@ impl Catalog {
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut melody_stmt = tx.prepare(
-                "INSERT INTO melodies(song_id, version, fps, contour) VALUES(?1, ?2, ?3, ?4)",
+                "INSERT INTO melodies(song_id, version, fps, contour, second_line) VALUES(?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut segment_stmt = tx.prepare(INSERT_SEGMENT)?;
             for song in songs {
@@ -613,7 +661,8 @@ impl Catalog {
                     id,
                     self.melody_version,
                     song.melody.fps,
-                    song.melody.to_bytes()
+                    song.melody.to_bytes(),
+                    song.second_line.map(Contour::to_bytes)
                 ])?;
                 for &(model, segments) in &song.segments {
                     insert_segments(&mut segment_stmt, id, model, segments)?;
@@ -767,6 +816,7 @@ pub(crate) fn add_test_song(
             album: "",
             duration_s,
             melody,
+            second_line: None,
             segments,
         })
         .expect("a test song is stored")
@@ -781,6 +831,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = Catalog::open(dir.path()).unwrap();
         let melody = Contour::new(25.0, vec![60.0, f32::NAN, 62.0]);
+        let second = Contour::new(25.0, vec![57.0, 55.0, f32::NAN]);
         let path = Path::new("/music/a_b/song.mp3");
         let song = NewSong {
             path,
@@ -792,9 +843,16 @@ mod tests {
             album: "",
             duration_s: 3.0,
             melody: &melody,
+            second_line: Some(&second),
             segments: Vec::new(),
         };
         let id = cat.upsert_song(&song).unwrap();
+        let lines = cat.melody_lines_of(&[id]).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].1.midi[2], 62.0);
+        let stored = lines[0].2.as_ref().expect("the second line is stored");
+        assert_eq!((stored.midi[0], stored.midi[1]), (57.0, 55.0));
+        assert!(stored.midi[2].is_nan());
         // With a model set, a song without its segments is not current until re-embedded.
         cat.set_embedding_model(Some("m@1".into()));
         assert!(!cat.file_state(path).unwrap().unwrap().current);

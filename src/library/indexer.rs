@@ -118,6 +118,7 @@ enum Outcome {
         album: String,
         duration_s: f64,
         melody: Contour,
+        second_line: Option<Contour>,
         /// The audio's segments and the melody's, when a model was used.
         segments: Option<(Vec<(f32, Vec<f32>)>, Vec<(f32, Vec<f32>)>)>,
     },
@@ -186,13 +187,14 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
         })?;
         let spec = spectrogram.map(StreamingSpectrogram::finish);
         let extracted = extractor.finish();
-        let melody = match (tracker, &spec) {
-            (Some(t), Some(spec)) => crate::model::tracker::fuse_contours(
-                &t.contour(spec)
-                    .map_err(|err| format!("melody tracking failed: {err}"))?,
-                &extracted,
-            ),
-            _ => extracted,
+        let (melody, second_line) = match (tracker, &spec) {
+            (Some(t), Some(spec)) => {
+                let lines = t
+                    .melody_lines(spec, &extracted)
+                    .map_err(|err| format!("melody tracking failed: {err}"))?;
+                (lines.0, Some(lines.1))
+            }
+            _ => (extracted, None),
         };
         let segments = match (embedder, &spec) {
             (Some(e), Some(spec)) => Some((
@@ -203,10 +205,10 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
             )),
             _ => None,
         };
-        Ok::<_, String>((info, melody, segments))
+        Ok::<_, String>((info, melody, second_line, segments))
     }));
     match analysed {
-        Ok(Ok((info, melody, segments))) => {
+        Ok(Ok((info, melody, second_line, segments))) => {
             let stem = job
                 .path
                 .file_stem()
@@ -219,6 +221,7 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
                 album: info.tags.album.unwrap_or_default(),
                 duration_s: info.duration_s,
                 melody,
+                second_line,
                 segments,
             }
         }
@@ -336,6 +339,7 @@ pub fn index_paths(
                     album,
                     duration_s,
                     melody,
+                    second_line,
                     segments,
                 } => {
                     let ids = options
@@ -362,6 +366,7 @@ pub fn index_paths(
                         album: &album,
                         duration_s,
                         melody: &melody,
+                        second_line: second_line.as_ref(),
                         segments,
                     })?;
                     if job.was_song || job.known_hash.is_some() {

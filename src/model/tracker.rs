@@ -197,6 +197,20 @@ impl Tracker {
         Ok(out)
     }
 
+    /// The song contour Earworm stores ([`fuse_contours`] of the tracker's and `extracted`,
+    /// the harmonic-summation extractor's) and its second line ([`alternative_contour`]).
+    pub fn melody_lines(
+        &self,
+        spec: &Spectrogram,
+        extracted: &Contour,
+    ) -> Result<(Contour, Contour), ModelError> {
+        let probs = self.probabilities(spec)?;
+        let tracked = Contour::new(CONTOUR_FPS, contour_from_probabilities(&probs));
+        let melody = fuse_contours(&tracked, extracted);
+        let second = alternative_contour(&probs, &melody, SECOND_LINE_MIN_PROB);
+        Ok((melody, second))
+    }
+
     /// The song's melody contour at [`CONTOUR_FPS`] (the spectrogram's frame rate): the most
     /// likely semitone where "no melody" is less likely than all pitches together, refined
     /// between neighbouring semitones.
@@ -232,6 +246,10 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The least probability of a second line's pitch: chosen on the tuning half of the stress set
+/// (0.05 and 0.1 alike, 0.2 and above lose the gain; docs/MEASURED.md).
+pub const SECOND_LINE_MIN_PROB: f32 = 0.1;
 
 /// A second line beside `primary` (the stored contour): in each frame the tracker's most
 /// likely semitone that is not the primary's, where its probability is at least `min_prob`.

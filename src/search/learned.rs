@@ -268,8 +268,10 @@ fn ms_since(t: std::time::Instant) -> f32 {
     t.elapsed().as_secs_f32() * 1000.0
 }
 
-/// Where the contour channel's songs come from: the catalog's stored melodies of given songs.
-pub type MelodySource<'a> = dyn Fn(&[i64]) -> Result<Vec<(i64, Contour)>, CatalogError> + 'a;
+/// Where the contour channel's songs come from: the catalog's stored melodies of given songs,
+/// with their second lines ([`crate::library::Catalog::melody_lines_of`]).
+pub type MelodySource<'a> =
+    dyn Fn(&[i64]) -> Result<Vec<crate::library::MelodyLines>, CatalogError> + 'a;
 
 /// The full learned search: vote, shortlist, contour channel over its pool, re-ranking. Songs
 /// the contour stage cannot align keep their vote (with no alignment), so a hum the pitch
@@ -321,7 +323,7 @@ pub fn search(
     // The contour channel adds the pool's best stage-1 songs the vote missed (see SHORTLIST
     // for why): the whole library when it is small, else the vote's best songs.
     let aligned: HashMap<i64, (usize, Match)> = if settings.contour_shortlist == 0 {
-        align_only(melodies, hum, &ids)?
+        align_only(melodies, hum, &ids, settings.second_line)?
     } else {
         let mut pool: Vec<i64> = if index.song_count() <= settings.contour_pool {
             index.song_ids()
@@ -361,7 +363,7 @@ pub fn search(
             .enumerate()
             .map(|(r, &s)| (s, r))
             .collect();
-        align_only(melodies, hum, &chosen)?
+        align_only(melodies, hum, &chosen, settings.second_line)?
             .into_iter()
             .map(|(song, (rank, m))| (song, (rank_in_pool.get(&song).copied().unwrap_or(rank), m)))
             .collect()
@@ -416,10 +418,14 @@ fn align_only(
     melodies: &MelodySource,
     hum: &Contour,
     ids: &HashSet<i64>,
+    second_line: bool,
 ) -> Result<HashMap<i64, (usize, Match)>, LearnedError> {
     let mut songs: Vec<i64> = ids.iter().copied().collect();
     songs.sort_unstable();
-    let searcher = MelodySearcher::new(melodies(&songs)?);
+    let lines = melodies(&songs)?.into_iter();
+    let searcher = MelodySearcher::with_alternatives(
+        lines.map(|(id, melody, second)| (id, melody, second.filter(|_| second_line))),
+    );
     Ok(match searcher.align_candidates(hum, ids) {
         Ok(ms) => ms
             .into_iter()
@@ -460,6 +466,9 @@ pub struct SearchSettings {
     /// Cells of the melody segments' index read per hum window (`EARWORM_MELODY_VOTE_PROBE`;
     /// the audio's is `ann.probe`).
     pub melody_vote_probe: usize,
+    /// Whether the alignment may follow a song's second pitch line where it is nearer the hum
+    /// (`EARWORM_SECOND_LINE`: 0 turns it off; songs without one align on their melody alone).
+    pub second_line: bool,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
     /// `EARWORM_DIAGONAL_WEIGHT`, `EARWORM_MELODY_VOTE_WEIGHT`).
     pub vote: f32,
@@ -487,6 +496,7 @@ impl Default for SearchSettings {
             melody_vote_shortlist: MELODY_VOTE_SHORTLIST,
             melody_vote_pool: MELODY_VOTE_POOL,
             melody_vote_probe: MELODY_VOTE_PROBE,
+            second_line: true,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
@@ -601,6 +611,9 @@ impl SearchSettings {
             if let Some(v) = number(name).filter(|v| v.is_finite() && *v >= 0.0) {
                 *field = v;
             }
+        }
+        if let Some(v) = number("EARWORM_SECOND_LINE") {
+            self.second_line = v != 0.0;
         }
         if let Some(path) = lookup("EARWORM_DUMP_CANDIDATES").filter(|p| !p.is_empty()) {
             self.dump_candidates = Some(path.into());
@@ -880,7 +893,7 @@ mod tests {
             melody_vote: 1.0,
             ..Default::default()
         };
-        let melodies = |songs: &[i64]| catalog.melodies_of(songs);
+        let melodies = |songs: &[i64]| catalog.melody_lines_of(songs);
         let hum = Contour::new(25.0, vec![f32::NAN; 10]);
         let first = |melody_index: Option<&SegmentIndex>, settings: &SearchSettings| -> Vec<i64> {
             let mut times = StageTimes::default();

@@ -747,26 +747,74 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
             },
         };
     }
-    let rot = coarse.rotation;
-    let fill_costs = |k: usize, row: &mut [f32]| match query[k] {
-        None => row.fill(UNVOICED_QUERY_COST),
-        Some(q) => {
-            let q = q.mul_conj(rot);
-            for ((c, &re), &im) in row.iter_mut().zip(&region_re).zip(&region_im) {
-                *c = if re == 0.0 && im == 0.0 {
-                    UNVOICED_SONG_COST
-                } else {
-                    1.0 - (q.re * re + q.im * im)
-                };
-            }
-            for ((c, &re), &im) in row.iter_mut().zip(&alt_re).zip(&alt_im) {
-                if re != 0.0 || im != 0.0 {
-                    *c = c.min(1.0 - (q.re * re + q.im * im));
+    let align = |rot: C| {
+        let fill_costs = |k: usize, row: &mut [f32]| match query[k] {
+            None => row.fill(UNVOICED_QUERY_COST),
+            Some(q) => {
+                let q = q.mul_conj(rot);
+                for ((c, &re), &im) in row.iter_mut().zip(&region_re).zip(&region_im) {
+                    *c = if re == 0.0 && im == 0.0 {
+                        UNVOICED_SONG_COST
+                    } else {
+                        1.0 - (q.re * re + q.im * im)
+                    };
+                }
+                for ((c, &re), &im) in row.iter_mut().zip(&alt_re).zip(&alt_im) {
+                    if re != 0.0 || im != 0.0 {
+                        *c = c.min(1.0 - (q.re * re + q.im * im));
+                    }
                 }
             }
-        }
+        };
+        subsequence_dtw(q_len, width, fill_costs)
     };
-    let (path, total) = subsequence_dtw(q_len, width, fill_costs);
+    let mut rot = coarse.rotation;
+    let mut coarse_score = coarse.score;
+    let (mut path, mut total) = align(rot);
+    if !alt_re.is_empty() {
+        // Stage 1 placed the query on the first line alone: where the melody strays to the
+        // second line its key estimate is pulled off. Re-estimate the key from the frames the
+        // path matched, each against the nearer line, and align again if that is better.
+        let mut acc = C::default();
+        let mut voiced = 0usize;
+        for &(k, j) in &path {
+            let Some(q) = query[k] else { continue };
+            let q_rot = q.mul_conj(rot);
+            let first = C {
+                re: region_re[j],
+                im: region_im[j],
+            };
+            let second = C {
+                re: alt_re[j],
+                im: alt_im[j],
+            };
+            let closeness = |s: C| q_rot.re * s.re + q_rot.im * s.im;
+            let s = if second.norm() > 0.0
+                && (first.norm() == 0.0 || closeness(second) > closeness(first))
+            {
+                second
+            } else {
+                first
+            };
+            voiced += 1;
+            if s.norm() > 0.0 {
+                let z = q.mul_conj(s);
+                acc.re += z.re;
+                acc.im += z.im;
+            }
+        }
+        if voiced > 0 && acc.norm() > 0.0 {
+            let better = C {
+                re: acc.re / acc.norm(),
+                im: acc.im / acc.norm(),
+            };
+            let (again, again_total) = align(better);
+            if again_total < total {
+                (path, total, rot) = (again, again_total, better);
+                coarse_score = coarse_score.max(acc.norm() / voiced as f32);
+            }
+        }
+    }
     let path: Vec<(u32, u32)> = path
         .into_iter()
         .map(|(k, j)| (k as u32, (j + lo) as u32))
@@ -789,7 +837,7 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
     };
     Match {
         song_id: song.id,
-        score: 0.5 * (dtw_similarity + coarse.score),
+        score: 0.5 * (dtw_similarity + coarse_score),
         start_s: first / CONTOUR_FPS,
         end_s: (last + 1.0) / CONTOUR_FPS,
         alignment: Alignment {
@@ -1048,6 +1096,53 @@ mod tests {
             );
             assert!(m.score > matches[1].score);
         }
+    }
+
+    #[test]
+    fn the_alignment_follows_a_second_line_where_the_melody_strays_to_another_voice() {
+        // Song 0's stored melody sits on an inner voice (the tune a major third down) in every
+        // other second; its second line holds the tune there (and the inner voice elsewhere).
+        let tune0 = contour(&tune(1, 120));
+        let strayed = |k: usize| (k / 25) % 2 == 1;
+        let melody = Contour::new(
+            CONTOUR_FPS,
+            tune0
+                .midi
+                .iter()
+                .enumerate()
+                .map(|(k, &m)| if strayed(k) { m - 4.0 } else { m })
+                .collect(),
+        );
+        let second = Contour::new(
+            CONTOUR_FPS,
+            tune0
+                .midi
+                .iter()
+                .enumerate()
+                .map(|(k, &m)| if strayed(k) { m } else { m - 4.0 })
+                .collect(),
+        );
+        let hum = Contour::new(CONTOUR_FPS, tune0.midi[200..450].to_vec());
+        let others = || (1..30).map(|i| (i as i64, contour(&tune(i + 1, 120)), None));
+        let all: HashSet<i64> = (0..30).collect();
+        let score_of_song_0 = |searcher: &MelodySearcher| {
+            let ranked = searcher.align_candidates(&hum, &all).unwrap();
+            let best = ranked[0].1.song_id;
+            (
+                best,
+                ranked.iter().find(|(_, m)| m.song_id == 0).unwrap().1.score,
+            )
+        };
+        let without = MelodySearcher::with_alternatives(
+            std::iter::once((0, melody.clone(), None)).chain(others()),
+        );
+        let with = MelodySearcher::with_alternatives(
+            std::iter::once((0, melody, Some(second))).chain(others()),
+        );
+        let (_, before) = score_of_song_0(&without);
+        let (best, after) = score_of_song_0(&with);
+        assert_eq!(best, 0);
+        assert!(after > before + 0.1, "score {before} -> {after}");
     }
 
     #[test]
