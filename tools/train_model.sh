@@ -60,4 +60,21 @@ wait
 python3 tools/merge_card_stages.py models/melody.card.json runs/ft_textured/melody.card.json
 cp runs/ft_textured/melody.safetensors runs/ft_textured/melody.card.json models/
 cp runs/tracker1/tracker.safetensors runs/tracker1/tracker.card.json models/
+
+# Stage 3: the tracker learns the hardest textures. Songs only (no hums), weighted towards the
+# textures where it was weakest (four-part homophonic and inner voices: its best guess was on the
+# melody in 59% and 69% of their frames), then two fine-tunes from the stage-2 tracker over all
+# three song sets. About 50 minutes on 2 cores (songs ~12 min, fine-tunes ~16 + ~25 min).
+"$bin" synth pairs --split train --voices train --songs 1200 --hums-per-song 0 --seed 31 --textured 1.0 \
+  --textures homophonic,homophonic,inner_voice,inner_voice,dense_band,sung_lead,produced --out data/pairs_hard
+"$bin" synth pairs --split train --voices train --songs 1500 --hums-per-song 0 --seed 32 --textured 0.85 \
+  --textures homophonic,homophonic,inner_voice,inner_voice,dense_band,sung_lead,produced,passed \
+  --out data/pairs_hard2
+"$bin" train-tracker --data data/pairs_textured --data data/pairs_hard --dev data/pairs_dev_textured \
+  --out runs/tracker3 --steps 1200 --batch 32 --lr 0.0005 --seed 5 --init runs/tracker1/tracker.safetensors \
+  >> runs/tracker3.log 2>&1
+"$bin" train-tracker --data data/pairs_textured --data data/pairs_hard --data data/pairs_hard2 \
+  --dev data/pairs_dev_textured --out runs/tracker4 --steps 2000 --batch 32 --lr 0.0003 --seed 6 \
+  --init runs/tracker3/tracker.safetensors >> runs/tracker4.log 2>&1
+cp runs/tracker4/tracker.safetensors runs/tracker4/tracker.card.json models/
 tools/evaluate_textures.sh
