@@ -251,8 +251,9 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
 /// (0.05 and 0.1 alike, 0.2 and above lose the gain; docs/MEASURED.md).
 pub const SECOND_LINE_MIN_PROB: f32 = 0.1;
 
-/// A second line beside `primary` (the stored contour): in each frame the tracker's most
-/// likely semitone that is not the primary's, where its probability is at least `min_prob`.
+/// A second line beside `primary` (the stored contour): in each frame where the tracker hears a
+/// melody, its most likely semitone that is not the primary's, where its probability is at
+/// least `min_prob`.
 /// Where a melody is one of several voices in one timbre (a four-part choir, a descant over
 /// the tune) the tracker often splits its belief between them: its best guess sits on the
 /// melody in 59% of frames of homophonic songs, one of its two best in 81%
@@ -262,6 +263,11 @@ pub fn alternative_contour(probs: &[f32], primary: &Contour, min_prob: f32) -> C
         .chunks_exact(CLASSES)
         .enumerate()
         .map(|(i, p)| {
+            // Only where the tracker hears a melody: elsewhere (timbres unlike its training
+            // renders) its guesses let wrong songs fit hums (docs/MEASURED.md).
+            if p[SEMITONES] >= 0.5 {
+                return f32::NAN;
+            }
             let taken = primary
                 .midi
                 .get(i)
@@ -336,7 +342,8 @@ mod tests {
         probs[24] = 0.5;
         probs[21] = 0.3;
         probs[SEMITONES] = 0.2;
-        // Frame 1: the primary (from the extractor) is C5; the tracker's best is A4.
+        // Frame 1: the tracker hears no melody (the primary is the extractor's C5): its
+        // guess A4 is not a second line.
         probs[CLASSES + 24] = 0.4;
         probs[CLASSES + SEMITONES] = 0.6;
         // Frame 2: nothing but "no melody" and a weak guess.
@@ -345,7 +352,7 @@ mod tests {
         let primary = Contour::new(CONTOUR_FPS, vec![69.1, 72.0, f32::NAN]);
         let alt = alternative_contour(&probs, &primary, 0.05);
         assert_eq!(alt.midi[0], 66.0);
-        assert_eq!(alt.midi[1], 69.0);
+        assert!(alt.midi[1].is_nan());
         assert!(alt.midi[2].is_nan());
         assert_eq!(alt.len(), 3);
     }

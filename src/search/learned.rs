@@ -323,7 +323,7 @@ pub fn search(
     // The contour channel adds the pool's best stage-1 songs the vote missed (see SHORTLIST
     // for why): the whole library when it is small, else the vote's best songs.
     let aligned: HashMap<i64, (usize, Match)> = if settings.contour_shortlist == 0 {
-        align_only(melodies, hum, &ids, settings.second_line)?
+        align_only(melodies, hum, &ids, settings)?
     } else {
         let mut pool: Vec<i64> = if index.song_count() <= settings.contour_pool {
             index.song_ids()
@@ -363,7 +363,7 @@ pub fn search(
             .enumerate()
             .map(|(r, &s)| (s, r))
             .collect();
-        align_only(melodies, hum, &chosen, settings.second_line)?
+        align_only(melodies, hum, &chosen, settings)?
             .into_iter()
             .map(|(song, (rank, m))| (song, (rank_in_pool.get(&song).copied().unwrap_or(rank), m)))
             .collect()
@@ -418,14 +418,15 @@ fn align_only(
     melodies: &MelodySource,
     hum: &Contour,
     ids: &HashSet<i64>,
-    second_line: bool,
+    settings: &SearchSettings,
 ) -> Result<HashMap<i64, (usize, Match)>, LearnedError> {
     let mut songs: Vec<i64> = ids.iter().copied().collect();
     songs.sort_unstable();
     let lines = melodies(&songs)?.into_iter();
     let searcher = MelodySearcher::with_alternatives(
-        lines.map(|(id, melody, second)| (id, melody, second.filter(|_| second_line))),
-    );
+        lines.map(|(id, melody, second)| (id, melody, second.filter(|_| settings.second_line))),
+    )
+    .with_second_line_cost(settings.second_line_cost);
     Ok(match searcher.align_candidates(hum, ids) {
         Ok(ms) => ms
             .into_iter()
@@ -469,6 +470,9 @@ pub struct SearchSettings {
     /// Whether the alignment may follow a song's second pitch line where it is nearer the hum
     /// (`EARWORM_SECOND_LINE`: 0 turns it off; songs without one align on their melody alone).
     pub second_line: bool,
+    /// Extra cost per frame of following the second line instead of the melody
+    /// (`EARWORM_SECOND_LINE_COST`; the alignment's frame costs run 0–2).
+    pub second_line_cost: f32,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
     /// `EARWORM_DIAGONAL_WEIGHT`, `EARWORM_MELODY_VOTE_WEIGHT`).
     pub vote: f32,
@@ -497,6 +501,7 @@ impl Default for SearchSettings {
             melody_vote_pool: MELODY_VOTE_POOL,
             melody_vote_probe: MELODY_VOTE_PROBE,
             second_line: true,
+            second_line_cost: super::DEFAULT_SECOND_LINE_COST,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
@@ -607,6 +612,7 @@ impl SearchSettings {
             ("EARWORM_DENSE_WEIGHT", &mut self.dense),
             ("EARWORM_DIAGONAL_WEIGHT", &mut self.diagonal),
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
+            ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
         ] {
             if let Some(v) = number(name).filter(|v| v.is_finite() && *v >= 0.0) {
                 *field = v;

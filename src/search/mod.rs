@@ -29,6 +29,10 @@ const MIN_VOICED_FRAMES: usize = 25;
 /// DTW local cost where the song has no melody, and where the hum is silent (neutral).
 const UNVOICED_SONG_COST: f32 = 1.0;
 const UNVOICED_QUERY_COST: f32 = 0.5;
+/// Extra cost of a frame aligned on a song's second line ([`MelodySearcher`]).
+/// Chosen on the tuning half of the stress set and the additive-synthesis test songs (0, 0.15,
+/// 0.3, 0.5: docs/MEASURED.md).
+pub const DEFAULT_SECOND_LINE_COST: f32 = 0.3;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SearchError {
@@ -128,6 +132,10 @@ struct PreparedSong {
 /// Song melodies prepared for searching; build once, query many times.
 pub struct MelodySearcher {
     songs: Vec<PreparedSong>,
+    /// Added to a frame's cost where the alignment follows the second line: the melody line
+    /// is the better guess, so a song that fits the hum only through its second line ranks
+    /// below one that fits it on its melody.
+    second_line_cost: f32,
 }
 
 impl Coarse {
@@ -193,7 +201,10 @@ impl MelodySearcher {
                     .unwrap_or_default(),
             }
         });
-        Self { songs }
+        Self {
+            songs,
+            second_line_cost: DEFAULT_SECOND_LINE_COST,
+        }
     }
 
     /// Songs known only by their pitch-class sketches ([`Contour::pitch_class_sketch`]): enough
@@ -218,7 +229,16 @@ impl MelodySearcher {
                 fine_alt: Vec::new(),
             })
             .collect();
-        Self { songs }
+        Self {
+            songs,
+            second_line_cost: DEFAULT_SECOND_LINE_COST,
+        }
+    }
+
+    /// The same searcher with another cost for following the second line (see the field).
+    pub fn with_second_line_cost(mut self, cost: f32) -> Self {
+        self.second_line_cost = cost.max(0.0);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -324,7 +344,7 @@ impl MelodySearcher {
     /// Stage 2: DTW refinement of the given songs at their stage-1 placements, best first.
     fn stage_two(&self, query: &PreparedQuery, coarse: &[(usize, Coarse)]) -> Vec<Match> {
         let mut matches: Vec<Match> = parallel_map(coarse, |(idx, c)| {
-            refine_match(&query.fine, &self.songs[*idx], c)
+            refine_match(&query.fine, &self.songs[*idx], c, self.second_line_cost)
         });
         matches.sort_by(|a, b| b.score.total_cmp(&a.score));
         matches
@@ -708,7 +728,12 @@ fn subsequence_dtw(
 }
 
 /// Subsequence DTW of the query against the song around the coarse match.
-fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Match {
+fn refine_match(
+    query: &[Option<C>],
+    song: &PreparedSong,
+    coarse: &Coarse,
+    second_line_cost: f32,
+) -> Match {
     let q_len = query.len();
     let span = (q_len as f32 * coarse.tempo) as usize;
     let centre = coarse.start * 2;
@@ -761,7 +786,7 @@ fn refine_match(query: &[Option<C>], song: &PreparedSong, coarse: &Coarse) -> Ma
                 }
                 for ((c, &re), &im) in row.iter_mut().zip(&alt_re).zip(&alt_im) {
                     if re != 0.0 || im != 0.0 {
-                        *c = c.min(1.0 - (q.re * re + q.im * im));
+                        *c = c.min(1.0 - (q.re * re + q.im * im) + second_line_cost);
                     }
                 }
             }
