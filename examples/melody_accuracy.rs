@@ -9,12 +9,11 @@
 //! With TRACKER_DIR (tracker.safetensors + tracker.card.json) the learned tracker is a variant
 //! too.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use earworm::audio::decode_file;
-use earworm::eval::read_melody_notes;
-use earworm::melody::{MelodyExtractor, MelodySettings, CONTOUR_FPS};
+use earworm::eval::{melody_frame_labels, read_melody_notes, songs_by_texture};
+use earworm::melody::{MelodyExtractor, MelodySettings};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -29,22 +28,7 @@ fn main() -> anyhow::Result<()> {
     let params = earworm::model::FeatureParams::default();
     let dir = Path::new(&dir);
     let notes = read_melody_notes(&dir.join("manifest.csv"))?;
-    let csv = std::fs::read_to_string(dir.join("songs.csv"))?;
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (file_col, texture_col) = (col("file").unwrap_or(0), col("texture"));
-    let mut picked: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        let texture = texture_col
-            .and_then(|c| f.get(c))
-            .map_or("standard".to_string(), |s| s.to_string());
-        let list = picked.entry(texture).or_default();
-        if list.len() < per_texture {
-            list.push(f[file_col].to_string());
-        }
-    }
+    let picked = songs_by_texture(dir, per_texture)?;
     let mut variants: Vec<(&str, Option<MelodySettings>)> = vec![];
     if tracker.is_some() {
         variants.push(("learned tracker", None));
@@ -85,7 +69,7 @@ fn main() -> anyhow::Result<()> {
                 let path = dir.join(f);
                 let (samples, _) = decode_file(&path).ok()?;
                 let key = std::fs::canonicalize(&path).ok()?;
-                let labels = labels(notes.get(&key)?, samples.len() as f32 / 16_000.0);
+                let labels = melody_frame_labels(notes.get(&key)?, samples.len() as f32 / 16_000.0);
                 Some((samples, labels))
             })
             .collect();
@@ -128,20 +112,4 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The melody's MIDI pitch at each contour frame (NaN where it rests).
-fn labels(notes: &[(f32, f32, f32)], seconds: f32) -> Vec<f32> {
-    let n = (seconds * CONTOUR_FPS).ceil() as usize;
-    let mut out = vec![f32::NAN; n];
-    for &(s, e, m) in notes {
-        let (a, b) = (
-            (s * CONTOUR_FPS).round() as usize,
-            ((e * CONTOUR_FPS).round() as usize).min(n),
-        );
-        for l in out.iter_mut().take(b).skip(a) {
-            *l = m;
-        }
-    }
-    out
 }

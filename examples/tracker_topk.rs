@@ -5,12 +5,10 @@
 //!
 //! cargo run --release --example tracker_topk -- SET_DIR SONGS_PER_TEXTURE TRACKER_DIR
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use earworm::audio::decode_file;
-use earworm::eval::read_melody_notes;
-use earworm::melody::CONTOUR_FPS;
+use earworm::eval::{melody_frame_labels, read_melody_notes, songs_by_texture};
 use earworm::model::tracker::{Tracker, CLASSES, LOWEST_MIDI, SEMITONES};
 
 fn main() -> anyhow::Result<()> {
@@ -24,22 +22,7 @@ fn main() -> anyhow::Result<()> {
     let params = earworm::model::FeatureParams::default();
     let dir = Path::new(&dir);
     let notes = read_melody_notes(&dir.join("manifest.csv"))?;
-    let csv = std::fs::read_to_string(dir.join("songs.csv"))?;
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (file_col, texture_col) = (col("file").unwrap_or(0), col("texture"));
-    let mut picked: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        let texture = texture_col
-            .and_then(|c| f.get(c))
-            .map_or("standard".to_string(), |s| s.to_string());
-        let list = picked.entry(texture).or_default();
-        if list.len() < per_texture {
-            list.push(f[file_col].to_string());
-        }
-    }
+    let picked = songs_by_texture(dir, per_texture)?;
     let names = [
         "argmax",
         "argmax folded",
@@ -62,7 +45,7 @@ fn main() -> anyhow::Result<()> {
             let (samples, _) = decode_file(&path)?;
             let key = std::fs::canonicalize(&path)?;
             let Some(n) = notes.get(&key) else { continue };
-            let labels = labels(n, samples.len() as f32 / 16_000.0);
+            let labels = melody_frame_labels(n, samples.len() as f32 / 16_000.0);
             let probs =
                 tracker.probabilities(&earworm::model::features::spectrogram(&params, &samples))?;
             for (p, want) in probs.chunks_exact(CLASSES).zip(&labels) {
@@ -96,19 +79,4 @@ fn main() -> anyhow::Result<()> {
         println!("{texture:<14} {row}");
     }
     Ok(())
-}
-
-fn labels(notes: &[(f32, f32, f32)], seconds: f32) -> Vec<f32> {
-    let n = (seconds * CONTOUR_FPS).ceil() as usize;
-    let mut out = vec![f32::NAN; n];
-    for &(s, e, m) in notes {
-        let (a, b) = (
-            (s * CONTOUR_FPS).round() as usize,
-            ((e * CONTOUR_FPS).round() as usize).min(n),
-        );
-        for l in out.iter_mut().take(b).skip(a) {
-            *l = m;
-        }
-    }
-    out
 }

@@ -211,6 +211,57 @@ pub fn read_melody_notes(manifest: &Path) -> Result<MelodyNotes, EvalError> {
     Ok(out)
 }
 
+/// The melody's MIDI pitch at each contour frame ([`crate::melody::CONTOUR_FPS`]) of a song
+/// `seconds` long, NaN where it rests: the ground truth of frame-level checks.
+pub fn melody_frame_labels(notes: &[(f32, f32, f32)], seconds: f32) -> Vec<f32> {
+    let fps = crate::melody::CONTOUR_FPS;
+    let n = (seconds * fps).ceil() as usize;
+    let mut out = vec![f32::NAN; n];
+    for &(s, e, m) in notes {
+        let (a, b) = (
+            (s * fps).round() as usize,
+            ((e * fps).round() as usize).min(n),
+        );
+        for l in out.iter_mut().take(b).skip(a) {
+            *l = m;
+        }
+    }
+    out
+}
+
+/// The first `per_texture` song files (relative to `dir`) of each texture of a set made by
+/// `earworm synth devset`, from its songs.csv (a set without a texture column is all
+/// "standard").
+pub fn songs_by_texture(
+    dir: &Path,
+    per_texture: usize,
+) -> Result<BTreeMap<String, Vec<String>>, EvalError> {
+    let path = dir.join("songs.csv");
+    let csv = std::fs::read_to_string(&path).map_err(|source| EvalError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (file_col, texture_col) = (col("file").unwrap_or(0), col("texture"));
+    let mut picked: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let Some(file) = f.get(file_col) else {
+            continue;
+        };
+        let texture = texture_col
+            .and_then(|c| f.get(c))
+            .map_or("standard".to_string(), |s| s.to_string());
+        let list = picked.entry(texture).or_default();
+        if list.len() < per_texture {
+            list.push(file.to_string());
+        }
+    }
+    Ok(picked)
+}
+
 /// The oracle query for a span of a song: its melody notes inside `span` (song seconds),
 /// rendered at [`crate::audio::SAMPLE_RATE`] as a sine or by the plain synthetic hummer.
 pub fn oracle_query(notes: &[(f32, f32, f32)], span: (f32, f32), source: QuerySource) -> Vec<f32> {
@@ -342,6 +393,32 @@ pub fn evaluate_with(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn frame_labels_follow_the_notes_and_rest_between_them() {
+        // 25 fps: a note 0.0-0.2 s (frames 0-4), a rest, a note 0.4-0.6 s (frames 10-14).
+        let labels = melody_frame_labels(&[(0.0, 0.2, 60.0), (0.4, 0.6, 62.0)], 1.0);
+        assert_eq!(labels.len(), 25);
+        assert!(labels[..5].iter().all(|&m| m == 60.0));
+        assert!(labels[5..10].iter().all(|m| m.is_nan()));
+        assert!(labels[10..15].iter().all(|&m| m == 62.0));
+        assert!(labels[15..].iter().all(|m| m.is_nan()));
+    }
+
+    #[test]
+    fn songs_are_picked_per_texture_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("songs.csv"),
+            "file,melody_id,texture\na.wav,x,homophonic\nb.wav,y,passed\nc.wav,z,homophonic\nd.wav,w,homophonic\n",
+        )
+        .unwrap();
+        let picked = songs_by_texture(dir.path(), 2).unwrap();
+        assert_eq!(picked["homophonic"], ["a.wav", "c.wav"]);
+        assert_eq!(picked["passed"], ["b.wav"]);
+        assert!(songs_by_texture(&dir.path().join("missing"), 2).is_err());
+    }
+
     use super::*;
 
     fn outcome(rank: Option<usize>, ms: f64) -> QueryOutcome {
