@@ -1115,6 +1115,20 @@ fn cmd_query(
             }
             Err(e) => {
                 failures += 1;
+                // A library whose songs were all analysed by another model or melody tracker
+                // searches as empty: say what to do about it instead.
+                let stale = matches!(
+                    e,
+                    crate::engine::EngineError::Search(crate::search::SearchError::EmptyLibrary)
+                ) && engine.catalog().song_count().unwrap_or(0) > 0;
+                let e = if stale {
+                    format!(
+                        "none of the library's {} songs is analysed for this model and melody tracker yet: run `earworm index` to update them",
+                        engine.catalog().song_count().unwrap_or(0)
+                    )
+                } else {
+                    e.to_string()
+                };
                 eprintln!("error: {}: {e}", path.display());
                 out.push(serde_json::json!({"query": path, "elapsed_ms": round3(elapsed_ms as f32), "results": [], "error": e.to_string()}));
             }

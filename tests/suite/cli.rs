@@ -496,3 +496,53 @@ fn bench_scale_builds_measures_and_reuses_a_library() {
     let out = query_with(r#"{"shortlist": 20, "ann": {"probe": 3}}"#);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_library_analysed_by_another_model_says_to_reindex_then_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let songs = common::write_songs(&tmp.path().join("music"), 2, 11);
+    let db = tmp.path().join("db");
+    let db_s = db.to_str().unwrap();
+    let music = tmp.path().join("music");
+    // Indexed by another embedding model (the shipped one with its last weight byte changed)
+    // and no tracker (melodies from the extractor), as by an older Earworm.
+    let no_tracker = tmp.path().join("model");
+    std::fs::create_dir_all(&no_tracker).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut weights = std::fs::read(shipped.join("melody.safetensors")).unwrap();
+    *weights.last_mut().unwrap() ^= 1;
+    std::fs::write(no_tracker.join("melody.safetensors"), weights).unwrap();
+    std::fs::copy(
+        shipped.join("melody.card.json"),
+        no_tracker.join("melody.card.json"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::earworm_bin())
+        .args(["index", "--db", db_s, music.to_str().unwrap()])
+        .env("EARWORM_MODEL_DIR", &no_tracker)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let hum = tmp.path().join("hum.wav");
+    common::write_hum(&songs[1], &hum, Difficulty::Clean, 3);
+    let with_tracker = |args: &[&str]| {
+        std::process::Command::new(common::earworm_bin())
+            .args(args)
+            .env("EARWORM_MODEL_DIR", &shipped)
+            .output()
+            .unwrap()
+    };
+    let query = ["query", "--db", db_s, "--no-history", hum.to_str().unwrap()];
+    let out = with_tracker(&query);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("none of the library's 2 songs is analysed")
+            && text(&out).contains("earworm index"),
+        "{}",
+        text(&out)
+    );
+    let out = with_tracker(&["index", "--db", db_s, music.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = with_tracker(&query);
+    assert!(out.status.success(), "{}", text(&out));
+}
