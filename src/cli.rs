@@ -1027,7 +1027,7 @@ fn effective_method(engine: &Engine, method: Method) -> Method {
         }
         if let Ok(n) = engine.songs_needing_embeddings() {
             if n > 0 {
-                eprintln!("note: {n} songs have no embeddings for this model yet; run `earworm index` again to add them");
+                eprintln!("note: {n} songs are not analysed for this model and melody tracker yet; run `earworm index` again to update them");
             }
         }
         if let Ok(n) = engine.songs_needing_melody_segments() {

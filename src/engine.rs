@@ -234,13 +234,11 @@ impl Engine {
         self.model_problem.as_deref()
     }
 
-    /// Songs whose segments for the loaded model are missing: an index run will add them.
+    /// Songs an index run will re-analyse: their segments for the loaded model are missing, or
+    /// their melody was made by another melody tracker (or none).
     pub fn songs_needing_embeddings(&self) -> Result<i64, EngineError> {
-        let Some(e) = &self.embedder else {
-            return Ok(0);
-        };
-        let (with, _) = self.catalog.songs_with_segments(&e.id)?;
-        Ok(self.catalog.song_count()? - with)
+        let model = self.embedder.as_ref().map(|e| e.id.as_str());
+        Ok(self.catalog.songs_needing_analysis(model)?)
     }
 
     /// Songs without melody segments (indexed by a version before the melody vote): an index

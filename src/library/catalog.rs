@@ -502,6 +502,19 @@ impl Catalog {
     }
 
     /// Songs with at least one segment of `model`, and the number of such segments.
+    /// Songs the next index run re-analyses: without a melody of the current version (made
+    /// by another melody tracker, or none), or, given a model, without its segments.
+    pub fn songs_needing_analysis(&self, model: Option<&str>) -> Result<i64, CatalogError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM songs s
+             WHERE NOT EXISTS (SELECT 1 FROM melodies m WHERE m.song_id = s.id AND m.version = ?1)
+                OR (?2 IS NOT NULL AND NOT EXISTS
+                    (SELECT 1 FROM segments g WHERE g.song_id = s.id AND g.model = ?2))",
+            params![self.melody_version, model],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn songs_with_segments(&self, model: &str) -> Result<(i64, i64), CatalogError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(DISTINCT song_id), COUNT(*) FROM segments WHERE model = ?1",
@@ -847,6 +860,19 @@ mod tests {
             segments: Vec::new(),
         };
         let id = cat.upsert_song(&song).unwrap();
+        assert_eq!(cat.songs_needing_analysis(None).unwrap(), 0);
+        assert_eq!(
+            cat.songs_needing_analysis(Some("m@1")).unwrap(),
+            1,
+            "no segments"
+        );
+        cat.set_melody_version(MELODY_VERSION + 1);
+        assert_eq!(
+            cat.songs_needing_analysis(None).unwrap(),
+            1,
+            "another tracker's melody"
+        );
+        cat.set_melody_version(MELODY_VERSION);
         let lines = cat.melody_lines_of(&[id]).unwrap();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].1.midi[2], 62.0);

@@ -546,3 +546,40 @@ fn a_library_analysed_by_another_model_says_to_reindex_then_answers() {
     let out = with_tracker(&query);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_library_analysed_by_another_melody_tracker_is_flagged_until_reindexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let songs = common::write_songs(&tmp.path().join("music"), 2, 12);
+    let db = tmp.path().join("db");
+    let db_s = db.to_str().unwrap();
+    let music = tmp.path().join("music");
+    // The same embedding model without the tracker: melodies come from the extractor.
+    let no_tracker = tmp.path().join("model");
+    std::fs::create_dir_all(&no_tracker).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for f in ["melody.safetensors", "melody.card.json"] {
+        std::fs::copy(shipped.join(f), no_tracker.join(f)).unwrap();
+    }
+    let run = |model: &Path, args: &[&str]| {
+        std::process::Command::new(common::earworm_bin())
+            .args(args)
+            .env("EARWORM_MODEL_DIR", model)
+            .output()
+            .unwrap()
+    };
+    let index = ["index", "--db", db_s, music.to_str().unwrap()];
+    assert!(run(&no_tracker, &index).status.success());
+    let hum = tmp.path().join("hum.wav");
+    common::write_hum(&songs[0], &hum, Difficulty::Clean, 4);
+    let query = ["query", "--db", db_s, "--no-history", hum.to_str().unwrap()];
+    let note = "2 songs are not analysed for this model and melody tracker";
+    let out = run(&shipped, &query);
+    assert!(text(&out).contains(note), "{}", text(&out));
+    let out = run(&shipped, &index);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 updated"), "{}", text(&out));
+    let out = run(&shipped, &query);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(note), "{}", text(&out));
+}
