@@ -497,18 +497,25 @@ fn bench_scale_builds_measures_and_reuses_a_library() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A temporary folder with two songs in music/ and an empty model/ folder to fill.
+fn two_songs_and_a_model_folder(
+    seed: u64,
+) -> (tempfile::TempDir, Vec<common::TestSong>, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let songs = common::write_songs(&tmp.path().join("music"), 2, seed);
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    (tmp, songs, model)
+}
+
 #[test]
 fn a_library_analysed_by_another_model_says_to_reindex_then_answers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let songs = common::write_songs(&tmp.path().join("music"), 2, 11);
-    let db = tmp.path().join("db");
+    let (tmp, songs, no_tracker) = two_songs_and_a_model_folder(11);
+    let (db, music) = (tmp.path().join("db"), tmp.path().join("music"));
     let db_s = db.to_str().unwrap();
-    let music = tmp.path().join("music");
     // Indexed by another embedding model (the shipped one with its last weight byte changed)
     // and no tracker (melodies from the extractor), as by an older Earworm.
-    let no_tracker = tmp.path().join("model");
-    std::fs::create_dir_all(&no_tracker).unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let shipped = common::shipped_models();
     let mut weights = std::fs::read(shipped.join("melody.safetensors")).unwrap();
     *weights.last_mut().unwrap() ^= 1;
     std::fs::write(no_tracker.join("melody.safetensors"), weights).unwrap();
@@ -517,21 +524,12 @@ fn a_library_analysed_by_another_model_says_to_reindex_then_answers() {
         no_tracker.join("melody.card.json"),
     )
     .unwrap();
-    let out = std::process::Command::new(common::earworm_bin())
-        .args(["index", "--db", db_s, music.to_str().unwrap()])
-        .env("EARWORM_MODEL_DIR", &no_tracker)
-        .output()
-        .unwrap();
+    let index = ["index", "--db", db_s, music.to_str().unwrap()];
+    let out = common::earworm_with_model(&no_tracker, &index);
     assert!(out.status.success(), "{}", text(&out));
     let hum = tmp.path().join("hum.wav");
     common::write_hum(&songs[1], &hum, Difficulty::Clean, 3);
-    let with_tracker = |args: &[&str]| {
-        std::process::Command::new(common::earworm_bin())
-            .args(args)
-            .env("EARWORM_MODEL_DIR", &shipped)
-            .output()
-            .unwrap()
-    };
+    let with_tracker = |args: &[&str]| common::earworm_with_model(&shipped, args);
     let query = ["query", "--db", db_s, "--no-history", hum.to_str().unwrap()];
     let out = with_tracker(&query);
     assert!(!out.status.success());
@@ -541,7 +539,7 @@ fn a_library_analysed_by_another_model_says_to_reindex_then_answers() {
         "{}",
         text(&out)
     );
-    let out = with_tracker(&["index", "--db", db_s, music.to_str().unwrap()]);
+    let out = with_tracker(&index);
     assert!(out.status.success(), "{}", text(&out));
     let out = with_tracker(&query);
     assert!(out.status.success(), "{}", text(&out));
@@ -549,25 +547,15 @@ fn a_library_analysed_by_another_model_says_to_reindex_then_answers() {
 
 #[test]
 fn a_library_analysed_by_another_melody_tracker_is_flagged_until_reindexed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let songs = common::write_songs(&tmp.path().join("music"), 2, 12);
-    let db = tmp.path().join("db");
+    let (tmp, songs, no_tracker) = two_songs_and_a_model_folder(12);
+    let (db, music) = (tmp.path().join("db"), tmp.path().join("music"));
     let db_s = db.to_str().unwrap();
-    let music = tmp.path().join("music");
     // The same embedding model without the tracker: melodies come from the extractor.
-    let no_tracker = tmp.path().join("model");
-    std::fs::create_dir_all(&no_tracker).unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let shipped = common::shipped_models();
     for f in ["melody.safetensors", "melody.card.json"] {
         std::fs::copy(shipped.join(f), no_tracker.join(f)).unwrap();
     }
-    let run = |model: &Path, args: &[&str]| {
-        std::process::Command::new(common::earworm_bin())
-            .args(args)
-            .env("EARWORM_MODEL_DIR", model)
-            .output()
-            .unwrap()
-    };
+    let run = common::earworm_with_model;
     let index = ["index", "--db", db_s, music.to_str().unwrap()];
     assert!(run(&no_tracker, &index).status.success());
     let hum = tmp.path().join("hum.wav");

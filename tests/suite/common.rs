@@ -52,6 +52,20 @@ pub fn earworm(args: &[&str]) -> std::process::Output {
         .expect("runs earworm")
 }
 
+/// Runs the earworm binary with `args` and the model folder `model` (`EARWORM_MODEL_DIR`).
+pub fn earworm_with_model(model: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(earworm_bin())
+        .args(args)
+        .env("EARWORM_MODEL_DIR", model)
+        .output()
+        .expect("runs earworm")
+}
+
+/// The shipped model folder (models/ in the repository).
+pub fn shipped_models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
 /// Everything a run printed, stdout then stderr.
 pub fn text(out: &std::process::Output) -> String {
     format!(
