@@ -10,7 +10,11 @@ use std::path::Path;
 use earworm::audio::decode_file;
 use earworm::eval::{oracle_query, read_manifest, read_melody_notes, QuerySource};
 use earworm::library::Catalog;
-use earworm::model::tracker::alternative_contour;
+use earworm::melody::Contour;
+use earworm::model::tracker::{
+    alternative_contour, contour_from_path, fuse_contours, smoothed_classes, CLASSES, LOWEST_MIDI,
+    SECOND_LINE_MIN_PROB, SEMITONES,
+};
 use earworm::search::{hum_contour, MelodySearcher};
 use rayon::prelude::*;
 
@@ -27,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     let mut cat = Catalog::open(db)?;
     cat.set_melody_version(tracker.melody_version());
     let songs = cat.songs()?;
-    let melodies: HashMap<i64, earworm::melody::Contour> = cat.melodies()?.into_iter().collect();
+    let melodies: HashMap<i64, Contour> = cat.melodies()?.into_iter().collect();
     let params = earworm::model::FeatureParams::default();
     let t = std::time::Instant::now();
     let probs: Vec<(i64, Vec<f32>)> = songs
@@ -49,7 +53,7 @@ fn main() -> anyhow::Result<()> {
     let texture_of = texture_column(manifest)?;
     let ids: HashSet<i64> = melodies.keys().copied().collect();
     // (texture, query kind) → query contours with their target.
-    let mut queries: Vec<(String, &str, i64, earworm::melody::Contour)> = Vec::new();
+    let mut queries: Vec<(String, &str, i64, Contour)> = Vec::new();
     for (i, row) in rows.iter().enumerate().take(to).skip(from) {
         let key = std::fs::canonicalize(&row.target)?;
         let Some(&target) = by_path.get(&key) else {
@@ -63,14 +67,40 @@ fn main() -> anyhow::Result<()> {
         let (hum, _) = decode_file(&row.query)?;
         queries.push((texture, "hum", target, hum_contour(&hum)));
     }
-    let mut variants: Vec<(String, Option<f32>)> = vec![("stored contour".into(), None)];
-    for tau in [0.05f32, 0.1, 0.2, 0.3] {
-        variants.push((format!("+ second line p>={tau}"), Some(tau)));
+    // Each variant: the song's two lines from its stored contour and its posterior.
+    type Lines = Box<dyn Fn(&Contour, &[f32]) -> (Contour, Option<Contour>)>;
+    let tau = SECOND_LINE_MIN_PROB;
+    let mut variants: Vec<(String, Lines)> = vec![
+        ("stored contour".into(), Box::new(|c, _| (c.clone(), None))),
+        (
+            format!("stored + second line p>={tau}"),
+            Box::new(move |c, p| (c.clone(), Some(alternative_contour(p, c, tau)))),
+        ),
+    ];
+    for (change, voicing) in [(0.5f32, 2.0f32), (1.0, 2.0), (2.0, 4.0)] {
+        variants.push((
+            format!("viterbi {change}/{voicing} + second line"),
+            Box::new(move |c, p| {
+                let path = smoothed_classes(p, change, voicing);
+                let primary = fuse_contours(&Contour::new(c.fps, contour_from_path(p, &path)), c);
+                let alt = alternative_contour(p, &primary, tau);
+                (primary, Some(alt))
+            }),
+        ));
     }
-    for (name, tau) in &variants {
+    for share in [0.3f32, 0.5] {
+        variants.push((
+            format!("skyline {share} + second line"),
+            Box::new(move |c, p| {
+                let primary = fuse_contours(&Contour::new(c.fps, skyline(p, share)), c);
+                let alt = alternative_contour(p, &primary, tau);
+                (primary, Some(alt))
+            }),
+        ));
+    }
+    for (name, lines) in &variants {
         let searcher = MelodySearcher::with_alternatives(probs.iter().filter_map(|(id, p)| {
-            let primary = melodies.get(id)?.clone();
-            let alt = tau.map(|tau| alternative_contour(p, &primary, tau));
+            let (primary, alt) = lines(melodies.get(id)?, p);
             Some((*id, primary, alt))
         }));
         let mut table: BTreeMap<(String, &str), (usize, usize, usize)> = BTreeMap::new();
@@ -114,4 +144,22 @@ fn texture_column(manifest: &Path) -> anyhow::Result<Vec<String>> {
                 .to_string()
         })
         .collect())
+}
+
+/// The highest semitone within `share` of the frame's most likely one, where the tracker hears
+/// a melody (a "skyline": in a four-part choir the tune is the top voice).
+fn skyline(probs: &[f32], share: f32) -> Vec<f32> {
+    probs
+        .chunks_exact(CLASSES)
+        .map(|p| {
+            if p[SEMITONES] >= 0.5 {
+                return f32::NAN;
+            }
+            let best = p[..SEMITONES].iter().copied().fold(0.0f32, f32::max);
+            (0..SEMITONES)
+                .rev()
+                .find(|&k| p[k] >= share * best)
+                .map_or(f32::NAN, |k| LOWEST_MIDI as f32 + k as f32)
+        })
+        .collect()
 }

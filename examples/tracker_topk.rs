@@ -9,7 +9,7 @@ use std::path::Path;
 
 use earworm::audio::decode_file;
 use earworm::eval::{melody_frame_labels, read_melody_notes, songs_by_texture};
-use earworm::model::tracker::{Tracker, CLASSES, LOWEST_MIDI, SEMITONES};
+use earworm::model::tracker::{smoothed_classes, Tracker, CLASSES, LOWEST_MIDI, SEMITONES};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -32,13 +32,17 @@ fn main() -> anyhow::Result<()> {
         "sky .5",
         "sky .7",
         "voiced(any)",
+        "vit .5/2",
+        "vit 1/2",
+        "vit 2/2",
+        "vit 4/4",
     ];
     println!(
         "texture        {}",
         names.map(|n| format!("{n:>13}")).join("")
     );
     for (texture, files) in &picked {
-        let mut hits = [0usize; 8];
+        let mut hits = [0usize; 12];
         let mut total = 0usize;
         for f in files {
             let path = dir.join(f);
@@ -48,7 +52,11 @@ fn main() -> anyhow::Result<()> {
             let labels = melody_frame_labels(n, samples.len() as f32 / 16_000.0);
             let probs =
                 tracker.probabilities(&earworm::model::features::spectrogram(&params, &samples))?;
-            for (p, want) in probs.chunks_exact(CLASSES).zip(&labels) {
+            let paths: Vec<Vec<usize>> = [(0.5, 2.0), (1.0, 2.0), (2.0, 2.0), (4.0, 4.0)]
+                .iter()
+                .map(|&(c, v)| smoothed_classes(&probs, c, v))
+                .collect();
+            for (t, (p, want)) in probs.chunks_exact(CLASSES).zip(&labels).enumerate() {
                 if want.is_nan() {
                     continue;
                 }
@@ -70,6 +78,9 @@ fn main() -> anyhow::Result<()> {
                     hits[slot] += (voiced && top as i32 == w) as usize;
                 }
                 hits[7] += voiced as usize;
+                for (slot, path) in paths.iter().enumerate() {
+                    hits[8 + slot] += (path.get(t) == Some(&(w as usize))) as usize;
+                }
             }
         }
         let row: String = hits

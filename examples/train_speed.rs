@@ -96,6 +96,7 @@ fn make_pairs(out: std::path::PathBuf, batch: usize) -> anyhow::Result<std::path
         threads: 1,
         textured: 0.0,
         textures: Vec::new(),
+        descants: true,
     };
     let t = std::time::Instant::now();
     let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;

@@ -302,7 +302,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Start from these tracker weights (a fine-tune) instead of random ones; ignored when
-        /// --out holds a checkpoint to resume
+        /// --out holds a checkpoint to resume. With more --blocks than they have, the extra
+        /// blocks start as identities (the grown network computes what the given one did)
         #[arg(long, value_name = "SAFETENSORS")]
         init: Option<PathBuf>,
         /// Channels of the network's hidden layers
@@ -385,6 +386,10 @@ enum SynthCommand {
         /// one: pairs are rendered with --soundfont) [default: all six]
         #[arg(long)]
         textures: Option<String>,
+        /// Inner-voice songs only as octave doublings, never under a descant in the tune's own
+        /// timbre (which sounds like a choir's top voice: tracker training data)
+        #[arg(long)]
+        no_descants: bool,
     },
     /// Hums only: hummed, sung and whistled excerpts of corpus melodies (WAV) with their
     /// ground truth in hums.csv.
@@ -607,9 +612,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads,
             textured,
             textures,
+            no_descants,
         })) => cmd_synth_pairs(
             textured,
             textures.as_deref(),
+            !no_descants,
             out,
             &split,
             songs,
@@ -791,6 +798,7 @@ fn threads_or_cores(threads: Option<usize>) -> usize {
 fn cmd_synth_pairs(
     textured: f32,
     textures: Option<&str>,
+    descants: bool,
     out: PathBuf,
     split: &str,
     songs: usize,
@@ -824,6 +832,7 @@ fn cmd_synth_pairs(
             }
             None => crate::synth::gm::Texture::STRESS[..6].to_vec(),
         },
+        descants,
     };
     let pb = bar(
         songs as u64,

@@ -29,23 +29,16 @@ import numpy as np
 SHORTLISTS = (20, 50, 100)
 CONTOUR = (0, 10, 20, 30, 50)
 VOTE = (0.0, 0.1)
-EMBED = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+EMBED = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dump", required=True)
-    ap.add_argument("--manifest", required=True)
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--tune", type=int, default=600)
-    ap.add_argument("--evaluate", help="shortlist,contour_shortlist,vote,dense,diagonal")
-    args = ap.parse_args()
-
-    con = sqlite3.connect(os.path.join(args.db, "catalog.sqlite"))
+def load_queries(dump, manifest, db):
+    """The dumped candidates of each query, with which of them is the true song."""
+    con = sqlite3.connect(os.path.join(db, "catalog.sqlite"))
     id_of = {os.path.basename(p): i for i, p in con.execute("SELECT id, path FROM songs")}
-    with open(args.manifest) as f:
+    with open(manifest) as f:
         rows = list(csv.DictReader(f))
-    with open(args.dump) as f:
+    with open(dump) as f:
         dumps = [json.loads(line) for line in f]
     assert len(dumps) == len(rows), f"{len(dumps)} dumped queries for {len(rows)} manifest rows"
     queries = []
@@ -68,22 +61,64 @@ def main():
         ).reshape(-1, 6)
         is_truth = np.array([c[0] == truth for c in cands], dtype=bool)
         queries.append((row.get("difficulty", ""), a, is_truth))
+    return queries
 
-    def rank_of(q, setting):
-        _, a, is_truth = q
-        k, ck, wv, wd, wg = setting
-        keep = (a[:, 4] < k) | (a[:, 5] < ck)
-        if not (keep & is_truth).any():
-            return None
-        score = a[:, 1] + wv * a[:, 0] + wd * a[:, 2] + wg * a[:, 3]
-        truth_score = score[keep & is_truth].max()
-        return 1 + int(((score > truth_score) & keep & ~is_truth).sum())
 
-    def metrics(qs, setting):
-        ranks = [rank_of(q, setting) for q in qs]
-        n = max(len(ranks), 1)
-        hit = lambda k: sum(1 for r in ranks if r is not None and r <= k) / n
-        return hit(1), hit(5), hit(10), sum(1 / r for r in ranks if r is not None) / n
+def rank_of(q, setting):
+    _, a, is_truth = q
+    k, ck, wv, wd, wg = setting
+    keep = (a[:, 4] < k) | (a[:, 5] < ck)
+    if not (keep & is_truth).any():
+        return None
+    score = a[:, 1] + wv * a[:, 0] + wd * a[:, 2] + wg * a[:, 3]
+    truth_score = score[keep & is_truth].max()
+    return 1 + int(((score > truth_score) & keep & ~is_truth).sum())
+
+def metrics(qs, setting):
+    ranks = [rank_of(q, setting) for q in qs]
+    n = max(len(ranks), 1)
+    hit = lambda k: sum(1 for r in ranks if r is not None and r <= k) / n
+    return hit(1), hit(5), hit(10), sum(1 / r for r in ranks if r is not None) / n
+
+
+def tune_jointly(sets, evaluate):
+    """Tunes on the first queries of every set at once (mean of their top-1 + MRR) and reports
+    each set's held-out queries."""
+    if evaluate:
+        grid = [tuple(float(x) for x in evaluate.split(","))]
+    else:
+        grid = list(itertools.product(SHORTLISTS, CONTOUR, VOTE, EMBED, EMBED))
+    def score(g):
+        ms = [metrics(qs[:t], g) for _, qs, t in sets]
+        return (sum(m[0] + m[3] for m in ms) / len(ms), -g[0] - g[1])
+    best = max(grid, key=score)
+    print("chosen:", dict(zip(("shortlist", "contour_shortlist", "vote", "dense", "diagonal"), best)))
+    for name, qs, t in sets:
+        print(f"{name}: tuning {len(qs[:t])}: {fmt(metrics(qs[:t], best))}")
+        print(f"{name}: held-out {len(qs[t:])}: {fmt(metrics(qs[t:], best))}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dump", required=True, action="append")
+    ap.add_argument("--manifest", required=True, action="append")
+    ap.add_argument("--db", required=True, action="append")
+    ap.add_argument("--tune", type=int, action="append")
+    ap.add_argument("--evaluate", help="shortlist,contour_shortlist,vote,dense,diagonal")
+    args = ap.parse_args()
+    n = len(args.dump)
+    if len(args.manifest) != n or len(args.db) != n or len(args.tune or [600] * n) != n:
+        ap.error("give --manifest, --db (and --tune) once per --dump")
+    sets = [
+        (args.dump[i], load_queries(args.dump[i], args.manifest[i], args.db[i]),
+         (args.tune or [600] * n)[i])
+        for i in range(n)
+    ]
+    if n > 1:
+        tune_jointly(sets, args.evaluate)
+        return
+    queries = sets[0][1]
+    args.tune = sets[0][2]
 
     if args.evaluate:
         k, ck, wv, wd, wg = (float(x) for x in args.evaluate.split(","))

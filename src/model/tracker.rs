@@ -247,6 +247,93 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// The most likely sequence of classes through per-frame probabilities (frames × CLASSES)
+/// when changing semitone costs `change_cost` and starting or ending a melody costs
+/// `voicing_cost` (both in nats, against each frame's −ln p): a Viterbi decoding. Where the
+/// tracker wavers between two voices inside one note (four-part choirs: the soprano and the
+/// alto trade the top guess frame by frame), the path keeps whichever the whole note favours.
+pub fn smoothed_classes(probs: &[f32], change_cost: f32, voicing_cost: f32) -> Vec<usize> {
+    let frames = probs.len() / CLASSES;
+    if frames == 0 {
+        return Vec::new();
+    }
+    let emit = |p: f32| -(p.max(1e-6)).ln();
+    let mut cost: Vec<f32> = probs[..CLASSES].iter().map(|&p| emit(p)).collect();
+    // back[t * CLASSES + k]: the class before k at frame t.
+    let mut back = vec![0u8; frames * CLASSES];
+    let mut next = vec![0.0f32; CLASSES];
+    for t in 1..frames {
+        let (best_pitch, best_pitch_cost) =
+            cost[..SEMITONES]
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::INFINITY),
+                    |b, (k, &c)| if c < b.1 { (k, c) } else { b },
+                );
+        let none = cost[SEMITONES];
+        let row = &probs[t * CLASSES..(t + 1) * CLASSES];
+        for k in 0..SEMITONES {
+            let mut from = (k, cost[k]);
+            if best_pitch_cost + change_cost < from.1 {
+                from = (best_pitch, best_pitch_cost + change_cost);
+            }
+            if none + voicing_cost < from.1 {
+                from = (SEMITONES, none + voicing_cost);
+            }
+            next[k] = from.1 + emit(row[k]);
+            back[t * CLASSES + k] = from.0 as u8;
+        }
+        let from = if best_pitch_cost + voicing_cost < none {
+            (best_pitch, best_pitch_cost + voicing_cost)
+        } else {
+            (SEMITONES, none)
+        };
+        next[SEMITONES] = from.1 + emit(row[SEMITONES]);
+        back[t * CLASSES + SEMITONES] = from.0 as u8;
+        std::mem::swap(&mut cost, &mut next);
+    }
+    let mut k = cost
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f32::INFINITY),
+            |b, (k, &c)| if c < b.1 { (k, c) } else { b },
+        )
+        .0;
+    let mut path = vec![0usize; frames];
+    for t in (0..frames).rev() {
+        path[t] = k;
+        k = back[t * CLASSES + k] as usize;
+    }
+    path
+}
+
+/// A contour from a class path ([`smoothed_classes`]): NaN where it says "no melody", else its
+/// semitone refined between the neighbours as in [`contour_from_probabilities`].
+pub fn contour_from_path(probs: &[f32], path: &[usize]) -> Vec<f32> {
+    probs
+        .chunks_exact(CLASSES)
+        .zip(path)
+        .map(|(p, &k)| {
+            if k >= SEMITONES {
+                return f32::NAN;
+            }
+            let (mut w, mut s) = (0.0f32, 0.0f32);
+            for (j, &pj) in p
+                .iter()
+                .enumerate()
+                .take((k + 2).min(SEMITONES))
+                .skip(k.saturating_sub(1))
+            {
+                w += pj;
+                s += pj * j as f32;
+            }
+            LOWEST_MIDI as f32 + s / w.max(1e-9)
+        })
+        .collect()
+}
+
 /// The least probability of a second line's pitch: chosen on the tuning half of the stress set
 /// (0.05 and 0.1 alike, 0.2 and above lose the gain; docs/MEASURED.md).
 pub const SECOND_LINE_MIN_PROB: f32 = 0.1;
@@ -333,6 +420,39 @@ mod tests {
         let c = contour_from_probabilities(&probs);
         assert!((c[0] - 69.1).abs() < 1e-4, "{c:?}");
         assert!(c[1].is_nan());
+    }
+
+    #[test]
+    fn smoothed_path_keeps_a_wavering_note_and_follows_real_changes() {
+        // Ten frames: A4 and F#4 trade the lead every frame for six frames (A4 ahead overall),
+        // then C5 for four; one frame in the middle leans to "no melody".
+        let mut probs = vec![0.0f32; 10 * CLASSES];
+        for t in 0..10 {
+            let p = &mut probs[t * CLASSES..(t + 1) * CLASSES];
+            if t < 6 {
+                let (a, f) = if t % 2 == 0 { (0.6, 0.3) } else { (0.4, 0.5) };
+                p[24] = a;
+                p[21] = f;
+                p[SEMITONES] = 1.0 - a - f;
+            } else {
+                p[27] = 0.8;
+                p[SEMITONES] = 0.2;
+            }
+        }
+        probs[3 * CLASSES + SEMITONES] = 0.55;
+        probs[3 * CLASSES + 24] = 0.25;
+        probs[3 * CLASSES + 21] = 0.2;
+        let path = smoothed_classes(&probs, 1.0, 2.0);
+        assert_eq!(path, vec![24, 24, 24, 24, 24, 24, 27, 27, 27, 27]);
+        // Free changes give back the frame-by-frame choice.
+        let free = smoothed_classes(&probs, 0.0, 0.0);
+        assert_eq!(&free[..4], &[24, 21, 24, SEMITONES]);
+        let c = contour_from_path(&probs, &path);
+        assert!(
+            (c[6] - 72.0).abs() < 1e-4 && (c[0] - 69.0).abs() < 0.5,
+            "{c:?}"
+        );
+        assert!(smoothed_classes(&[], 1.0, 1.0).is_empty());
     }
 
     #[test]

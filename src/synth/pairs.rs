@@ -38,6 +38,11 @@ pub struct PairsSpec {
     pub textured: f32,
     /// The textures those songs are drawn from, evenly.
     pub textures: Vec<Texture>,
+    /// Whether inner-voice songs may put a descant over the tune. A descant in the tune's own
+    /// timbre and rhythm sounds exactly like a four-part choir's top voice, so a tracker trained
+    /// on both learns to split its belief between the two upper voices (docs/MEASURED.md
+    /// "Real recordings, stage 4"); without them inner-voice songs are octave doublings.
+    pub descants: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +198,23 @@ pub fn generate(
     Ok(summary)
 }
 
+/// The arrangement of one pair's song: a distinct lead, or one of `spec.textures`.
+fn draw_arrangement(rng: &mut Rng, melody: &CorpusMelody, spec: &PairsSpec) -> Arrangement {
+    let arr = Arrangement::random(rng, melody);
+    // (No draw at all when textures are off, so such sets stay identical to older ones.)
+    if spec.textured > 0.0 && rng.chance(spec.textured) {
+        let texture = *rng.pick(&spec.textures);
+        loop {
+            let arr = Arrangement::random_textured(rng, melody, texture);
+            // Redrawn, not edited, so the other choices keep their distribution.
+            if spec.descants || !arr.descant {
+                return arr;
+            }
+        }
+    }
+    arr
+}
+
 fn render_pair(
     i: usize,
     melody: &CorpusMelody,
@@ -201,12 +223,7 @@ fn render_pair(
     params: &FeatureParams,
 ) -> Result<RenderedPair, PairsError> {
     let mut rng = Rng::fork(spec.seed, i as u64);
-    let mut arr = Arrangement::random(&mut rng, melody);
-    // (No draw at all when textures are off, so such sets stay identical to older ones.)
-    if spec.textured > 0.0 && rng.chance(spec.textured) {
-        let texture = *rng.pick(&spec.textures);
-        arr = Arrangement::random_textured(&mut rng, melody, texture);
-    }
+    let mut arr = draw_arrangement(&mut rng, melody, spec);
     // One pass of the melody is all a pair needs: no long intros, breaks or repeats to render.
     arr.passes = 1;
     arr.intro_bars = 1;
@@ -444,6 +461,38 @@ mod tests {
     }
 
     #[test]
+    fn inner_voice_songs_without_descants_are_octave_doublings() {
+        let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
+        let spec = |descants| PairsSpec {
+            split: Split::Train,
+            songs: 1,
+            hums_per_song: 0,
+            voices: VoicePool::Train,
+            seed: 3,
+            soundfont: crate::synth::gm::TIMGM6MB.into(),
+            threads: 1,
+            textured: 1.0,
+            textures: vec![Texture::InnerVoice],
+            descants,
+        };
+        let draws = |spec: &PairsSpec| -> Vec<Arrangement> {
+            (0..40)
+                .map(|i| draw_arrangement(&mut Rng::fork(3, i), &melodies[i as usize], spec))
+                .collect()
+        };
+        let with = draws(&spec(true));
+        let descants = with.iter().filter(|a| a.descant).count();
+        assert!(
+            (5..35).contains(&descants),
+            "{descants} of 40 under a descant"
+        );
+        let without = draws(&spec(false));
+        assert!(without
+            .iter()
+            .all(|a| !a.descant && a.doubling.abs() == 12 && a.texture == Texture::InnerVoice));
+    }
+
+    #[test]
     fn pairs_are_deterministic_per_seed_and_read_back() {
         let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
         let make = |seed: u64| {
@@ -458,6 +507,7 @@ mod tests {
                 threads: 2,
                 textured: 0.0,
                 textures: Vec::new(),
+                descants: true,
             };
             generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
             let path = dir.path().join("pairs_0000.ewp");

@@ -690,6 +690,7 @@ mod tests {
             threads: 2,
             textured: 0.0,
             textures: Vec::new(),
+            descants: true,
         };
         crate::synth::pairs::generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
         let params = FeatureParams::default();

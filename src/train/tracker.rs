@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 
 use super::TrainError;
@@ -200,8 +200,13 @@ pub fn train_tracker(
     let checkpoint = super::CheckpointFiles::new(out, "tracker_");
     let (first_step, elapsed_before) = checkpoint.resume(&mut varmap, log)?;
     if let (0, Some(init)) = (first_step, &config.init) {
-        varmap.load(init)?;
+        let grown = load_growing(&varmap, init, &device)?;
         log(&format!("starting from {}", init.display()));
+        if grown > 0 {
+            log(&format!(
+                "{grown} new blocks added after the given ones; their residual branches start at zero"
+            ));
+        }
     }
     let mut opt = super::adamw(&varmap, config.lr)?;
     let mut log_file = super::append_log(&out.join("tracker_log.jsonl"))?;
@@ -289,6 +294,46 @@ pub fn train_tracker(
     Ok(card)
 }
 
+/// Loads `init` into `varmap`, which may be deeper than the network that wrote it: the
+/// residual blocks it lacks keep their random first convolution and get a zero second one, so
+/// each adds nothing (`h + 0`, after a ReLU of what is already non-negative) and the grown
+/// network starts as exactly the given one. Returns how many blocks were added. Any other
+/// missing or misshapen tensor is an error.
+fn load_growing(varmap: &VarMap, init: &Path, device: &Device) -> Result<usize, TrainError> {
+    let given = candle_core::safetensors::load(init, device)?;
+    let mut grown = std::collections::BTreeSet::new();
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Candle(candle_core::Error::Msg("variable map poisoned".into())))?;
+    for (name, var) in vars.iter() {
+        match given.get(name) {
+            Some(t) => var.set(t)?,
+            None => {
+                let block = name
+                    .strip_prefix("block")
+                    .and_then(|rest| rest.split_once('.'))
+                    .filter(|(i, _)| i.parse::<usize>().is_ok());
+                match block {
+                    Some((i, rest)) => {
+                        grown.insert(i.to_string());
+                        if rest.starts_with("b.") {
+                            var.set(&var.zeros_like()?)?;
+                        }
+                    }
+                    None => {
+                        return Err(TrainError::Candle(candle_core::Error::Msg(format!(
+                            "{}: no tensor {name}",
+                            init.display()
+                        ))))
+                    }
+                }
+            }
+        }
+    }
+    Ok(grown.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +365,7 @@ mod tests {
             threads: 2,
             textured: 1.0,
             textures: vec![Texture::Homophonic],
+            descants: true,
         };
         crate::synth::pairs::generate(&melodies, &data, &spec, &|_, _| {}).unwrap();
         let config = TrackerTrainConfig {
@@ -358,5 +404,34 @@ mod tests {
         );
         let again = crate::model::tracker::Tracker::load(&tuned.out).unwrap();
         assert_eq!(again.probabilities(&songs[0].spec).unwrap(), probs);
+
+        // A deeper network grown from those weights starts as the same tracker.
+        let mut lines = Vec::new();
+        let deeper = TrackerTrainConfig {
+            out: dir.path().join("deeper"),
+            blocks: 3,
+            ..tuned.clone()
+        };
+        let card = train_tracker(&deeper, &mut |l| lines.push(l.to_string())).unwrap();
+        assert_eq!(card["config"]["blocks"], 3);
+        assert!(
+            lines.iter().any(|l| l.starts_with("2 new blocks")),
+            "{lines:?}"
+        );
+        let grown = crate::model::tracker::Tracker::load(&deeper.out).unwrap();
+        let grown_probs = grown.probabilities(&songs[0].spec).unwrap();
+        let most = probs
+            .iter()
+            .zip(&grown_probs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(most < 1e-5, "grown tracker differs by {most}");
+        // A narrower or wider network cannot start from them.
+        let wider = TrackerTrainConfig {
+            out: dir.path().join("wider"),
+            hidden: 24,
+            ..tuned.clone()
+        };
+        assert!(train_tracker(&wider, &mut |_| {}).is_err());
     }
 }
