@@ -1,6 +1,7 @@
 //! Experiment behind docs/MEASURED.md "A second line": the contour channel alone (every song
 //! aligned, best score first) with each song's stored contour, and with a second line from the
-//! tracker's posterior at several thresholds. Oracle (sine of the true melody segment) and
+//! tracker's posterior at several thresholds, or beside a Viterbi-smoothed contour
+//! ([`smoothed_classes`]; stage 4 of docs/MEASURED.md). Oracle (sine of the true melody segment) and
 //! recorded hums, per texture, for the manifest rows FROM..TO.
 //!
 //! cargo run --release --example alt_contour -- DB MANIFEST.csv FROM TO
@@ -12,8 +13,7 @@ use earworm::eval::{oracle_query, read_manifest, read_melody_notes, QuerySource}
 use earworm::library::Catalog;
 use earworm::melody::Contour;
 use earworm::model::tracker::{
-    alternative_contour, contour_from_path, fuse_contours, smoothed_classes, CLASSES, LOWEST_MIDI,
-    SECOND_LINE_MIN_PROB, SEMITONES,
+    alternative_contour, contour_from_path, fuse_contours, smoothed_classes, SECOND_LINE_MIN_PROB,
 };
 use earworm::search::{hum_contour, MelodySearcher};
 use rayon::prelude::*;
@@ -69,35 +69,24 @@ fn main() -> anyhow::Result<()> {
     }
     // Each variant: the song's two lines from its stored contour and its posterior.
     type Lines = Box<dyn Fn(&Contour, &[f32]) -> (Contour, Option<Contour>)>;
-    let tau = SECOND_LINE_MIN_PROB;
-    let mut variants: Vec<(String, Lines)> = vec![
-        ("stored contour".into(), Box::new(|c, _| (c.clone(), None))),
-        (
+    let mut variants: Vec<(String, Lines)> =
+        vec![("stored contour".into(), Box::new(|c, _| (c.clone(), None)))];
+    for tau in [0.03f32, 0.05, SECOND_LINE_MIN_PROB, 0.2] {
+        variants.push((
             format!("stored + second line p>={tau}"),
             Box::new(move |c, p| (c.clone(), Some(alternative_contour(p, c, tau)))),
-        ),
-    ];
-    for (change, voicing) in [(0.5f32, 2.0f32), (1.0, 2.0), (2.0, 4.0)] {
-        variants.push((
-            format!("viterbi {change}/{voicing} + second line"),
-            Box::new(move |c, p| {
-                let path = smoothed_classes(p, change, voicing);
-                let primary = fuse_contours(&Contour::new(c.fps, contour_from_path(p, &path)), c);
-                let alt = alternative_contour(p, &primary, tau);
-                (primary, Some(alt))
-            }),
         ));
     }
-    for share in [0.3f32, 0.5] {
-        variants.push((
-            format!("skyline {share} + second line"),
-            Box::new(move |c, p| {
-                let primary = fuse_contours(&Contour::new(c.fps, skyline(p, share)), c);
-                let alt = alternative_contour(p, &primary, tau);
-                (primary, Some(alt))
-            }),
-        ));
-    }
+    let (change, voicing) = (1.0f32, 2.0f32);
+    variants.push((
+        format!("viterbi {change}/{voicing} + second line p>={SECOND_LINE_MIN_PROB}"),
+        Box::new(move |c, p| {
+            let path = smoothed_classes(p, change, voicing);
+            let primary = fuse_contours(&Contour::new(c.fps, contour_from_path(p, &path)), c);
+            let alt = alternative_contour(p, &primary, SECOND_LINE_MIN_PROB);
+            (primary, Some(alt))
+        }),
+    ));
     for (name, lines) in &variants {
         let searcher = MelodySearcher::with_alternatives(probs.iter().filter_map(|(id, p)| {
             let (primary, alt) = lines(melodies.get(id)?, p);
@@ -144,22 +133,4 @@ fn texture_column(manifest: &Path) -> anyhow::Result<Vec<String>> {
                 .to_string()
         })
         .collect())
-}
-
-/// The highest semitone within `share` of the frame's most likely one, where the tracker hears
-/// a melody (a "skyline": in a four-part choir the tune is the top voice).
-fn skyline(probs: &[f32], share: f32) -> Vec<f32> {
-    probs
-        .chunks_exact(CLASSES)
-        .map(|p| {
-            if p[SEMITONES] >= 0.5 {
-                return f32::NAN;
-            }
-            let best = p[..SEMITONES].iter().copied().fold(0.0f32, f32::max);
-            (0..SEMITONES)
-                .rev()
-                .find(|&k| p[k] >= share * best)
-                .map_or(f32::NAN, |k| LOWEST_MIDI as f32 + k as f32)
-        })
-        .collect()
 }

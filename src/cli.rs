@@ -312,6 +312,9 @@ enum Command {
         /// Residual blocks (each two 3-frame convolutions)
         #[arg(long, default_value_t = crate::model::tracker::TrackerConfig::default().blocks)]
         blocks: usize,
+        /// End after this many steps, the learning-rate schedule still spanning --steps
+        #[arg(long, value_name = "STEPS")]
+        stop_after: Option<usize>,
     },
     /// One-command tour: index the bundled demo library (20 songs) and search it with some of
     /// its example hums.
@@ -676,6 +679,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             init,
             hidden,
             blocks,
+            stop_after,
         }) => {
             if hidden == 0 || blocks == 0 {
                 anyhow::bail!("--hidden and --blocks must be at least 1");
@@ -692,6 +696,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 init,
                 hidden,
                 blocks,
+                stop_after,
             };
             let card = crate::train::tracker::train_tracker(&config, &mut |l| eprintln!("{l}"))?;
             println!("{}", serde_json::to_string_pretty(&card)?);

@@ -77,4 +77,24 @@ cp runs/tracker1/tracker.safetensors runs/tracker1/tracker.card.json models/
   --dev data/pairs_dev_textured --out runs/tracker4 --steps 2000 --batch 32 --lr 0.0003 --seed 6 \
   --init runs/tracker3/tracker.safetensors >> runs/tracker4.log 2>&1
 cp runs/tracker4/tracker.safetensors runs/tracker4/tracker.card.json models/
+
+# Stage 4: a deeper tracker that takes the top voice of a one-timbre ensemble. The network grows
+# from 3 to 6 residual blocks (the new ones start as identities, so it starts as tracker4) over
+# the three hard sets and a third (400 steps of a 2,400-step schedule), then fine-tunes on songs
+# with no descants: a descant over the tune in its own timbre sounds exactly like a four-part
+# choir's top voice, and training on both taught the tracker to split its belief between the two
+# upper voices. About 55 minutes on 2 cores (songs ~7 + ~7 min, runs ~8 + ~30 min).
+"$bin" synth pairs --split train --voices train --songs 1500 --hums-per-song 0 --seed 33 --textured 0.85 \
+  --textures homophonic,homophonic,inner_voice,inner_voice,dense_band,sung_lead,produced,passed \
+  --out data/pairs_hard3
+"$bin" synth pairs --split train --voices train --songs 1500 --hums-per-song 0 --seed 35 --textured 0.9 \
+  --textures homophonic,homophonic,homophonic,inner_voice,dense_band,sung_lead,produced,passed \
+  --no-descants --out data/pairs_hard5
+"$bin" train-tracker --data data/pairs_textured --data data/pairs_hard --data data/pairs_hard2 \
+  --data data/pairs_hard3 --dev data/pairs_dev_textured --out runs/tracker6 --steps 2400 --stop-after 400 \
+  --batch 32 --lr 0.0004 --seed 7 --blocks 6 --init runs/tracker4/tracker.safetensors >> runs/tracker6.log 2>&1
+"$bin" train-tracker --data data/pairs_textured --data data/pairs_hard5 --dev data/pairs_dev_textured \
+  --out runs/tracker7 --steps 1500 --batch 32 --lr 0.0003 --seed 8 --blocks 6 \
+  --init runs/tracker6/tracker.safetensors >> runs/tracker7.log 2>&1
+cp runs/tracker7/tracker.safetensors runs/tracker7/tracker.card.json models/
 tools/evaluate_textures.sh

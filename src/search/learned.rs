@@ -88,10 +88,13 @@ const MELODY_VOTE_SHORTLIST: usize = 10;
 const MELODY_VOTE_POOL: usize = 300;
 const MELODY_VOTE_PROBE: usize = 6;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
-/// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`].
+/// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`]. Chosen on the tuning
+/// halves of the texture-stress set and dev200 together (tools/tune_rerank.py with both dumps):
+/// the embedding helps on standard songs but misleads on four-part and inner-voice pieces,
+/// where 0.2 each cost the stress set 4 points of top-1 (docs/MEASURED.md, stage 4).
 const VOTE_WEIGHT: f32 = 0.0;
-const DENSE_WEIGHT: f32 = 0.2;
-const DIAGONAL_WEIGHT: f32 = 0.2;
+const DENSE_WEIGHT: f32 = 0.05;
+const DIAGONAL_WEIGHT: f32 = 0.1;
 const MELODY_VOTE_WEIGHT: f32 = 0.0;
 
 #[derive(Debug, thiserror::Error)]

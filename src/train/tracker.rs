@@ -39,6 +39,10 @@ pub struct TrackerTrainConfig {
     pub hidden: usize,
     #[serde(default = "default_blocks")]
     pub blocks: usize,
+    /// End the run after this many steps of the schedule (which still spans `steps`): the
+    /// weights as they are then, learning rate still high.
+    #[serde(default)]
+    pub stop_after: Option<usize>,
 }
 
 fn default_hidden() -> usize {
@@ -220,7 +224,10 @@ pub fn train_tracker(
     };
     let (mut acc_loss, mut acc_n) = (0.0f32, 0);
     super::batches::for_each_batch(
-        first_step..config.steps,
+        first_step
+            ..config
+                .stop_after
+                .map_or(config.steps, |s| s.min(config.steps)),
         workers,
         2 * workers + 1,
         make,
@@ -240,7 +247,8 @@ pub fn train_tracker(
             acc_loss += loss.to_scalar::<f32>()?;
             acc_n += 1;
             let done = step + 1;
-            if done % 25 == 0 || done == config.steps {
+            let last_step = done == config.steps || Some(done) == config.stop_after;
+            if done % 25 == 0 || last_step {
                 let mut line = serde_json::json!({
                     "step": done,
                     "loss": acc_loss / acc_n as f32,
@@ -248,7 +256,7 @@ pub fn train_tracker(
                     "elapsed_s": elapsed_before + started.elapsed().as_secs_f64(),
                 });
                 if let Some(dev) = &dev {
-                    if done % 100 == 0 || done == config.steps {
+                    if done % 100 == 0 || last_step {
                         let (pitch, voicing) = accuracy(&net, dev, config.frames, &device)?;
                         line["dev_pitch_accuracy"] = pitch.into();
                         line["dev_voicing_accuracy"] = voicing.into();
@@ -259,7 +267,7 @@ pub fn train_tracker(
                 last = line;
                 (acc_loss, acc_n) = (0.0, 0);
             }
-            if done % 100 == 0 || done == config.steps {
+            if done % 100 == 0 || last_step {
                 checkpoint.save(
                     &varmap,
                     done,
@@ -380,6 +388,7 @@ mod tests {
             init: None,
             hidden: 16,
             blocks: 1,
+            stop_after: None,
         };
         let card = train_tracker(&config, &mut |_| {}).unwrap();
         assert_eq!(card["config"]["hidden"], 16);
@@ -426,6 +435,18 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(most < 1e-5, "grown tracker differs by {most}");
+        // A run stopped early ends at that step of the longer schedule.
+        let stopped = TrackerTrainConfig {
+            out: dir.path().join("stopped"),
+            init: None,
+            stop_after: Some(10),
+            ..config.clone()
+        };
+        let card = train_tracker(&stopped, &mut |_| {}).unwrap();
+        assert_eq!(card["training"]["last_log"]["step"], 10);
+        // (Its learning rate is the 30-step schedule's at step 10, not a finished schedule's.)
+        assert!(card["training"]["last_log"]["lr"].as_f64().unwrap() > 5e-5);
+        assert!(crate::model::tracker::Tracker::load(&stopped.out).is_ok());
         // A narrower or wider network cannot start from them.
         let wider = TrackerTrainConfig {
             out: dir.path().join("wider"),
