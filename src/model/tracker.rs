@@ -235,16 +235,29 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
                 .iter()
                 .enumerate()
                 .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
-            // Centre of mass over the peak and its neighbours, in semitones.
-            let (mut w, mut s) = (0.0f32, 0.0f32);
-            let lo = k.saturating_sub(1);
-            for (j, &pj) in p.iter().enumerate().take((k + 2).min(SEMITONES)).skip(lo) {
-                w += pj;
-                s += pj * j as f32;
-            }
-            LOWEST_MIDI as f32 + s / w.max(1e-9)
+            refined_midi(p, k)
         })
         .collect()
+}
+
+/// Semitone class `k` of one frame's probabilities as MIDI, refined by the centre of mass over
+/// it and its neighbours.
+fn refined_midi(p: &[f32], k: usize) -> f32 {
+    let (mut w, mut s) = (0.0f32, 0.0f32);
+    let lo = k.saturating_sub(1);
+    for (j, &pj) in p.iter().enumerate().take((k + 2).min(SEMITONES)).skip(lo) {
+        w += pj;
+        s += pj * j as f32;
+    }
+    LOWEST_MIDI as f32 + s / w.max(1e-9)
+}
+
+/// The least class and its value.
+fn argmin(values: &[f32]) -> (usize, f32) {
+    values.iter().enumerate().fold(
+        (0, f32::INFINITY),
+        |b, (k, &c)| if c < b.1 { (k, c) } else { b },
+    )
 }
 
 /// The most likely sequence of classes through per-frame probabilities (frames × CLASSES)
@@ -252,6 +265,8 @@ pub fn contour_from_probabilities(probs: &[f32]) -> Vec<f32> {
 /// `voicing_cost` (both in nats, against each frame's −ln p): a Viterbi decoding. Where the
 /// tracker wavers between two voices inside one note (four-part choirs: the soprano and the
 /// alto trade the top guess frame by frame), the path keeps whichever the whole note favours.
+/// An analysis tool, not the stored contour: it raised frame accuracy but found fewer songs
+/// (docs/MEASURED.md, stage 4).
 pub fn smoothed_classes(probs: &[f32], change_cost: f32, voicing_cost: f32) -> Vec<usize> {
     let frames = probs.len() / CLASSES;
     if frames == 0 {
@@ -263,14 +278,7 @@ pub fn smoothed_classes(probs: &[f32], change_cost: f32, voicing_cost: f32) -> V
     let mut back = vec![0u8; frames * CLASSES];
     let mut next = vec![0.0f32; CLASSES];
     for t in 1..frames {
-        let (best_pitch, best_pitch_cost) =
-            cost[..SEMITONES]
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::INFINITY),
-                    |b, (k, &c)| if c < b.1 { (k, c) } else { b },
-                );
+        let (best_pitch, best_pitch_cost) = argmin(&cost[..SEMITONES]);
         let none = cost[SEMITONES];
         let row = &probs[t * CLASSES..(t + 1) * CLASSES];
         for k in 0..SEMITONES {
@@ -293,14 +301,7 @@ pub fn smoothed_classes(probs: &[f32], change_cost: f32, voicing_cost: f32) -> V
         back[t * CLASSES + SEMITONES] = from.0 as u8;
         std::mem::swap(&mut cost, &mut next);
     }
-    let mut k = cost
-        .iter()
-        .enumerate()
-        .fold(
-            (0, f32::INFINITY),
-            |b, (k, &c)| if c < b.1 { (k, c) } else { b },
-        )
-        .0;
+    let mut k = argmin(&cost).0;
     let mut path = vec![0usize; frames];
     for t in (0..frames).rev() {
         path[t] = k;
@@ -319,17 +320,7 @@ pub fn contour_from_path(probs: &[f32], path: &[usize]) -> Vec<f32> {
             if k >= SEMITONES {
                 return f32::NAN;
             }
-            let (mut w, mut s) = (0.0f32, 0.0f32);
-            for (j, &pj) in p
-                .iter()
-                .enumerate()
-                .take((k + 2).min(SEMITONES))
-                .skip(k.saturating_sub(1))
-            {
-                w += pj;
-                s += pj * j as f32;
-            }
-            LOWEST_MIDI as f32 + s / w.max(1e-9)
+            refined_midi(p, k)
         })
         .collect()
 }
