@@ -50,16 +50,15 @@ fn main() -> anyhow::Result<()> {
     let by_path: HashMap<_, _> = songs.iter().map(|s| (s.path.clone(), s.id)).collect();
     let notes = read_melody_notes(manifest)?;
     let rows = read_manifest(manifest)?;
-    let texture_of = texture_column(manifest)?;
     let ids: HashSet<i64> = melodies.keys().copied().collect();
     // (texture, query kind) → query contours with their target.
     let mut queries: Vec<(String, &str, i64, Contour)> = Vec::new();
-    for (i, row) in rows.iter().enumerate().take(to).skip(from) {
+    for row in rows.iter().take(to).skip(from) {
         let key = std::fs::canonicalize(&row.target)?;
         let Some(&target) = by_path.get(&key) else {
             continue;
         };
-        let texture = texture_of.get(i).cloned().unwrap_or_default();
+        let texture = row.texture.clone().unwrap_or_default();
         if let (Some(n), Some(span)) = (notes.get(&key), row.span_s) {
             let sine = oracle_query(n, span, QuerySource::OracleSine);
             queries.push((texture.clone(), "oracle", target, hum_contour(&sine)));
@@ -118,19 +117,4 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The manifest's texture column, by row.
-fn texture_column(manifest: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(manifest)?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = header.iter().position(|h| *h == "texture");
-    Ok(lines
-        .map(|l| {
-            col.and_then(|c| l.split(',').nth(c))
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect())
 }

@@ -393,6 +393,7 @@ pub fn evaluate_with(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn frame_labels_follow_the_notes_and_rest_between_them() {
@@ -418,8 +419,6 @@ mod tests {
         assert_eq!(picked["passed"], ["b.wav"]);
         assert!(songs_by_texture(&dir.path().join("missing"), 2).is_err());
     }
-
-    use super::*;
 
     fn outcome(rank: Option<usize>, ms: f64) -> QueryOutcome {
         QueryOutcome {

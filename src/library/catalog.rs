@@ -501,7 +501,6 @@ impl Catalog {
         self.embedding_model.as_deref()
     }
 
-    /// Songs with at least one segment of `model`, and the number of such segments.
     /// Songs the next index run re-analyses: without a melody of the current version (made
     /// by another melody tracker, or none), or, given a model, without its segments.
     pub fn songs_needing_analysis(&self, model: Option<&str>) -> Result<i64, CatalogError> {
@@ -515,6 +514,7 @@ impl Catalog {
         )?)
     }
 
+    /// Songs with at least one segment of `model`, and the number of such segments.
     pub fn songs_with_segments(&self, model: &str) -> Result<(i64, i64), CatalogError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(DISTINCT song_id), COUNT(*) FROM segments WHERE model = ?1",
