@@ -97,6 +97,7 @@ fn make_pairs(out: std::path::PathBuf, batch: usize) -> anyhow::Result<std::path
         textured: 0.0,
         textures: Vec::new(),
         descants: true,
+        labels: earworm::synth::pairs::SongLabels::Melody,
     };
     let t = std::time::Instant::now();
     let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::library::{Catalog, CatalogError, NewSong, SongRecord};
+use crate::library::{Catalog, CatalogError, MelodyLines, NewSong, SongRecord};
 use crate::melody::Contour;
 use crate::synth::rng::Rng;
 
@@ -57,8 +57,9 @@ const WRITE_BATCH: usize = 500;
 struct SourceSong {
     record: SongRecord,
     melody: Contour,
-    /// Its second pitch line, when the source library has one.
+    /// Its second pitch line and second voice, when the source library has them.
     second_line: Option<Contour>,
+    second_voice: Option<Contour>,
     segments: Vec<(f32, Vec<f32>)>,
     /// The melody's own segments ([`crate::model::Embedder::embed_melody`]), when the source
     /// library has them.
@@ -76,10 +77,10 @@ fn read_songs(
     records: &[SongRecord],
 ) -> Result<Vec<SourceSong>, CatalogError> {
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let mut melodies: HashMap<i64, (Contour, Option<Contour>)> = catalog
+    let mut melodies: HashMap<i64, MelodyLines> = catalog
         .melody_lines_of(&ids)?
         .into_iter()
-        .map(|(id, melody, second)| (id, (melody, second)))
+        .map(|lines| (lines.song_id, lines))
         .collect();
     let by_song = |model: &str| -> Result<HashMap<i64, Vec<(f32, Vec<f32>)>>, CatalogError> {
         let mut out: HashMap<i64, Vec<(f32, Vec<f32>)>> = HashMap::new();
@@ -95,10 +96,11 @@ fn read_songs(
     Ok(records
         .iter()
         .filter_map(|r| {
-            let (melody, second_line) = melodies.remove(&r.id)?;
+            let lines = melodies.remove(&r.id)?;
             Some(SourceSong {
-                melody,
-                second_line,
+                melody: lines.melody,
+                second_line: lines.second_line,
+                second_voice: lines.second_voice,
                 segments: segments.remove(&r.id)?,
                 melody_segments: melody_segments.remove(&r.id).unwrap_or_default(),
                 record: r.clone(),
@@ -277,11 +279,8 @@ pub fn build_library(
                     duration_s: s.record.duration_s,
                     melody,
                     // Derived songs are searched on their melody alone.
-                    second_line: if derived.is_none() {
-                        s.second_line.as_ref()
-                    } else {
-                        None
-                    },
+                    second_line: s.second_line.as_ref().filter(|_| derived.is_none()),
+                    second_voice: s.second_voice.as_ref().filter(|_| derived.is_none()),
                     segments: sets,
                 }
             })
@@ -454,6 +453,7 @@ mod tests {
                 duration_s: 8.0,
                 melody: &melody,
                 second_line: None,
+                second_voice: None,
                 segments: vec![("m@1", &segments), ("m@1#melody", &tune)],
             })
             .unwrap();

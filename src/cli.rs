@@ -393,6 +393,10 @@ enum SynthCommand {
         /// timbre (which sounds like a choir's top voice: tracker training data)
         #[arg(long)]
         no_descants: bool,
+        /// What the songs' frame labels mark: melody, or second-voice (the second-highest part
+        /// of one-timbre ensembles, none elsewhere: the second-voice tracker's training data)
+        #[arg(long, default_value = "melody")]
+        labels: String,
     },
     /// Hums only: hummed, sung and whistled excerpts of corpus melodies (WAV) with their
     /// ground truth in hums.csv.
@@ -616,10 +620,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             textured,
             textures,
             no_descants,
+            labels,
         })) => cmd_synth_pairs(
             textured,
             textures.as_deref(),
             !no_descants,
+            &labels,
             out,
             &split,
             songs,
@@ -804,6 +810,7 @@ fn cmd_synth_pairs(
     textured: f32,
     textures: Option<&str>,
     descants: bool,
+    labels: &str,
     out: PathBuf,
     split: &str,
     songs: usize,
@@ -838,6 +845,8 @@ fn cmd_synth_pairs(
             None => crate::synth::gm::Texture::STRESS[..6].to_vec(),
         },
         descants,
+        labels: pairs::SongLabels::parse(labels)
+            .with_context(|| format!("unknown labels {labels:?} (melody, second-voice)"))?,
     };
     let pb = bar(
         songs as u64,
@@ -1173,9 +1182,18 @@ fn results_json(r: &crate::engine::QueryResult) -> Vec<serde_json::Value> {
                 "score": round3(m.found.score),
                 "start_s": round3(m.found.start_s),
                 "end_s": round3(m.found.end_s),
+                "line": line_name(m.found.line),
             })
         })
         .collect()
+}
+
+/// Which of a song's lines a match followed, as the CLI names it.
+fn line_name(line: crate::search::MatchedLine) -> &'static str {
+    match line {
+        crate::search::MatchedLine::Melody => "melody",
+        crate::search::MatchedLine::SecondVoice => "second voice",
+    }
 }
 
 /// The confidence line and the ranked table of one answer.
@@ -1194,12 +1212,16 @@ fn print_matches(r: &crate::engine::QueryResult) {
     );
     for (i, m) in r.matches.iter().enumerate() {
         println!(
-            "  {:>4}  {:>6.3}  {:>15}  {:<40}  {}",
+            "  {:>4}  {:>6.3}  {:>15}  {:<40}  {}{}",
             i + 1,
             m.found.score,
             format!("{}–{}", mmss(m.found.start_s), mmss(m.found.end_s)),
             truncate(&m.song.title, 40),
-            m.song.artist
+            m.song.artist,
+            match m.found.line {
+                crate::search::MatchedLine::Melody => "",
+                crate::search::MatchedLine::SecondVoice => "  (on an inner voice)",
+            }
         );
     }
 }

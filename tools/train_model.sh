@@ -97,4 +97,20 @@ cp runs/tracker4/tracker.safetensors runs/tracker4/tracker.card.json models/
   --out runs/tracker7 --steps 1500 --batch 32 --lr 0.0003 --seed 8 --blocks 6 \
   --init runs/tracker6/tracker.safetensors >> runs/tracker7.log 2>&1
 cp runs/tracker7/tracker.safetensors runs/tracker7/tracker.card.json models/
+
+# Stage 5: a second-voice tracker for the tune under a descant. The same network, started from
+# the stage-4 tracker, learns the second-highest part of one-timbre ensembles (the tune under a
+# descant, the alto under a choir's melody) and "none" in every other song; songs keep that line
+# beside their melody and the search aligns hums with it as a melody of its own. About 35 minutes
+# on 2 cores (songs ~9 min, run ~25 min).
+"$bin" synth pairs --split train --voices train --songs 1500 --hums-per-song 0 --seed 41 --textured 0.85 \
+  --textures homophonic,homophonic,inner_voice,inner_voice,inner_voice,inner_voice,dense_band,sung_lead,produced,passed \
+  --labels second-voice --out data/pairs_voice2
+"$bin" synth pairs --split dev --voices train --songs 200 --hums-per-song 0 --seed 42 --textured 0.85 \
+  --textures homophonic,homophonic,inner_voice,inner_voice,inner_voice,inner_voice,dense_band,sung_lead,produced,passed \
+  --labels second-voice --out data/pairs_dev_voice2
+"$bin" train-tracker --data data/pairs_voice2 --dev data/pairs_dev_voice2 --out runs/voice2 --steps 1200 \
+  --batch 32 --lr 0.0003 --seed 9 --blocks 6 --init runs/tracker7/tracker.safetensors >> runs/voice2.log 2>&1
+cp runs/voice2/tracker.safetensors models/second_voice.safetensors
+python3 tools/second_voice_card.py runs/voice2/tracker.card.json models/second_voice.card.json
 tools/evaluate_textures.sh

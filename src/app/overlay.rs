@@ -186,6 +186,7 @@ mod tests {
                 tempo: 2.0,
                 path: vec![(0, 100), (1, 102), (2, 102), (3, 104)],
             },
+            line: Default::default(),
         };
         let map = super::hum_time_map(&hum, &found);
         let expected = [(0.0, 0.4), (0.08, 0.44), (0.16, 0.52)];
@@ -233,6 +234,7 @@ mod tests {
                 tempo: 1.0,
                 path: (0..100).map(|q| (q, 50 + q)).collect(),
             },
+            line: Default::default(),
         };
         let o = build(&song, &hum, &found);
         assert_eq!(o.shift_semitones, -17.0);

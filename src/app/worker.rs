@@ -406,7 +406,15 @@ fn run_query(
         .matches
         .iter()
         .map(|m| ResultRow {
-            melody: engine.catalog().melody(m.song.id).ok().flatten(),
+            // The overlay draws the line the hum was aligned with.
+            melody: engine
+                .catalog()
+                .melody_line(
+                    m.song.id,
+                    m.found.line == crate::search::MatchedLine::SecondVoice,
+                )
+                .ok()
+                .flatten(),
             song: m.song.clone(),
             found: m.found.clone(),
         })

@@ -20,7 +20,7 @@ use super::{Catalog, CatalogError};
 use crate::dsp::dot;
 
 /// File format version; a file of another version is rebuilt.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 const MAGIC: &[u8; 8] = b"EWIVF\0\0\0";
 /// Songs read from the catalog at a time while building (bounds the f32 copies in memory).
 const LOAD_BATCH: usize = 256;
@@ -105,6 +105,8 @@ pub struct SegmentIndex {
     /// Each song's pitch-class sketch ([`crate::melody::Contour::pitch_class_sketch`]): the
     /// contour channel scans its pool from these instead of reading contours from the catalog.
     sketches: HashMap<i64, Vec<u8>>,
+    /// The same of each song's second voice, where it has one (the tune under a descant).
+    voice_sketches: HashMap<i64, Vec<u8>>,
     /// Whether this index keeps the tunes above (only the main one of a library does).
     with_tunes: bool,
     /// Live (non-removed, non-silent) points when the cells were trained, and removed points
@@ -350,6 +352,11 @@ impl SegmentIndex {
         self.sketches.get(&song).map(|s| s.as_slice())
     }
 
+    /// A song's second voice's pitch-class sketch, when it has a second voice.
+    pub fn voice_sketch(&self, song: i64) -> Option<&[u8]> {
+        self.voice_sketches.get(&song).map(|s| s.as_slice())
+    }
+
     fn empty(model: &str) -> Self {
         Self {
             model: model.to_string(),
@@ -364,6 +371,7 @@ impl SegmentIndex {
             moves: HashMap::new(),
             grams: GramIndex::default(),
             sketches: HashMap::new(),
+            voice_sketches: HashMap::new(),
             with_tunes: true,
             trained_on: 0,
             removed: 0,
@@ -442,9 +450,14 @@ impl SegmentIndex {
     /// Reads `songs`' segments from the catalog and appends them as points (not yet in cells).
     fn append(&mut self, catalog: &Catalog, songs: &[i64]) -> Result<Vec<u32>, AnnError> {
         if self.with_tunes {
-            for (song, melody) in catalog.melodies_of(songs)? {
-                self.moves.insert(song, melody.note_moves());
-                self.sketches.insert(song, melody.pitch_class_sketch());
+            for lines in catalog.melody_lines_of(songs)? {
+                let song = lines.song_id;
+                self.moves.insert(song, lines.melody.note_moves());
+                self.sketches
+                    .insert(song, lines.melody.pitch_class_sketch());
+                if let Some(voice) = &lines.second_voice {
+                    self.voice_sketches.insert(song, voice.pitch_class_sketch());
+                }
             }
         }
         let segments = catalog.song_segments(&self.model, songs)?;
@@ -505,6 +518,7 @@ impl SegmentIndex {
     fn remove_song(&mut self, song: i64) {
         self.moves.remove(&song);
         self.sketches.remove(&song);
+        self.voice_sketches.remove(&song);
         if let Some(p) = self.songs.remove(&song) {
             for i in p.points.into_iter().map(|p| p as usize) {
                 if self.scales[i] > 0.0 {
@@ -633,6 +647,11 @@ impl SegmentIndex {
                 .sum::<usize>()
             + self.moves.values().map(|m| m.len() + 48).sum::<usize>()
             + self.sketches.values().map(|m| m.len() + 48).sum::<usize>()
+            + self
+                .voice_sketches
+                .values()
+                .map(|m| m.len() + 48)
+                .sum::<usize>()
     }
 
     /// A song's vectors in time order.
@@ -765,12 +784,14 @@ impl SegmentIndex {
             let moves = self.moves.get(id).map_or(&[][..], |m| m.as_slice());
             put_u32(&mut out, moves.len() as u32);
             out.extend(moves.iter().map(|&m| m as u8));
-            match self.sketches.get(id) {
-                Some(sketch) => {
-                    put_u32(&mut out, sketch.len() as u32);
-                    out.extend_from_slice(sketch);
+            for sketches in [&self.sketches, &self.voice_sketches] {
+                match sketches.get(id) {
+                    Some(sketch) => {
+                        put_u32(&mut out, sketch.len() as u32);
+                        out.extend_from_slice(sketch);
+                    }
+                    None => put_u32(&mut out, u32::MAX),
                 }
-                None => put_u32(&mut out, u32::MAX),
             }
         }
         let checksum = blake3::hash(&out);
@@ -838,6 +859,7 @@ impl SegmentIndex {
         let mut songs = HashMap::with_capacity(n_songs);
         let mut moves = HashMap::with_capacity(n_songs);
         let mut sketches = HashMap::with_capacity(n_songs);
+        let mut voice_sketches = HashMap::new();
         for _ in 0..n_songs {
             let id = r.u64()? as i64;
             let count = r.u32()? as usize;
@@ -853,9 +875,11 @@ impl SegmentIndex {
             songs.insert(id, p);
             let count = r.u32()? as usize;
             moves.insert(id, r.take(count)?.iter().map(|&b| b as i8).collect());
-            let count = r.u32()?;
-            if count != u32::MAX {
-                sketches.insert(id, r.take(count as usize)?.to_vec());
+            for map in [&mut sketches, &mut voice_sketches] {
+                let count = r.u32()?;
+                if count != u32::MAX {
+                    map.insert(id, r.take(count as usize)?.to_vec());
+                }
             }
         }
         (r.at == body.len()).then_some(Self {
@@ -871,6 +895,7 @@ impl SegmentIndex {
             moves,
             grams: GramIndex::default(),
             sketches,
+            voice_sketches,
             with_tunes: true,
             trained_on,
             removed,
@@ -1097,6 +1122,44 @@ mod tests {
             .iter()
             .all(|n| n.song != new_song));
         assert!(shrunk.song_vectors(new_song).is_none());
+    }
+
+    #[test]
+    fn second_voices_keep_their_sketches_through_a_saved_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let plain = add_song(&mut catalog, "/m/plain.wav", &song_of(8, 1, 10));
+        let melody = Contour::new(25.0, vec![64.0; 50]);
+        let voice = Contour::new(25.0, [vec![60.0; 25], vec![62.0; 25]].concat());
+        let segments = song_of(8, 2, 10);
+        let choir = catalog
+            .upsert_song(&crate::library::NewSong {
+                path: Path::new("/m/choir.wav"),
+                size: 1,
+                mtime_ns: 1,
+                hash: "c",
+                title: "choir",
+                artist: "",
+                album: "",
+                duration_s: 10.0,
+                melody: &melody,
+                second_line: None,
+                second_voice: Some(&voice),
+                segments: vec![("m@1", &segments)],
+            })
+            .unwrap();
+        let built = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(built.report.built);
+        let reopened = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        assert!(!reopened.report.built);
+        for index in [&built, &reopened] {
+            assert_eq!(
+                index.voice_sketch(choir),
+                Some(&voice.pitch_class_sketch()[..])
+            );
+            assert_eq!(index.sketch(choir), Some(&melody.pitch_class_sketch()[..]));
+            assert!(index.voice_sketch(plain).is_none());
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -85,13 +85,22 @@ pub struct NewSong<'a> {
     /// A second pitch line beside the melody (the tracker's next most likely pitch; see
     /// [`crate::model::tracker::alternative_contour`]), when the melody came from the tracker.
     pub second_line: Option<&'a Contour>,
+    /// The second-highest part of a one-timbre ensemble (the second-voice tracker's line: the
+    /// tune under a descant), when a second-voice tracker analysed the song.
+    pub second_voice: Option<&'a Contour>,
     /// Segment embeddings (start s, vector), one set per model id (none without a model):
     /// the song's audio, and its melody alone ([`crate::model::Embedder::melody_model_id`]).
     pub segments: Vec<(&'a str, &'a [(f32, Vec<f32>)])>,
 }
 
-/// A song's melody and its second pitch line, if it has one.
-pub type MelodyLines = (i64, Contour, Option<Contour>);
+/// A song's melody with its second pitch line and its second voice, where it has them.
+#[derive(Debug, Clone)]
+pub struct MelodyLines {
+    pub song_id: i64,
+    pub melody: Contour,
+    pub second_line: Option<Contour>,
+    pub second_voice: Option<Contour>,
+}
 
 pub struct Catalog {
     pub(super) conn: Connection,
@@ -286,6 +295,16 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        if version < 6 {
+            // Version 6: each melody's second voice (NULL for songs analysed without a
+            // second-voice tracker, which are searched on their melody lines alone).
+            self.conn.execute_batch(
+                "BEGIN;
+                 ALTER TABLE melodies ADD COLUMN second_voice BLOB;
+                 PRAGMA user_version = 6;
+                 COMMIT;",
+            )?;
+        }
         Ok(())
     }
 
@@ -353,13 +372,14 @@ impl Catalog {
         )?;
         let id: i64 = tx.query_row("SELECT id FROM songs WHERE path = ?1", [&p], |r| r.get(0))?;
         tx.execute(
-            "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour, second_line) VALUES(?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO melodies(song_id, version, fps, contour, second_line, second_voice) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 id,
                 self.melody_version,
                 song.melody.fps,
                 song.melody.to_bytes(),
-                song.second_line.map(Contour::to_bytes)
+                song.second_line.map(Contour::to_bytes),
+                song.second_voice.map(Contour::to_bytes)
             ],
         )?;
         tx.execute("DELETE FROM segments WHERE song_id = ?1", [id])?;
@@ -621,24 +641,26 @@ impl Catalog {
     /// analysed without one); songs without a current melody are left out.
     pub fn melody_lines_of(&self, songs: &[i64]) -> Result<Vec<MelodyLines>, CatalogError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT fps, contour, second_line FROM melodies WHERE song_id = ?1 AND version = ?2",
+            "SELECT fps, contour, second_line, second_voice FROM melodies WHERE song_id = ?1 AND version = ?2",
         )?;
         let mut out = Vec::with_capacity(songs.len());
         for &song in songs {
             let found = stmt
                 .query_row(params![song, self.melody_version], |r| {
                     let fps = r.get::<_, f64>(0)? as f32;
-                    let blob: Vec<u8> = r.get(1)?;
-                    let second: Option<Vec<u8>> = r.get(2)?;
-                    Ok((
-                        Contour::from_bytes(fps, &blob),
-                        second.map(|b| Contour::from_bytes(fps, &b)),
-                    ))
+                    let line = |i: usize| -> rusqlite::Result<Option<Contour>> {
+                        let blob: Option<Vec<u8>> = r.get(i)?;
+                        Ok(blob.map(|b| Contour::from_bytes(fps, &b)))
+                    };
+                    Ok(MelodyLines {
+                        song_id: song,
+                        melody: Contour::from_bytes(fps, &r.get::<_, Vec<u8>>(1)?),
+                        second_line: line(2)?,
+                        second_voice: line(3)?,
+                    })
                 })
                 .optional()?;
-            if let Some((melody, second)) = found {
-                out.push((song, melody, second));
-            }
+            out.extend(found);
         }
         Ok(out)
     }
@@ -654,7 +676,7 @@ impl Catalog {
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut melody_stmt = tx.prepare(
-                "INSERT INTO melodies(song_id, version, fps, contour, second_line) VALUES(?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO melodies(song_id, version, fps, contour, second_line, second_voice) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut segment_stmt = tx.prepare(INSERT_SEGMENT)?;
             for song in songs {
@@ -675,7 +697,8 @@ impl Catalog {
                     self.melody_version,
                     song.melody.fps,
                     song.melody.to_bytes(),
-                    song.second_line.map(Contour::to_bytes)
+                    song.second_line.map(Contour::to_bytes),
+                    song.second_voice.map(Contour::to_bytes)
                 ])?;
                 for &(model, segments) in &song.segments {
                     insert_segments(&mut segment_stmt, id, model, segments)?;
@@ -737,18 +760,29 @@ impl Catalog {
     }
 
     pub fn melody(&self, song_id: i64) -> Result<Option<Contour>, CatalogError> {
+        self.melody_line(song_id, false)
+    }
+
+    /// The song's melody, or with `second_voice` its second voice (None where it has none).
+    pub fn melody_line(
+        &self,
+        song_id: i64,
+        second_voice: bool,
+    ) -> Result<Option<Contour>, CatalogError> {
+        let sql = if second_voice {
+            "SELECT fps, second_voice FROM melodies WHERE song_id = ?1"
+        } else {
+            "SELECT fps, contour FROM melodies WHERE song_id = ?1"
+        };
         Ok(self
             .conn
-            .query_row(
-                "SELECT fps, contour FROM melodies WHERE song_id = ?1",
-                [song_id],
-                |r| {
-                    let fps: f64 = r.get(0)?;
-                    let blob: Vec<u8> = r.get(1)?;
-                    Ok(Contour::from_bytes(fps as f32, &blob))
-                },
-            )
-            .optional()?)
+            .query_row(sql, [song_id], |r| {
+                let fps: f64 = r.get(0)?;
+                let blob: Option<Vec<u8>> = r.get(1)?;
+                Ok(blob.map(|b| Contour::from_bytes(fps as f32, &b)))
+            })
+            .optional()?
+            .flatten())
     }
 
     /// Consistency check used by tests and `earworm library --check`: every song has a current
@@ -830,6 +864,7 @@ pub(crate) fn add_test_song(
             duration_s,
             melody,
             second_line: None,
+            second_voice: None,
             segments,
         })
         .expect("a test song is stored")
@@ -845,6 +880,7 @@ mod tests {
         let mut cat = Catalog::open(dir.path()).unwrap();
         let melody = Contour::new(25.0, vec![60.0, f32::NAN, 62.0]);
         let second = Contour::new(25.0, vec![57.0, 55.0, f32::NAN]);
+        let voice = Contour::new(25.0, vec![f32::NAN, 52.0, 53.0]);
         let path = Path::new("/music/a_b/song.mp3");
         let song = NewSong {
             path,
@@ -857,6 +893,7 @@ mod tests {
             duration_s: 3.0,
             melody: &melody,
             second_line: Some(&second),
+            second_voice: Some(&voice),
             segments: Vec::new(),
         };
         let id = cat.upsert_song(&song).unwrap();
@@ -875,10 +912,20 @@ mod tests {
         cat.set_melody_version(MELODY_VERSION);
         let lines = cat.melody_lines_of(&[id]).unwrap();
         assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].1.midi[2], 62.0);
-        let stored = lines[0].2.as_ref().expect("the second line is stored");
+        assert_eq!(lines[0].melody.midi[2], 62.0);
+        let stored = lines[0]
+            .second_line
+            .as_ref()
+            .expect("the second line is stored");
         assert_eq!((stored.midi[0], stored.midi[1]), (57.0, 55.0));
         assert!(stored.midi[2].is_nan());
+        let voice_back = lines[0]
+            .second_voice
+            .as_ref()
+            .expect("the second voice is stored");
+        assert_eq!(&voice_back.midi[1..], &[52.0, 53.0]);
+        assert_eq!(cat.melody_line(id, true).unwrap().unwrap().midi[2], 53.0);
+        assert_eq!(cat.melody_line(id, false).unwrap().unwrap().midi[0], 60.0);
         // With a model set, a song without its segments is not current until re-embedded.
         cat.set_embedding_model(Some("m@1".into()));
         assert!(!cat.file_state(path).unwrap().unwrap().current);

@@ -119,6 +119,7 @@ enum Outcome {
         duration_s: f64,
         melody: Contour,
         second_line: Option<Contour>,
+        second_voice: Option<Contour>,
         /// The audio's segments and the melody's, when a model was used.
         segments: Option<(Vec<(f32, Vec<f32>)>, Vec<(f32, Vec<f32>)>)>,
     },
@@ -187,14 +188,14 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
         })?;
         let spec = spectrogram.map(StreamingSpectrogram::finish);
         let extracted = extractor.finish();
-        let (melody, second_line) = match (tracker, &spec) {
+        let (melody, second_line, second_voice) = match (tracker, &spec) {
             (Some(t), Some(spec)) => {
                 let lines = t
                     .melody_lines(spec, &extracted)
                     .map_err(|err| format!("melody tracking failed: {err}"))?;
-                (lines.0, Some(lines.1))
+                (lines.melody, Some(lines.second_line), lines.second_voice)
             }
-            _ => (extracted, None),
+            _ => (extracted, None, None),
         };
         let segments = match (embedder, &spec) {
             (Some(e), Some(spec)) => Some((
@@ -205,10 +206,10 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
             )),
             _ => None,
         };
-        Ok::<_, String>((info, melody, second_line, segments))
+        Ok::<_, String>((info, melody, second_line, second_voice, segments))
     }));
     match analysed {
-        Ok(Ok((info, melody, second_line, segments))) => {
+        Ok(Ok((info, melody, second_line, second_voice, segments))) => {
             let stem = job
                 .path
                 .file_stem()
@@ -222,6 +223,7 @@ fn analyse(job: &Job, embedder: Option<&Embedder>, limits: &DecodeLimits) -> Out
                 duration_s: info.duration_s,
                 melody,
                 second_line,
+                second_voice,
                 segments,
             }
         }
@@ -340,6 +342,7 @@ pub fn index_paths(
                     duration_s,
                     melody,
                     second_line,
+                    second_voice,
                     segments,
                 } => {
                     let ids = options
@@ -367,6 +370,7 @@ pub fn index_paths(
                         duration_s,
                         melody: &melody,
                         second_line: second_line.as_ref(),
+                        second_voice: second_voice.as_ref(),
                         segments,
                     })?;
                     if job.was_song || job.known_hash.is_some() {

@@ -118,48 +118,94 @@ pub fn label_class(midi: u8) -> u32 {
 /// A loaded tracker.
 pub struct Tracker {
     net: TrackerNet,
+    /// The second-voice tracker shipped beside it, if any: trained on the second-highest part
+    /// of one-timbre ensembles ([`crate::synth::pairs::SongLabels::SecondVoice`]).
+    second_voice: Option<TrackerNet>,
     device: Device,
-    /// Identity of the weights (content hash): part of the stored melodies' version.
+    /// Identity of the weights (content hash of both networks): part of the stored melodies'
+    /// version.
     pub id: String,
     pub dir: PathBuf,
 }
+
+/// The second-voice tracker's files beside the tracker's.
+pub const SECOND_VOICE_WEIGHTS: &str = "second_voice.safetensors";
+pub const SECOND_VOICE_CARD: &str = "second_voice.card.json";
 
 /// Frames per inference chunk, and context frames added on each side of it.
 const CHUNK: usize = 512;
 const CONTEXT: usize = 16;
 
+/// A song's lines as Earworm stores them ([`Tracker::melody_lines`]).
+pub struct SongLines {
+    pub melody: Contour,
+    pub second_line: Contour,
+    pub second_voice: Option<Contour>,
+}
+
+/// The least share of a song's frames in which the second-voice tracker must hear a second
+/// voice for the song to keep one: it hears one throughout a choir or a descant and almost
+/// nowhere else (on the stress set 100 songs above 0.4, 110 above 0.1 of 392; docs/MEASURED.md).
+pub const MIN_SECOND_VOICE_SHARE: f32 = 0.1;
+
+/// One tracker network from its weights and card: the network and the weights' bytes.
+fn load_net(
+    weights: &Path,
+    card_path: &Path,
+    device: &Device,
+) -> Result<(TrackerNet, Vec<u8>), ModelError> {
+    let card: serde_json::Value = std::fs::read_to_string(card_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| ModelError::Card {
+            path: card_path.to_path_buf(),
+            why: "missing or not JSON".into(),
+        })?;
+    let config: TrackerConfig =
+        serde_json::from_value(card["config"].clone()).map_err(|e| ModelError::Card {
+            path: card_path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+    let werr = |source| ModelError::Weights {
+        path: weights.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(weights).map_err(|e| werr(e.into()))?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(werr)?;
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    let net = TrackerNet::new(config, vb).map_err(werr)?;
+    Ok((net, bytes))
+}
+
 impl Tracker {
+    /// The tracker in `dir`, with the second-voice tracker where its files are there too.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
-        let weights = dir.join(TRACKER_WEIGHTS);
-        let card_path = dir.join(TRACKER_CARD);
-        let card: serde_json::Value = std::fs::read_to_string(&card_path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .ok_or_else(|| ModelError::Card {
-                path: card_path.clone(),
-                why: "missing or not JSON".into(),
-            })?;
-        let config: TrackerConfig =
-            serde_json::from_value(card["config"].clone()).map_err(|e| ModelError::Card {
-                path: card_path.clone(),
-                why: e.to_string(),
-            })?;
         let device = super::default_device();
-        let werr = |source| ModelError::Weights {
-            path: weights.clone(),
-            source,
+        let (net, bytes) = load_net(&dir.join(TRACKER_WEIGHTS), &dir.join(TRACKER_CARD), &device)?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&bytes);
+        let voice_weights = dir.join(SECOND_VOICE_WEIGHTS);
+        let second_voice = if voice_weights.is_file() {
+            let (voice, voice_bytes) =
+                load_net(&voice_weights, &dir.join(SECOND_VOICE_CARD), &device)?;
+            hasher.update(&voice_bytes);
+            Some(voice)
+        } else {
+            None
         };
-        let bytes = std::fs::read(&weights).map_err(|e| werr(e.into()))?;
-        let id = format!("tracker@{}", &blake3::hash(&bytes).to_hex()[..12]);
-        let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(werr)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let net = TrackerNet::new(config, vb).map_err(werr)?;
+        let id = format!("tracker@{}", &hasher.finalize().to_hex()[..12]);
         Ok(Self {
             net,
+            second_voice,
             device,
             id,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Whether a second-voice tracker came with it.
+    pub fn has_second_voice(&self) -> bool {
+        self.second_voice.is_some()
     }
 
     /// The catalog version of melodies this tracker made: distinct per weights (from their
@@ -173,6 +219,23 @@ impl Tracker {
 
     /// Per-frame class probabilities of a whole song, (frames × CLASSES) row-major.
     pub fn probabilities(&self, spec: &Spectrogram) -> Result<Vec<f32>, ModelError> {
+        self.probabilities_of(&self.net, spec)
+    }
+
+    /// The second-voice tracker's probabilities, where there is one.
+    pub fn second_voice_probabilities(
+        &self,
+        spec: &Spectrogram,
+    ) -> Option<Result<Vec<f32>, ModelError>> {
+        let net = self.second_voice.as_ref()?;
+        Some(self.probabilities_of(net, spec))
+    }
+
+    fn probabilities_of(
+        &self,
+        net: &TrackerNet,
+        spec: &Spectrogram,
+    ) -> Result<Vec<f32>, ModelError> {
         let n = spec.frames();
         let width = spec.bins + 1;
         let mut out = Vec::with_capacity(n * CLASSES);
@@ -185,7 +248,7 @@ impl Tracker {
             let total = lead + len + CONTEXT;
             prepare(spec, from, total, &mut input[..total * width]);
             let x = Tensor::from_slice(&input[..total * width], (1, total, width), &self.device)?;
-            let p = candle_nn::ops::softmax(&self.net.forward(&x)?, D::Minus1)?
+            let p = candle_nn::ops::softmax(&net.forward(&x)?, D::Minus1)?
                 .squeeze(0)?
                 .narrow(0, lead, len)?
                 .to_vec2::<f32>()?;
@@ -198,17 +261,27 @@ impl Tracker {
     }
 
     /// The song contour Earworm stores ([`fuse_contours`] of the tracker's and `extracted`,
-    /// the harmonic-summation extractor's) and its second line ([`alternative_contour`]).
+    /// the harmonic-summation extractor's), its second line ([`alternative_contour`]) and, with
+    /// a second-voice tracker, its second voice (where that tracker hears one).
     pub fn melody_lines(
         &self,
         spec: &Spectrogram,
         extracted: &Contour,
-    ) -> Result<(Contour, Contour), ModelError> {
+    ) -> Result<SongLines, ModelError> {
         let probs = self.probabilities(spec)?;
         let tracked = Contour::new(CONTOUR_FPS, contour_from_probabilities(&probs));
         let melody = fuse_contours(&tracked, extracted);
-        let second = alternative_contour(&probs, &melody, SECOND_LINE_MIN_PROB);
-        Ok((melody, second))
+        let second_line = alternative_contour(&probs, &melody, SECOND_LINE_MIN_PROB);
+        let second_voice = match self.second_voice_probabilities(spec) {
+            Some(p) => Some(Contour::new(CONTOUR_FPS, contour_from_probabilities(&p?)))
+                .filter(|v| v.voiced_fraction() >= MIN_SECOND_VOICE_SHARE),
+            None => None,
+        };
+        Ok(SongLines {
+            melody,
+            second_line,
+            second_voice,
+        })
     }
 
     /// The song's melody contour at [`CONTOUR_FPS`] (the spectrogram's frame rate): the most

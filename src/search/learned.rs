@@ -352,7 +352,13 @@ pub fn search(
         // The pool is scanned from the index's in-memory sketches; only the songs that join
         // the candidates are read from the catalog and aligned.
         let scanner =
-            MelodySearcher::from_sketches(pool.iter().filter_map(|&s| Some((s, index.sketch(s)?))));
+            MelodySearcher::from_sketches(pool.iter().filter_map(|&s| Some((s, index.sketch(s)?))))
+                .with_second_voice_sketches(
+                    pool.iter()
+                        .filter(|_| settings.second_voice)
+                        .filter_map(|&s| Some((s, index.voice_sketch(s)?))),
+                    settings.second_voice_penalty,
+                );
         let ranked_pool = match scanner.scan(hum) {
             Ok(r) => r,
             Err(SearchError::NotEnoughMelody { .. }) | Err(SearchError::EmptyLibrary) => Vec::new(),
@@ -402,6 +408,7 @@ pub fn search(
                 start_s: 0.0,
                 end_s: 0.0,
                 alignment: Default::default(),
+                line: Default::default(),
             });
             let melody_vote = melody_vote_of.get(&song).copied().unwrap_or(0.0);
             Match {
@@ -425,11 +432,21 @@ fn align_only(
 ) -> Result<HashMap<i64, (usize, Match)>, LearnedError> {
     let mut songs: Vec<i64> = ids.iter().copied().collect();
     songs.sort_unstable();
-    let lines = melodies(&songs)?.into_iter();
-    let searcher = MelodySearcher::with_alternatives(
-        lines.map(|(id, melody, second)| (id, melody, second.filter(|_| settings.second_line))),
-    )
-    .with_second_line_cost(settings.second_line_cost);
+    let lines = melodies(&songs)?;
+    let voices: Vec<(i64, Contour)> = lines
+        .iter()
+        .filter(|_| settings.second_voice)
+        .filter_map(|l| Some((l.song_id, l.second_voice.clone()?)))
+        .collect();
+    let searcher = MelodySearcher::with_alternatives(lines.into_iter().map(|l| {
+        (
+            l.song_id,
+            l.melody,
+            l.second_line.filter(|_| settings.second_line),
+        )
+    }))
+    .with_second_line_cost(settings.second_line_cost)
+    .with_second_voices(voices, settings.second_voice_penalty);
     Ok(match searcher.align_candidates(hum, ids) {
         Ok(ms) => ms
             .into_iter()
@@ -476,6 +493,11 @@ pub struct SearchSettings {
     /// Extra cost per frame of following the second line instead of the melody
     /// (`EARWORM_SECOND_LINE_COST`; the alignment's frame costs run 0–2).
     pub second_line_cost: f32,
+    /// Whether songs with a second voice (the tune under a descant) are also aligned on it
+    /// (`EARWORM_SECOND_VOICE`: 0 turns it off), and what a match on it scores less than one
+    /// on the melody (`EARWORM_SECOND_VOICE_PENALTY`).
+    pub second_voice: bool,
+    pub second_voice_penalty: f32,
     /// Weights relative to the alignment's 1 (`EARWORM_VOTE_WEIGHT`, `EARWORM_DENSE_WEIGHT`,
     /// `EARWORM_DIAGONAL_WEIGHT`, `EARWORM_MELODY_VOTE_WEIGHT`).
     pub vote: f32,
@@ -505,6 +527,8 @@ impl Default for SearchSettings {
             melody_vote_probe: MELODY_VOTE_PROBE,
             second_line: true,
             second_line_cost: super::DEFAULT_SECOND_LINE_COST,
+            second_voice: true,
+            second_voice_penalty: super::DEFAULT_SECOND_VOICE_PENALTY,
             vote: VOTE_WEIGHT,
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
@@ -616,6 +640,10 @@ impl SearchSettings {
             ("EARWORM_DIAGONAL_WEIGHT", &mut self.diagonal),
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
             ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
+            (
+                "EARWORM_SECOND_VOICE_PENALTY",
+                &mut self.second_voice_penalty,
+            ),
         ] {
             if let Some(v) = number(name).filter(|v| v.is_finite() && *v >= 0.0) {
                 *field = v;
@@ -623,6 +651,9 @@ impl SearchSettings {
         }
         if let Some(v) = number("EARWORM_SECOND_LINE") {
             self.second_line = v != 0.0;
+        }
+        if let Some(v) = number("EARWORM_SECOND_VOICE") {
+            self.second_voice = v != 0.0;
         }
         if let Some(path) = lookup("EARWORM_DUMP_CANDIDATES").filter(|p| !p.is_empty()) {
             self.dump_candidates = Some(path.into());

@@ -34,6 +34,10 @@ const UNVOICED_QUERY_COST: f32 = 0.5;
 /// 0.3, 0.5: docs/MEASURED.md).
 pub const DEFAULT_SECOND_LINE_COST: f32 = 0.3;
 
+/// What a match on a song's second voice scores less than one on its melody (see
+/// [`MelodySearcher::with_second_voices`]).
+pub const DEFAULT_SECOND_VOICE_PENALTY: f32 = 0.0;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SearchError {
     #[error("no melody found in the query: it needs at least {needed:.1} s of voiced sound (humming, singing or whistling), found {found:.1} s")]
@@ -79,6 +83,17 @@ pub struct Match {
     pub start_s: f32,
     pub end_s: f32,
     pub alignment: Alignment,
+    /// Which of the song's lines the hum was aligned with.
+    pub line: MatchedLine,
+}
+
+/// The song line a match follows: its melody (with the second line where the alignment took
+/// it), or its second voice ([`MelodySearcher::with_second_voices`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatchedLine {
+    #[default]
+    Melody,
+    SecondVoice,
 }
 
 /// The pitch contour of a hum (mono samples at [`SAMPLE_RATE`]).
@@ -127,6 +142,10 @@ struct PreparedSong {
     /// second line): where a song's melody is one of several voices, the alignment may follow
     /// either line frame by frame.
     fine_alt: Vec<f32>,
+    /// Whether this entry is a song's second voice (a separate entry under the song's id), and
+    /// what is taken off its scores: 0 for a song's melody.
+    second_voice: bool,
+    penalty: f32,
 }
 
 /// Song melodies prepared for searching; build once, query many times.
@@ -199,6 +218,8 @@ impl MelodySearcher {
                     .as_ref()
                     .map(|a| resample_contour(a, CONTOUR_FPS).midi)
                     .unwrap_or_default(),
+                second_voice: false,
+                penalty: 0.0,
             }
         });
         Self {
@@ -210,29 +231,53 @@ impl MelodySearcher {
     /// Songs known only by their pitch-class sketches ([`Contour::pitch_class_sketch`]): enough
     /// for [`Self::scan`], not for aligning (stage 2 needs the contour itself).
     pub fn from_sketches<'a>(sketches: impl IntoIterator<Item = (i64, &'a [u8])>) -> Self {
-        use std::sync::OnceLock;
-        static CIRCLE: OnceLock<Vec<C>> = OnceLock::new();
-        let circle = CIRCLE.get_or_init(|| {
-            (0..crate::melody::SKETCH_STEPS)
-                .map(|k| C::from_midi(k as f32 * 12.0 / crate::melody::SKETCH_STEPS as f32))
-                .collect()
-        });
-        let songs = sketches
-            .into_iter()
-            .map(|(id, sketch)| PreparedSong {
-                id,
-                coarse: sketch
-                    .iter()
-                    .map(|&k| circle.get(k as usize).copied().unwrap_or_default())
-                    .collect(),
-                fine_midi: Vec::new(),
-                fine_alt: Vec::new(),
-            })
-            .collect();
         Self {
-            songs,
+            songs: sketches
+                .into_iter()
+                .map(|(id, sketch)| sketched_song(id, sketch, None))
+                .collect(),
             second_line_cost: DEFAULT_SECOND_LINE_COST,
         }
+    }
+
+    /// The same searcher with songs' second voices known by their sketches too (see
+    /// [`Self::with_second_voices`]): [`Self::scan`] then finds a tune under a descant.
+    pub fn with_second_voice_sketches<'a>(
+        mut self,
+        sketches: impl IntoIterator<Item = (i64, &'a [u8])>,
+        penalty: f32,
+    ) -> Self {
+        self.songs.extend(
+            sketches
+                .into_iter()
+                .map(|(id, sketch)| sketched_song(id, sketch, Some(penalty.max(0.0)))),
+        );
+        self
+    }
+
+    /// The same searcher with each song's second voice (the second-voice tracker's line: the
+    /// tune under a descant) as a melody of its own: aligned on its own and scoring
+    /// `penalty` less, the song keeping the better of its matches.
+    pub fn with_second_voices(
+        mut self,
+        voices: impl IntoIterator<Item = (i64, Contour)>,
+        penalty: f32,
+    ) -> Self {
+        let voices: Vec<(i64, Contour)> = voices.into_iter().collect();
+        self.songs
+            .extend(parallel_map(&voices, |(id, contour)| PreparedSong {
+                id: *id,
+                coarse: contour_fps_half(contour)
+                    .midi
+                    .iter()
+                    .map(|&m| C::from_midi(m))
+                    .collect(),
+                fine_midi: resample_contour(contour, CONTOUR_FPS).midi,
+                fine_alt: Vec::new(),
+                second_voice: true,
+                penalty: penalty.max(0.0),
+            }));
+        self
     }
 
     /// The same searcher with another cost for following the second line (see the field).
@@ -241,8 +286,9 @@ impl MelodySearcher {
         self
     }
 
+    /// Songs searched (a song with a second voice counts once).
     pub fn len(&self) -> usize {
-        self.songs.len()
+        self.songs.iter().filter(|s| !s.second_voice).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -258,10 +304,12 @@ impl MelodySearcher {
         }
         let query = PreparedQuery::new(query)?;
         let sparse_tempi: Vec<f32> = query.tempi.iter().step_by(2).copied().collect();
+        let mut seen = HashSet::new();
         Ok(self
             .stage_one(&query, &sparse_tempi, |_| true)
             .iter()
             .map(|(i, _)| self.songs[*i].id)
+            .filter(|id| seen.insert(*id))
             .collect())
     }
 
@@ -337,17 +385,51 @@ impl MelodySearcher {
         );
         let mut coarse: Vec<(usize, Coarse)> =
             parallel_map(&pool, |&i| (i, coarse_query.best_in(&self.songs[i].coarse)));
-        coarse.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+        let ranked = |(i, c): &(usize, Coarse)| c.score - self.songs[*i].penalty;
+        coarse.sort_by(|a, b| ranked(b).total_cmp(&ranked(a)));
         coarse
     }
 
     /// Stage 2: DTW refinement of the given songs at their stage-1 placements, best first.
     fn stage_two(&self, query: &PreparedQuery, coarse: &[(usize, Coarse)]) -> Vec<Match> {
         let mut matches: Vec<Match> = parallel_map(coarse, |(idx, c)| {
-            refine_match(&query.fine, &self.songs[*idx], c, self.second_line_cost)
+            let song = &self.songs[*idx];
+            let mut m = refine_match(&query.fine, song, c, self.second_line_cost);
+            m.score -= song.penalty;
+            m.line = if song.second_voice {
+                MatchedLine::SecondVoice
+            } else {
+                MatchedLine::Melody
+            };
+            m
         });
         matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // A song with a second voice was aligned twice: it keeps its better match.
+        let mut seen = HashSet::new();
+        matches.retain(|m| seen.insert(m.song_id));
         matches
+    }
+}
+
+/// A song known only by its pitch-class sketch; with `voice_penalty`, its second voice's.
+fn sketched_song(id: i64, sketch: &[u8], voice_penalty: Option<f32>) -> PreparedSong {
+    use std::sync::OnceLock;
+    static CIRCLE: OnceLock<Vec<C>> = OnceLock::new();
+    let circle = CIRCLE.get_or_init(|| {
+        (0..crate::melody::SKETCH_STEPS)
+            .map(|k| C::from_midi(k as f32 * 12.0 / crate::melody::SKETCH_STEPS as f32))
+            .collect()
+    });
+    PreparedSong {
+        id,
+        coarse: sketch
+            .iter()
+            .map(|&k| circle.get(k as usize).copied().unwrap_or_default())
+            .collect(),
+        fine_midi: Vec::new(),
+        fine_alt: Vec::new(),
+        second_voice: voice_penalty.is_some(),
+        penalty: voice_penalty.unwrap_or(0.0),
     }
 }
 
@@ -770,6 +852,7 @@ fn refine_match(
                 tempo: 1.0,
                 path: Vec::new(),
             },
+            line: MatchedLine::Melody,
         };
     }
     let align = |rot: C| {
@@ -870,6 +953,7 @@ fn refine_match(
             tempo,
             path,
         },
+        line: MatchedLine::Melody,
     }
 }
 
@@ -1168,6 +1252,54 @@ mod tests {
         let (best, after) = score_of_song_0(&with);
         assert_eq!(best, 0);
         assert!(after > before + 0.1, "score {before} -> {after}");
+    }
+
+    #[test]
+    fn a_tune_under_a_descant_is_found_on_the_second_voice() {
+        // Song 0's melody line is a descant (its own tune); the hummed tune is its second voice.
+        let hummed = contour(&tune(1, 120));
+        let descant = contour(&tune(99, 120));
+        let hum = Contour::new(CONTOUR_FPS, hummed.midi[200..450].to_vec());
+        let others = || (1..30).map(|i| (i as i64, contour(&tune(i + 1, 120)), None));
+        let all: HashSet<i64> = (0..30).collect();
+        let without = MelodySearcher::with_alternatives(
+            std::iter::once((0, descant.clone(), None)).chain(others()),
+        );
+        let with =
+            MelodySearcher::with_alternatives(std::iter::once((0, descant, None)).chain(others()))
+                .with_second_voices([(0, hummed.clone()), (5, contour(&tune(77, 120)))], 0.03);
+        assert_eq!(with.len(), 30, "a second voice is not another song");
+        let ranked = without.align_candidates(&hum, &all).unwrap();
+        assert_ne!(ranked[0].1.song_id, 0);
+        let ranked = with.align_candidates(&hum, &all).unwrap();
+        let best = &ranked[0].1;
+        assert_eq!((best.song_id, best.line), (0, MatchedLine::SecondVoice));
+        // Each song once, and the penalty taken: a perfect fit scores under 1.
+        let ids: HashSet<i64> = ranked.iter().map(|(_, m)| m.song_id).collect();
+        assert_eq!(ids.len(), ranked.len());
+        assert!(best.score <= 0.97 + 1e-4, "{}", best.score);
+        // Hummed on its melody line, a song is matched there, not on its second voice.
+        let on_melody = Contour::new(CONTOUR_FPS, contour(&tune(6, 120)).midi[100..350].to_vec());
+        let ranked = with.align_candidates(&on_melody, &all).unwrap();
+        assert_eq!(
+            (ranked[0].1.song_id, ranked[0].1.line),
+            (5, MatchedLine::Melody)
+        );
+        assert_eq!(with.scan(&hum).unwrap().len(), 30);
+        // Known by sketches alone, the pool's scan finds the song through its second voice.
+        let sketches: Vec<(i64, Vec<u8>)> = std::iter::once((0, contour(&tune(99, 120))))
+            .chain((1..30).map(|i| (i as i64, contour(&tune(i + 1, 120)))))
+            .map(|(id, c)| (id, c.pitch_class_sketch()))
+            .collect();
+        let voice_sketch = hummed.pitch_class_sketch();
+        let scanner =
+            MelodySearcher::from_sketches(sketches.iter().map(|(id, s)| (*id, s.as_slice())));
+        assert_ne!(scanner.scan(&hum).unwrap()[0], 0);
+        let scanner =
+            MelodySearcher::from_sketches(sketches.iter().map(|(id, s)| (*id, s.as_slice())))
+                .with_second_voice_sketches([(0, voice_sketch.as_slice())], 0.0);
+        let scanned = scanner.scan(&hum).unwrap();
+        assert_eq!((scanned[0], scanned.len()), (0, 30));
     }
 
     #[test]

@@ -436,6 +436,9 @@ pub struct GmSong {
     pub sample_rate: u32,
     /// The lead melody as it sounds: (start s, end s, MIDI), song time.
     pub melody_notes: Vec<(f32, f32, f32)>,
+    /// In one-timbre ensembles (homophonic, descant), the second-highest part as it sounds:
+    /// the tune under a descant, the alto under a choir's melody; empty for other songs.
+    pub second_voice_notes: Vec<(f32, f32, f32)>,
     /// Song time at which each melody pass starts.
     pub pass_starts_s: Vec<f32>,
     pub seconds_per_beat: f32,
@@ -444,9 +447,19 @@ pub struct GmSong {
 impl GmSong {
     /// MIDI pitch of the lead at each frame (NaN where it is silent) — the training label.
     pub fn melody_labels(&self, fps: f32) -> Vec<f32> {
+        self.labels_of(&self.melody_notes, fps)
+    }
+
+    /// MIDI pitch of the second-highest part at each frame (NaN where there is none): the
+    /// label of the second-voice tracker.
+    pub fn second_voice_labels(&self, fps: f32) -> Vec<f32> {
+        self.labels_of(&self.second_voice_notes, fps)
+    }
+
+    fn labels_of(&self, notes: &[(f32, f32, f32)], fps: f32) -> Vec<f32> {
         let n = (self.samples.len() as f32 / self.sample_rate as f32 * fps).ceil() as usize;
         let mut labels = vec![f32::NAN; n];
-        for &(s, e, m) in &self.melody_notes {
+        for &(s, e, m) in notes {
             let (a, b) = (
                 (s * fps).round() as usize,
                 ((e * fps).round() as usize).min(n),
@@ -669,6 +682,7 @@ pub fn render_gm_song(
 
     // Song plan: intro, then passes of the melody separated by instrumental breaks, then an ending bar.
     let mut melody_notes = Vec::new();
+    let mut second_voice_notes = Vec::new();
     let mut pass_starts_s = Vec::new();
     let mut sung: Vec<(f32, f32, f32)> = Vec::new();
     let mut beat = arr.intro_bars as f32 * bar_beats;
@@ -703,7 +717,13 @@ pub fn render_gm_song(
                     .iter()
                     .map(|i| (root + tr + i).rem_euclid(12))
                     .collect();
-                for part in harmonise(midi, &pcs, (root + tr).rem_euclid(12), arr.descant) {
+                let parts = harmonise(midi, &pcs, (root + tr).rem_euclid(12), arr.descant);
+                let mut voices: Vec<i32> = parts.iter().copied().chain([midi]).collect();
+                voices.sort_unstable_by(|a, b| b.cmp(a));
+                if let Some(&second) = voices.get(1) {
+                    second_voice_notes.push((t0, t0 + dur, second as f32));
+                }
+                for part in parts {
                     track.note(CH_CHORD, t0, dur, part, vel);
                 }
             }
@@ -875,6 +895,7 @@ pub fn render_gm_song(
         samples,
         sample_rate: rate,
         melody_notes,
+        second_voice_notes,
         pass_starts_s,
         seconds_per_beat: spb,
     })
@@ -1099,6 +1120,45 @@ mod tests {
         let b = Arrangement::random_textured(&mut Rng::new(9), &melody, Texture::Passed);
         assert_eq!(a.passed_programs, b.passed_programs);
         assert!(a.passed_programs.len() >= 2);
+    }
+
+    #[test]
+    fn the_second_voice_is_the_tune_under_a_descant_and_below_a_choirs_melody() {
+        let font = font();
+        let melody = test_melody(4);
+        let render = |descant: bool, texture: Texture| {
+            let mut arr = Arrangement::random_textured(&mut Rng::new(2), &melody, texture);
+            arr.passes = 1;
+            if texture == Texture::InnerVoice {
+                arr.descant = descant;
+                arr.doubling = 0;
+                arr.make_ensemble(&mut Rng::new(3));
+            }
+            render_gm_song(&melody, &arr, &font, 16_000, 5).unwrap()
+        };
+        let voiced = |v: &[f32]| v.iter().filter(|m| !m.is_nan()).count();
+        // Under a descant the tune is the second voice: the same labels as the melody's.
+        let song = render(true, Texture::InnerVoice);
+        let (tune, second) = (song.melody_labels(25.0), song.second_voice_labels(25.0));
+        assert!(voiced(&tune) > 50);
+        assert!(tune
+            .iter()
+            .zip(&second)
+            .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())));
+        // In a choir the second voice sits under the melody wherever both sound.
+        let song = render(false, Texture::Homophonic);
+        let (tune, second) = (song.melody_labels(25.0), song.second_voice_labels(25.0));
+        let both: Vec<(f32, f32)> = tune
+            .iter()
+            .zip(&second)
+            .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+            .map(|(a, b)| (*a, *b))
+            .collect();
+        assert!(both.len() > 50);
+        assert!(both.iter().all(|(a, b)| b < a), "{both:?}");
+        // A lead over a band has none.
+        let song = render(false, Texture::DenseBand);
+        assert_eq!(voiced(&song.second_voice_labels(25.0)), 0);
     }
 
     #[test]

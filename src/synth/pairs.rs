@@ -43,6 +43,27 @@ pub struct PairsSpec {
     /// on both learns to split its belief between the two upper voices (docs/MEASURED.md
     /// "Real recordings, stage 4"); without them inner-voice songs are octave doublings.
     pub descants: bool,
+    /// What the songs' frame labels mark: the melody (the tracker's target) or the
+    /// second-highest part of one-timbre ensembles (the second-voice tracker's).
+    pub labels: SongLabels,
+}
+
+/// The part a pairs set labels frame by frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SongLabels {
+    #[default]
+    Melody,
+    SecondVoice,
+}
+
+impl SongLabels {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "melody" => Some(Self::Melody),
+            "second-voice" => Some(Self::SecondVoice),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,8 +253,11 @@ fn render_pair(
     let spec_song = spectrogram(params, &song.samples);
     let fps = params.frames_per_second();
     let frames = spec_song.frames();
-    let mut labels: Vec<u8> = song
-        .melody_labels(fps)
+    let truth = match spec.labels {
+        SongLabels::Melody => song.melody_labels(fps),
+        SongLabels::SecondVoice => song.second_voice_labels(fps),
+    };
+    let mut labels: Vec<u8> = truth
         .iter()
         .map(|m| {
             if m.is_finite() {
@@ -474,6 +498,7 @@ mod tests {
             textured: 1.0,
             textures: vec![Texture::InnerVoice],
             descants,
+            labels: SongLabels::Melody,
         };
         let draws = |spec: &PairsSpec| -> Vec<Arrangement> {
             (0..40)
@@ -508,6 +533,7 @@ mod tests {
                 textured: 0.0,
                 textures: Vec::new(),
                 descants: true,
+                labels: SongLabels::Melody,
             };
             generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
             let path = dir.path().join("pairs_0000.ewp");

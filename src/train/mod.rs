@@ -691,6 +691,7 @@ mod tests {
             textured: 0.0,
             textures: Vec::new(),
             descants: true,
+            labels: crate::synth::pairs::SongLabels::Melody,
         };
         crate::synth::pairs::generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
         let params = FeatureParams::default();

@@ -374,6 +374,7 @@ mod tests {
             textured: 1.0,
             textures: vec![Texture::Homophonic],
             descants: true,
+            labels: crate::synth::pairs::SongLabels::Melody,
         };
         crate::synth::pairs::generate(&melodies, &data, &spec, &|_, _| {}).unwrap();
         let config = TrackerTrainConfig {

@@ -230,6 +230,7 @@ fn a_library_indexed_without_melody_segments_gets_them_derived_once() {
                 duration_s: r.duration_s,
                 melody,
                 second_line: None,
+                second_voice: None,
                 segments: vec![(embedder.id.as_str(), segs.as_slice())],
             })
             .collect();

@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Writes the second-voice tracker's card (models/second_voice.card.json) from its
+`train-tracker` run card: the same network and training record, named and described as the
+second-voice tracker, with the commands that made its data."""
+import json
+import sys
+
+run_card, out = sys.argv[1], sys.argv[2]
+card = json.load(open(run_card))
+card["name"] = "earworm-second-voice"
+card["classes"] = "MIDI 45..92 and none: the second-highest part of a one-timbre ensemble"
+card["labels"] = (
+    "synth pairs --labels second-voice: in homophonic and descant songs the second-highest "
+    "sounding part (the tune under a descant, the alto under a choir's melody), 'none' in every "
+    "other song"
+)
+card["data_commands"] = [
+    "earworm synth pairs --split train --voices train --songs 1500 --hums-per-song 0 --seed 41 "
+    "--textured 0.85 --textures homophonic,homophonic,inner_voice,inner_voice,inner_voice,"
+    "inner_voice,dense_band,sung_lead,produced,passed --labels second-voice --out data/pairs_voice2",
+    "earworm synth pairs --split dev --voices train --songs 200 --hums-per-song 0 --seed 42 "
+    "--textured 0.85 --textures homophonic,homophonic,inner_voice,inner_voice,inner_voice,"
+    "inner_voice,dense_band,sung_lead,produced,passed --labels second-voice --out data/pairs_dev_voice2",
+]
+card["provenance"] = (
+    "Trained by tools/train_model.sh stage 5 from the stage-4 tracker (models/tracker.safetensors) "
+    "on songs rendered from training-split melodies with FluidR3 GM only; no recording and no "
+    "other music."
+)
+with open(out, "w") as f:
+    json.dump(card, f, indent=1)
+    f.write("\n")
