@@ -27,6 +27,12 @@ card["provenance"] = (
     "on songs rendered from training-split melodies with FluidR3 GM only; no recording and no "
     "other music."
 )
+last = card.get("training", {}).get("last_log", {})
+card["metrics"] = {
+    "dev_second_voice_pitch_accuracy": last.get("dev_pitch_accuracy"),
+    "dev_voicing_accuracy": last.get("dev_voicing_accuracy"),
+    "search": "docs/MEASURED.md, 'Real recordings, stage 5' (stress set per texture, oracle ceiling)",
+}
 with open(out, "w") as f:
     json.dump(card, f, indent=1)
     f.write("\n")

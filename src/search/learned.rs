@@ -488,7 +488,7 @@ pub struct SearchSettings {
     /// the audio's is `ann.probe`).
     pub melody_vote_probe: usize,
     /// Whether the alignment may follow a song's second pitch line where it is nearer the hum
-    /// (`EARWORM_SECOND_LINE`: 0 turns it off; songs without one align on their melody alone).
+    /// (`EARWORM_SECOND_LINE`: 1 turns it on; songs without one align on their melody alone).
     pub second_line: bool,
     /// Extra cost per frame of following the second line instead of the melody
     /// (`EARWORM_SECOND_LINE_COST`; the alignment's frame costs run 0–2).
@@ -525,7 +525,10 @@ impl Default for SearchSettings {
             melody_vote_shortlist: MELODY_VOTE_SHORTLIST,
             melody_vote_pool: MELODY_VOTE_POOL,
             melody_vote_probe: MELODY_VOTE_PROBE,
-            second_line: true,
+            // Off since the second voice: followed frame by frame, the line lets every
+            // ensemble's melody fit hums of inner voices, outscoring the second voice's own
+            // match; and on for some songs only it favours those (docs/MEASURED.md).
+            second_line: false,
             second_line_cost: super::DEFAULT_SECOND_LINE_COST,
             second_voice: true,
             second_voice_penalty: super::DEFAULT_SECOND_VOICE_PENALTY,
