@@ -205,22 +205,7 @@ impl MelodySearcher {
         let melodies: Vec<(i64, Contour, Option<Contour>)> = melodies.into_iter().collect();
         // Prepared on all cores: the learned search prepares its pool for every query.
         let songs = parallel_map(&melodies, |(id, contour, alt)| {
-            let coarse = contour_fps_half(contour)
-                .midi
-                .iter()
-                .map(|&m| C::from_midi(m))
-                .collect();
-            PreparedSong {
-                id: *id,
-                coarse,
-                fine_midi: resample_contour(contour, CONTOUR_FPS).midi,
-                fine_alt: alt
-                    .as_ref()
-                    .map(|a| resample_contour(a, CONTOUR_FPS).midi)
-                    .unwrap_or_default(),
-                second_voice: false,
-                penalty: 0.0,
-            }
+            prepared_song(*id, contour, alt.as_ref(), None)
         });
         Self {
             songs,
@@ -264,19 +249,9 @@ impl MelodySearcher {
         penalty: f32,
     ) -> Self {
         let voices: Vec<(i64, Contour)> = voices.into_iter().collect();
-        self.songs
-            .extend(parallel_map(&voices, |(id, contour)| PreparedSong {
-                id: *id,
-                coarse: contour_fps_half(contour)
-                    .midi
-                    .iter()
-                    .map(|&m| C::from_midi(m))
-                    .collect(),
-                fine_midi: resample_contour(contour, CONTOUR_FPS).midi,
-                fine_alt: Vec::new(),
-                second_voice: true,
-                penalty: penalty.max(0.0),
-            }));
+        self.songs.extend(parallel_map(&voices, |(id, contour)| {
+            prepared_song(*id, contour, None, Some(penalty.max(0.0)))
+        }));
         self
     }
 
@@ -408,6 +383,30 @@ impl MelodySearcher {
         let mut seen = HashSet::new();
         matches.retain(|m| seen.insert(m.song_id));
         matches
+    }
+}
+
+/// A song's melody (with its second line, if any), or with `voice_penalty` its second voice,
+/// ready for both stages.
+fn prepared_song(
+    id: i64,
+    contour: &Contour,
+    alt: Option<&Contour>,
+    voice_penalty: Option<f32>,
+) -> PreparedSong {
+    PreparedSong {
+        id,
+        coarse: contour_fps_half(contour)
+            .midi
+            .iter()
+            .map(|&m| C::from_midi(m))
+            .collect(),
+        fine_midi: resample_contour(contour, CONTOUR_FPS).midi,
+        fine_alt: alt
+            .map(|a| resample_contour(a, CONTOUR_FPS).midi)
+            .unwrap_or_default(),
+        second_voice: voice_penalty.is_some(),
+        penalty: voice_penalty.unwrap_or(0.0),
     }
 }
 
