@@ -1714,7 +1714,15 @@ fn cmd_info(db: &DbArg) -> Result<ExitCode> {
         Some(e) => {
             println!("model: {} ({})", e.id, e.dir.display());
             match &e.tracker {
-                Some(t) => println!("melody tracker: {}", t.id),
+                Some(t) => println!(
+                    "melody tracker: {}{}",
+                    t.id,
+                    if t.has_second_voice() {
+                        " (with the second-voice tracker)"
+                    } else {
+                        ""
+                    }
+                ),
                 None => println!("melody tracker: none (harmonic-summation melody extraction)"),
             }
         }

@@ -77,7 +77,15 @@ pub fn build(song_melody: &Contour, hum: &Contour, found: &Match) -> Overlay {
         song,
         hum,
         shift_semitones: shift,
-        summary: summary(shift, found.alignment.tempo),
+        summary: match found.line {
+            crate::search::MatchedLine::Melody => summary(shift, found.alignment.tempo),
+            // The tune sits under another voice here: say so, or the overlay's line (the song's
+            // second voice) would look like a wrong melody.
+            crate::search::MatchedLine::SecondVoice => format!(
+                "{} The tune is an inner voice here, under a higher part.",
+                summary(shift, found.alignment.tempo)
+            ),
+        },
     }
 }
 
@@ -251,5 +259,13 @@ mod tests {
         assert!(o
             .summary
             .starts_with("You hummed 1 octave and 5 semitones lower"));
+        assert!(!o.summary.contains("inner voice"));
+        let on_voice = Match {
+            line: crate::search::MatchedLine::SecondVoice,
+            ..found
+        };
+        assert!(build(&song, &hum, &on_voice)
+            .summary
+            .ends_with("The tune is an inner voice here, under a higher part."));
     }
 }
