@@ -141,9 +141,13 @@ impl EarwormApp {
                     .y_axis_formatter(|mark, _| crate::dsp::midi_note_name(mark.value as f32))
                     .allow_scroll(false)
                     .show(ui, |plot| {
+                        let song_line = match row.found.line {
+                            crate::search::MatchedLine::Melody => "song melody",
+                            crate::search::MatchedLine::SecondVoice => "song's inner voice",
+                        };
                         for line in &o.song {
                             plot.line(
-                                egui_plot::Line::new("song melody", line.clone())
+                                egui_plot::Line::new(song_line, line.clone())
                                     .color(Color32::from_rgb(250, 170, 60))
                                     .width(3.0),
                             );
