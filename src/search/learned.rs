@@ -432,13 +432,13 @@ fn align_only(
 ) -> Result<HashMap<i64, (usize, Match)>, LearnedError> {
     let mut songs: Vec<i64> = ids.iter().copied().collect();
     songs.sort_unstable();
-    let lines = melodies(&songs)?;
-    let voices: Vec<(i64, Contour)> = lines
-        .iter()
-        .filter(|_| settings.second_voice)
-        .filter_map(|l| Some((l.song_id, l.second_voice.clone()?)))
-        .collect();
-    let searcher = MelodySearcher::with_alternatives(lines.into_iter().map(|l| {
+    // Each song's lines split between the melody searcher and its second voices (moved, not
+    // copied: this runs for every query).
+    let mut voices: Vec<(i64, Contour)> = Vec::new();
+    let searcher = MelodySearcher::with_alternatives(melodies(&songs)?.into_iter().map(|l| {
+        if let Some(voice) = l.second_voice.filter(|_| settings.second_voice) {
+            voices.push((l.song_id, voice));
+        }
         (
             l.song_id,
             l.melody,
