@@ -326,11 +326,13 @@ impl MelodySearcher {
         }
         let query = PreparedQuery::new(query)?;
         let chosen = self.stage_one(&query, &query.tempi, |id| candidates.contains(&id));
-        let rank_of: HashMap<i64, usize> = chosen
-            .iter()
-            .enumerate()
-            .map(|(rank, (i, _))| (self.songs[*i].id, rank))
-            .collect();
+        // Ranks among songs: a song placed twice (melody and second voice) takes its better
+        // place, and the songs after it are not pushed down by its second entry.
+        let mut rank_of: HashMap<i64, usize> = HashMap::with_capacity(chosen.len());
+        for (i, _) in &chosen {
+            let next = rank_of.len();
+            rank_of.entry(self.songs[*i].id).or_insert(next);
+        }
         Ok(self
             .stage_two(&query, &chosen)
             .into_iter()
@@ -1276,6 +1278,13 @@ mod tests {
         // Each song once, and the penalty taken: a perfect fit scores under 1.
         let ids: HashSet<i64> = ranked.iter().map(|(_, m)| m.song_id).collect();
         assert_eq!(ids.len(), ranked.len());
+        let mut ranks: Vec<usize> = ranked.iter().map(|(r, _)| *r).collect();
+        ranks.sort_unstable();
+        assert_eq!(
+            ranks,
+            (0..30).collect::<Vec<_>>(),
+            "stage-1 ranks are ranks among songs"
+        );
         assert!(best.score <= 0.97 + 1e-4, "{}", best.score);
         // Hummed on its melody line, a song is matched there, not on its second voice.
         let on_melody = Contour::new(CONTOUR_FPS, contour(&tune(6, 120)).midi[100..350].to_vec());
