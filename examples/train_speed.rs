@@ -2,7 +2,11 @@
 //! preparation and a training step apart, then inference. Reads a training shard folder
 //! (`earworm synth pairs`), or makes a small one from random melodies (needs FluidR3).
 //!
-//! cargo run --release --example train_speed -- [--data PAIRS_DIR | --out OUT_DIR] [--batch 32] [--device cpu|cuda]
+//! cargo run --release --example train_speed -- [--data PAIRS_DIR | --out OUT_DIR] [--batch 32]
+//!     [--device cpu|cuda] [--hum-features cpu|device]
+//!
+//! With `--hum-features device` the hums' interval features are computed as tensor ops on the
+//! device and counted in the training step, as `earworm train` does on a GPU.
 
 use candle_core::{DType, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -20,6 +24,7 @@ fn main() -> anyhow::Result<()> {
             .cloned()
     };
     let batch: usize = flag("--batch").map_or(Ok(32), |s| s.parse())?;
+    let hum_features_on_device = flag("--hum-features").as_deref() == Some("device");
     let choice = earworm::model::choose_device(flag("--device").as_deref());
     eprintln!("device: {}", choice.describe());
     let device = choice.device;
@@ -43,11 +48,23 @@ fn main() -> anyhow::Result<()> {
     let mut train = 0.0;
     for step in 0..10 {
         let t = std::time::Instant::now();
-        let (hw, sw) = corpus.batch(&params, batch, &mut Rng::fork(1, step), true);
-        prep += t.elapsed().as_secs_f64();
+        let raw = corpus.raw_batch(&params, batch, &mut Rng::fork(1, step), true);
+        let (hums, sw) = if hum_features_on_device {
+            prep += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let hums = raw.hum_windows_on(&params, &device)?;
+            train += t.elapsed().as_secs_f64();
+            (hums, raw.song_windows)
+        } else {
+            let (hw, sw) = raw.finish_on_cpu(&params);
+            prep += t.elapsed().as_secs_f64();
+            (Tensor::from_vec(hw, (batch, ch, w), &device)?, sw)
+        };
         let t = std::time::Instant::now();
-        let h = net.forward(&Tensor::from_vec(hw, (batch, ch, w), &device)?)?;
-        let s = net.forward(&Tensor::from_vec(sw, (batch, ch, w), &device)?)?;
+        let songs = Tensor::from_vec(sw, (batch, ch, w), &device)?;
+        // One forward pass for hums and songs, as `earworm train` does.
+        let both = net.forward(&Tensor::cat(&[&hums, &songs], 0)?)?;
+        let (h, s) = (both.narrow(0, 0, batch)?, both.narrow(0, batch, batch)?);
         let l = losses(&h, &s, 0.2, 0.1, 1.0)?;
         opt.backward_step(&l.total)?;
         train += t.elapsed().as_secs_f64();

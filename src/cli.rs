@@ -97,6 +97,21 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Embedding speed on this machine's inference device (`earworm info`; EARWORM_DEVICE=cpu|cuda
+    /// chooses): each song's log spectrogram, interval features and segment embeddings (the
+    /// index's hop), timed apart, as multiples of real time and windows per second.
+    Embed {
+        /// Songs to embed (any supported audio format)
+        #[arg(required = true, value_name = "AUDIO")]
+        audio: Vec<PathBuf>,
+        /// Embed everything this many times (the first pass warms the device up and is not
+        /// counted when there are more)
+        #[arg(long, default_value_t = 2)]
+        passes: usize,
+        /// Print the report as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +265,10 @@ enum Command {
         /// Steps of linear learning-rate warm-up before the cosine decay
         #[arg(long, default_value_t = 200)]
         warmup: usize,
+        /// Where the hums' interval features are computed: `cpu` (the batch-preparation
+        /// threads) or `device` (tensor ops beside the network: for a GPU fed by few cores)
+        #[arg(long, value_name = "WHERE", default_value = "cpu", value_parser = ["cpu", "device"])]
+        hum_features: String,
     },
     /// What this installation uses: version, model, tracker, calibration, inference device (and
     /// why that one; EARWORM_DEVICE=cpu|cuda overrides it), library folder and size.
@@ -567,6 +586,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             parse_method(&method),
             oracle.as_deref(),
         ),
+        Some(Command::Bench(BenchCommand::Embed {
+            audio,
+            passes,
+            json,
+        })) => {
+            let embedder = crate::model::Embedder::load_default()?;
+            eprintln!("device: {}", embedder.device_choice.describe());
+            let speed = crate::bench::embed_speed(&embedder, &audio, passes)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&speed)?);
+            } else {
+                println!(
+                    "{:.0} s of audio, {} windows: spectrogram {:.0}x, interval features {:.0}x, network {:.0}x ({:.0} windows/s); all three {:.0}x real time",
+                    speed.audio_s,
+                    speed.windows,
+                    speed.audio_s / speed.spectrogram_s,
+                    speed.audio_s / speed.features_s,
+                    speed.audio_s / speed.network_s,
+                    speed.windows as f64 / speed.network_s,
+                    speed.audio_s / (speed.spectrogram_s + speed.features_s + speed.network_s),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Bench(BenchCommand::Scale {
             songs,
             cache,
@@ -722,6 +765,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             until,
             batch_workers,
             warmup,
+            hum_features,
         }) => {
             let config = crate::train::TrainConfig {
                 data,
@@ -739,6 +783,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 until,
                 batch_workers,
                 warmup,
+                hum_features_on_device: hum_features == "device",
             };
             let card = crate::train::train(&config, &mut |line| eprintln!("{line}"))?;
             eprintln!(

@@ -10,6 +10,8 @@
 //! Computing them is cheap (~20k multiply-adds per frame), so training and search share
 //! this one function and the network itself is a fast 1-D convolution over time.
 
+use candle_core::Tensor;
+
 use crate::dsp::{dot, LogSpectrogram};
 
 /// Spectrogram parameters. A model is only valid with the parameters it was trained on:
@@ -210,10 +212,13 @@ impl StreamingSpectrogram {
     }
 }
 
+/// Half-width in bins of the envelope that whitening removes: three semitones either side,
+/// wider than a harmonic peak.
+const HALF: usize = 6;
+
 /// Per-frame spectral whitening: remove the smooth envelope (timbre, formants, mic response)
 /// so harmonic peaks remain, then normalise to unit length. Quiet frames stay near zero.
 fn whiten(frame: &[f32], out: &mut [f32]) -> f32 {
-    const HALF: usize = 6; // three semitones either side: wider than a harmonic peak
     let n = frame.len();
     let mut energy = 0.0;
     for b in 0..n {
@@ -292,6 +297,105 @@ pub fn interval_features(params: &FeatureParams, spec: &Spectrogram) -> Vec<f32>
     out
 }
 
+/// The bins `b` whose products `x[b] · y[b + k]` [`interval_features`] sums for shift `k`: those
+/// where both exist, except that for a downward shift it leaves out the last
+/// `(bins + k) mod 8` of them — [`crate::dsp::dot`] of two slices of unequal length sums whole
+/// eight-lane chunks of the shorter one only. The shipped model was trained on features made so;
+/// the tensor form reproduces it (changing it means retraining).
+fn counted_bins(bins: usize, k: isize) -> std::ops::Range<usize> {
+    if k >= 0 {
+        0..bins.saturating_sub(k as usize)
+    } else {
+        let lo = (-k) as usize;
+        let len = bins.saturating_sub(lo);
+        lo..lo + len / 8 * 8
+    }
+}
+
+/// [`interval_features`] of a batch of clips as tensor ops, so that they run where the tensor
+/// lives: on a GPU, training computes the hums' features beside the network instead of on the
+/// CPU threads that feed it. `spec` is (clips, frames, bins), every clip zero-padded to the same
+/// length (silent frames change nothing: lags past a clip's end see silence in both forms); the
+/// result is (clips, channels, frames), each clip channel-major as [`interval_features`] gives it.
+pub fn interval_features_tensor(
+    params: &FeatureParams,
+    spec: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let (clips, n, bins) = spec.dims3()?;
+    if bins % 8 != 0 {
+        // `counted_bins` then no longer describes what the per-clip form sums.
+        candle_core::bail!("interval features on tensors need a multiple of 8 bins, not {bins}");
+    }
+    let device = spec.device();
+    let ms = params.max_shift;
+    // Whitening: the local envelope (mean of the bins within HALF) as one band-matrix product.
+    let band: Vec<f32> = (0..bins * bins)
+        .map(|i| {
+            let (src, dst) = (i / bins, i % bins);
+            let (lo, hi) = (dst.saturating_sub(HALF), (dst + HALF + 1).min(bins));
+            if (lo..hi).contains(&src) {
+                1.0 / (hi - lo) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let band = Tensor::from_vec(band, (bins, bins), device)?;
+    let flat = spec.reshape((clips * n, bins))?;
+    let peaks = (&flat - flat.matmul(&band)?)?.relu()?;
+    let norm = peaks.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1.0)?;
+    let white = peaks.broadcast_div(&norm)?.reshape((clips, n, bins))?;
+    let loudness = spec.mean(2)?; // (clips, n)
+                                  // Bins padded by the largest shift either side, so every shift reads zeros past the band.
+    let padded = white.pad_with_zeros(2, ms, ms)?;
+    let mut channels = Vec::with_capacity(2 * params.lags.len() + 1);
+    let mut similarity = Vec::with_capacity(params.lags.len());
+    for &lag in &params.lags {
+        let shifts: Vec<isize> = if lag == 0 {
+            (0..=ms as isize).collect()
+        } else {
+            (-(ms as isize)..=ms as isize).collect()
+        };
+        // The partner frame t + lag, silence past the end.
+        let partner = if lag == 0 {
+            padded.clone()
+        } else if lag >= n {
+            padded.zeros_like()?
+        } else {
+            padded.narrow(1, lag, n - lag)?.pad_with_zeros(1, 0, lag)?
+        };
+        // R[k](t) = Σ_b x_t[b] · y[b + k]: gather y[b + k] for every (k, b), multiply, sum over b.
+        // Index 0 is padding (zero), which also drops the products the per-clip form leaves out.
+        let index: Vec<u32> = shifts
+            .iter()
+            .flat_map(|&k| {
+                let counted = counted_bins(bins, k);
+                (0..bins).map(move |b| {
+                    if counted.contains(&b) {
+                        (b as isize + k + ms as isize) as u32
+                    } else {
+                        0
+                    }
+                })
+            })
+            .collect();
+        let index = Tensor::from_vec(index, shifts.len() * bins, device)?;
+        let shifted = partner
+            .index_select(&index, 2)?
+            .reshape((clips, n, shifts.len(), bins))?;
+        let r = shifted.broadcast_mul(&white.unsqueeze(2)?)?.sum(3)?; // (clips, n, shifts)
+        let mean = r.mean_keepdim(2)?;
+        let centred = r.broadcast_sub(&mean)?;
+        let sd = centred.sqr()?.mean_keepdim(2)?.sqrt()?;
+        channels.push(centred.broadcast_div(&(sd + 0.05)?)?);
+        similarity.push((mean * 4.0)?);
+    }
+    channels.extend(similarity);
+    let max_loudness = loudness.max_keepdim(1)?.maximum(1e-6)?;
+    channels.push(loudness.broadcast_div(&max_loudness)?.unsqueeze(2)?);
+    Tensor::cat(&channels, 2)?.transpose(1, 2)?.contiguous()
+}
+
 /// Windows of `params.window_frames` frames taken from channel-major features of a clip with
 /// `frames` frames, starting at `starts`; a window running past the end is zero-padded.
 /// Returns them concatenated, each `channels × window_frames`.
@@ -349,6 +453,63 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn tensor_features_equal_the_per_clip_ones() {
+        let p = FeatureParams::default();
+        let clips = [
+            spectrogram(&p, &melody(&[60.0, 64.0, 67.0, 72.0, 71.0, 67.0])),
+            // Shorter, so it is zero-padded in the batch; and louder.
+            Spectrogram {
+                bins: p.n_bins,
+                data: spectrogram(&p, &melody(&[55.0, 53.0, 57.0]))
+                    .data
+                    .iter()
+                    .map(|v| v * 1.7)
+                    .collect(),
+            },
+        ];
+        // And one with energy up to the top bin (noise-like), where every bin's product counts.
+        let mut x = 7u32;
+        let noisy = Spectrogram {
+            bins: p.n_bins,
+            data: (0..60 * p.n_bins)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    2.0 + (x % 1000) as f32 / 150.0
+                })
+                .collect(),
+        };
+        let clips = [clips[0].clone(), clips[1].clone(), noisy];
+        let n = clips.iter().map(|c| c.frames()).max().unwrap();
+        let mut batch = vec![0.0f32; clips.len() * n * p.n_bins];
+        for (i, c) in clips.iter().enumerate() {
+            batch[i * n * p.n_bins..i * n * p.n_bins + c.data.len()].copy_from_slice(&c.data);
+        }
+        let device = candle_core::Device::Cpu;
+        let batch = Tensor::from_vec(batch, (clips.len(), n, p.n_bins), &device).unwrap();
+        let on_tensors = interval_features_tensor(&p, &batch).unwrap();
+        assert_eq!(on_tensors.dims(), &[clips.len(), p.channels(), n]);
+        for (i, c) in clips.iter().enumerate() {
+            let want = interval_features(&p, c);
+            let got: Vec<Vec<f32>> = on_tensors.get(i).unwrap().to_vec2().unwrap();
+            let mut worst = 0.0f32;
+            for ch in 0..p.channels() {
+                for t in 0..n {
+                    // Past the clip's end the padded batch must read as silence.
+                    let expected = if t < c.frames() {
+                        want[ch * c.frames() + t]
+                    } else {
+                        0.0
+                    };
+                    worst = worst.max((got[ch][t] - expected).abs());
+                }
+            }
+            assert!(worst < 1e-3, "clip {i}: largest difference {worst}");
+        }
     }
 
     #[test]

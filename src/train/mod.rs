@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
-use crate::model::features::{interval_features, FeatureParams, Spectrogram};
+use crate::model::features::{
+    interval_features, interval_features_tensor, FeatureParams, Spectrogram,
+};
 use crate::model::{default_net_config, MelodyNet, ModelCard, NetConfig, CARD_FILE, WEIGHTS_FILE};
 use crate::synth::pairs::{read_shard, shard_paths, PairsError};
 use crate::synth::Rng;
@@ -44,6 +46,19 @@ pub struct TrainConfig {
     /// Steps of linear learning-rate warm-up before the cosine decay.
     #[serde(default = "default_warmup")]
     pub warmup: usize,
+    /// Compute the hums' interval features on the training device (tensor ops beside the
+    /// network) rather than on the batch-preparation threads: for a GPU fed by few cores. With
+    /// 15 threads an H200 trained faster with the threads' features (docs/MEASURED.md, "GPU").
+    #[serde(default)]
+    pub hum_features_on_device: bool,
+}
+
+/// A batch as the preparation threads hand it on.
+enum PreparedBatch {
+    /// (hum windows, song windows), features computed.
+    Ready(Vec<f32>, Vec<f32>),
+    /// Hum features still to compute on the device.
+    Raw(RawBatch),
 }
 
 fn default_warmup() -> usize {
@@ -189,8 +204,20 @@ impl PairCorpus {
         rng: &mut Rng,
         augment: bool,
     ) -> (Vec<f32>, Vec<f32>) {
+        self.raw_batch(params, n, rng, augment)
+            .finish_on_cpu(params)
+    }
+
+    /// The same batch as [`PairCorpus::batch`] (the same draws from `rng`), with the hums'
+    /// interval features not yet computed: the costly part, left to wherever the network runs.
+    pub fn raw_batch(
+        &self,
+        params: &FeatureParams,
+        n: usize,
+        rng: &mut Rng,
+        augment: bool,
+    ) -> RawBatch {
         let (ch, w) = (params.channels(), params.window_frames);
-        let mut hum_out = vec![0.0f32; n * ch * w];
         let mut song_out = vec![0.0f32; n * ch * w];
         let with_hums: Vec<usize> = (0..self.songs.len())
             .filter(|&s| !self.hums_of[s].is_empty())
@@ -202,6 +229,8 @@ impl PairCorpus {
                 chosen.push(s);
             }
         }
+        let mut hum_clips = Vec::with_capacity(n);
+        let mut hum_dropped = Vec::with_capacity(n);
         for (i, &s) in chosen.iter().enumerate() {
             let hum = &self.hums[*rng.pick(&self.hums_of[s])];
             let song = &self.songs[s];
@@ -233,16 +262,7 @@ impl PairCorpus {
                     }
                 }
             }
-            let feats = interval_features(params, &clip);
-            let frames = clip.frames();
-            copy_window(
-                &feats,
-                frames,
-                0,
-                ch,
-                w,
-                &mut hum_out[i * ch * w..(i + 1) * ch * w],
-            );
+            hum_clips.push(clip);
             // The song window centred on where the hum's centre sits in the song.
             let song_centre = hum.map[centre].round() as usize;
             let s0 = song_centre
@@ -256,20 +276,101 @@ impl PairCorpus {
                 w,
                 &mut song_out[i * ch * w..(i + 1) * ch * w],
             );
+            // Frame dropout: a few frames go silent (breaths, dropouts, masked notes); the hum's
+            // are applied once its features exist.
+            let mut dropped = Vec::new();
             if augment {
-                for out in [&mut hum_out, &mut song_out] {
-                    let window = &mut out[i * ch * w..(i + 1) * ch * w];
-                    // Frame dropout: a few frames go silent (breaths, dropouts, masked notes).
-                    for _ in 0..rng.int(0, (w / 12) as i32) {
-                        let t = rng.int(0, w as i32 - 1) as usize;
-                        for c in 0..ch {
-                            window[c * w + t] = 0.0;
-                        }
+                for _ in 0..rng.int(0, (w / 12) as i32) {
+                    dropped.push(rng.int(0, w as i32 - 1) as usize);
+                }
+                let window = &mut song_out[i * ch * w..(i + 1) * ch * w];
+                for _ in 0..rng.int(0, (w / 12) as i32) {
+                    let t = rng.int(0, w as i32 - 1) as usize;
+                    for c in 0..ch {
+                        window[c * w + t] = 0.0;
                     }
                 }
             }
+            hum_dropped.push(dropped);
         }
-        (hum_out, song_out)
+        song_out.truncate(hum_clips.len() * ch * w);
+        RawBatch {
+            hum_clips,
+            hum_dropped,
+            song_windows: song_out,
+        }
+    }
+}
+
+/// A batch whose song windows are ready and whose hums are still spectrogram clips
+/// ([`PairCorpus::raw_batch`]).
+pub struct RawBatch {
+    /// Hum clips, stretched and with accompaniment mixed in; a window is their first frames.
+    hum_clips: Vec<Spectrogram>,
+    /// Per hum, the window frames that frame dropout silences.
+    hum_dropped: Vec<Vec<usize>>,
+    /// `pairs × channels × window_frames`.
+    pub song_windows: Vec<f32>,
+}
+
+impl RawBatch {
+    pub fn pairs(&self) -> usize {
+        self.hum_clips.len()
+    }
+
+    /// Hum windows computed here, on the calling thread: (hum windows, song windows).
+    pub fn finish_on_cpu(self, params: &FeatureParams) -> (Vec<f32>, Vec<f32>) {
+        let (ch, w) = (params.channels(), params.window_frames);
+        let mut hum_out = vec![0.0f32; self.hum_clips.len() * ch * w];
+        for (i, (clip, dropped)) in self.hum_clips.iter().zip(&self.hum_dropped).enumerate() {
+            let window = &mut hum_out[i * ch * w..(i + 1) * ch * w];
+            copy_window(
+                &interval_features(params, clip),
+                clip.frames(),
+                0,
+                ch,
+                w,
+                window,
+            );
+            for &t in dropped {
+                for c in 0..ch {
+                    window[c * w + t] = 0.0;
+                }
+            }
+        }
+        (hum_out, self.song_windows)
+    }
+
+    /// Hum windows as a `(pairs, channels, window_frames)` tensor computed on `device`
+    /// ([`interval_features_tensor`]): the same values as [`RawBatch::finish_on_cpu`] up to
+    /// rounding.
+    pub fn hum_windows_on(
+        &self,
+        params: &FeatureParams,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let (n, bins, w) = (self.pairs(), params.n_bins, params.window_frames);
+        let frames = self
+            .hum_clips
+            .iter()
+            .map(|c| c.frames())
+            .max()
+            .unwrap_or(0)
+            .max(w);
+        let mut clips = vec![0.0f32; n * frames * bins];
+        let mut keep = vec![1.0f32; n * w];
+        for (i, (clip, dropped)) in self.hum_clips.iter().zip(&self.hum_dropped).enumerate() {
+            clips[i * frames * bins..i * frames * bins + clip.data.len()]
+                .copy_from_slice(&clip.data);
+            for &t in dropped {
+                keep[i * w + t] = 0.0;
+            }
+        }
+        let clips = Tensor::from_vec(clips, (n, frames, bins), device)?;
+        let keep = Tensor::from_vec(keep, (n, 1, w), device)?;
+        interval_features_tensor(params, &clips)?
+            .narrow(2, 0, w)?
+            .broadcast_mul(&keep)
     }
 }
 
@@ -497,9 +598,11 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
     let device = start_run(out, log)?;
     log(&format!("loading pairs from {}", config.data.display()));
     let t_load = std::time::Instant::now();
-    let corpus = PairCorpus::load(&config.data, &params, 2)?;
+    // Every core computes the songs' features while loading (nothing else runs yet).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let corpus = PairCorpus::load(&config.data, &params, cores)?;
     let dev = match &config.dev {
-        Some(d) => Some(PairCorpus::load(d, &params, 2)?),
+        Some(d) => Some(PairCorpus::load(d, &params, cores)?),
         None => None,
     };
     if let (Some(dev), Some(dev_dir)) = (&dev, &config.dev) {
@@ -513,6 +616,14 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
         corpus.hours_hum,
         t_load.elapsed().as_secs_f64()
     ));
+    let songs_with_hums = corpus.hums_of.iter().filter(|h| !h.is_empty()).count();
+    if songs_with_hums < config.batch {
+        // A batch holds each song once (the others are its negatives).
+        log(&format!(
+            "warning: batches of {songs_with_hums} pairs, not {}: only {songs_with_hums} songs have hums",
+            config.batch
+        ));
+    }
     let net_config: NetConfig = default_net_config(&params);
     let mut varmap = VarMap::new();
     let net = MelodyNet::new(
@@ -527,30 +638,56 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
     let started = std::time::Instant::now();
     // Batches are prepared on worker threads while the network trains on the current one.
     let workers = batches::default_workers(config.batch_workers);
-    log(&format!("{workers} batch-preparation threads"));
+    let hum_features_on_device = config.hum_features_on_device;
+    log(&format!(
+        "{workers} batch-preparation threads; hum features computed {}",
+        if hum_features_on_device {
+            "on the training device"
+        } else {
+            "by those threads"
+        }
+    ));
     let (mut acc_t, mut acc_c, mut acc_n) = (0.0f32, 0.0f32, 0);
     let mut last_report = std::time::Instant::now();
     let mut pairs_since = 0usize;
     let last_step = config.until.unwrap_or(config.steps).min(config.steps);
     let make = |step: usize| {
         let mut rng = Rng::fork(config.seed, step as u64);
-        corpus.batch(&params, config.batch, &mut rng, true)
+        let raw = corpus.raw_batch(&params, config.batch, &mut rng, true);
+        if hum_features_on_device {
+            PreparedBatch::Raw(raw)
+        } else {
+            let (hw, sw) = raw.finish_on_cpu(&params);
+            PreparedBatch::Ready(hw, sw)
+        }
     };
     let result = batches::for_each_batch(
         first_step..last_step,
         workers,
         2 * workers + 1,
         make,
-        |step, (hw, sw)| -> Result<(), TrainError> {
-            let n = hw.len() / (ch * w);
+        |step, batch| -> Result<(), TrainError> {
+            let (hums, sw) = match batch {
+                PreparedBatch::Ready(hw, sw) => {
+                    let n = hw.len() / (ch * w);
+                    (Tensor::from_vec(hw, (n, ch, w), &device)?, sw)
+                }
+                PreparedBatch::Raw(raw) => {
+                    (raw.hum_windows_on(&params, &device)?, raw.song_windows)
+                }
+            };
+            let n = sw.len() / (ch * w);
             // Warm-up then cosine decay.
             let progress = step as f64 / config.steps.max(1) as f64;
             let lr = config.lr
                 * (step as f64 / config.warmup.max(1) as f64).min(1.0)
                 * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             opt.set_learning_rate(lr);
-            let h = net.forward(&Tensor::from_vec(hw, (n, ch, w), &device)?)?;
-            let s = net.forward(&Tensor::from_vec(sw, (n, ch, w), &device)?)?;
+            let songs = Tensor::from_vec(sw, (n, ch, w), &device)?;
+            // Hums and songs through the network as one batch (every layer works per window):
+            // half the operations, each on twice the rows.
+            let both = net.forward(&Tensor::cat(&[&hums, &songs], 0)?)?;
+            let (h, s) = (both.narrow(0, 0, n)?, both.narrow(0, n, n)?);
             let l = losses(
                 &h,
                 &s,
@@ -698,6 +835,27 @@ mod tests {
         let corpus = PairCorpus::load(dir.path(), &params, 2).unwrap();
         assert_eq!((corpus.songs(), corpus.hums()), (6, 6));
         let device = Device::Cpu;
+        // Hum features as tensor ops (how a GPU run computes them) equal the threads' ones,
+        // augmentation and frame dropout included.
+        for seed in 0..3 {
+            let (hw, sw) = corpus.batch(&params, 5, &mut Rng::fork(9, seed), true);
+            let raw = corpus.raw_batch(&params, 5, &mut Rng::fork(9, seed), true);
+            assert_eq!(raw.song_windows, sw);
+            let on_device: Vec<f32> = raw
+                .hum_windows_on(&params, &device)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(on_device.len(), hw.len());
+            let worst = hw
+                .iter()
+                .zip(&on_device)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "batch {seed}: largest difference {worst}");
+        }
         let varmap = VarMap::new();
         let net = MelodyNet::new(
             default_net_config(&params),
