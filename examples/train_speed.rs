@@ -61,10 +61,8 @@ fn main() -> anyhow::Result<()> {
             (Tensor::from_vec(hw, (batch, ch, w), &device)?, sw)
         };
         let t = std::time::Instant::now();
-        let songs = Tensor::from_vec(sw, (batch, ch, w), &device)?;
-        // One forward pass for hums and songs, as `earworm train` does.
-        let both = net.forward(&Tensor::cat(&[&hums, &songs], 0)?)?;
-        let (h, s) = (both.narrow(0, 0, batch)?, both.narrow(0, batch, batch)?);
+        let h = net.forward(&hums)?;
+        let s = net.forward(&Tensor::from_vec(sw, (batch, ch, w), &device)?)?;
         let l = losses(&h, &s, 0.2, 0.1, 1.0)?;
         opt.backward_step(&l.total)?;
         train += t.elapsed().as_secs_f64();

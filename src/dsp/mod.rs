@@ -10,7 +10,11 @@ pub use spectrum::{hann_window, LogSpectrogram, Stft};
 pub use warp::warp_and_transpose;
 
 /// Dot product. Kept as eight running sums, which the compiler vectorises (one running sum
-/// must be added in order and is not).
+/// must be added in order and is not). Slices of unequal length pair their whole eight-element
+/// chunks, then their own last `len mod 8` elements: the common-length product when both hold
+/// as many whole chunks, but when the longer one's length is a multiple of 8 the shorter one's
+/// last `len mod 8` elements are left out. The interval features are computed so (see
+/// `model::features::counted_bins`).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_sums(a, b)
 }

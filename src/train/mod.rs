@@ -683,11 +683,8 @@ pub fn train(config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<ModelCar
                 * (step as f64 / config.warmup.max(1) as f64).min(1.0)
                 * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             opt.set_learning_rate(lr);
-            let songs = Tensor::from_vec(sw, (n, ch, w), &device)?;
-            // Hums and songs through the network as one batch (every layer works per window):
-            // half the operations, each on twice the rows.
-            let both = net.forward(&Tensor::cat(&[&hums, &songs], 0)?)?;
-            let (h, s) = (both.narrow(0, 0, n)?, both.narrow(0, n, n)?);
+            let h = net.forward(&hums)?;
+            let s = net.forward(&Tensor::from_vec(sw, (n, ch, w), &device)?)?;
             let l = losses(
                 &h,
                 &s,
