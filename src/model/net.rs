@@ -14,9 +14,10 @@ pub struct NetConfig {
     pub embedding_dim: usize,
 }
 
-/// A 1-D convolution over time ("same" padding, stride 1) written as unfold + matmul on
-/// time-major tensors (batch, time, channels): only ops whose backward pass is plain matmul
-/// and slicing, and the fastest form on a CPU.
+/// A 1-D convolution over time ("same" padding, stride 1) written as one matrix product per
+/// tap on time-major tensors (batch, time, channels): only ops whose backward pass is plain
+/// matmul and slicing, and the fastest form on a CPU (1.8x the unfold-by-`cat` form it
+/// replaced: docs/MEASURED.md).
 pub(crate) struct TimeConv {
     taps: usize,
     linear: Linear,
@@ -49,15 +50,35 @@ impl TimeConv {
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let pad = self.taps / 2;
-        let zeros = Tensor::zeros((b, pad, c), x.dtype(), x.device())?;
-        let padded = Tensor::cat(&[&zeros, x, &zeros], 1)?;
-        let shifted: Vec<Tensor> = (0..self.taps)
-            .map(|j| padded.narrow(1, j, t))
-            .collect::<Result<_>>()?;
-        let unfolded = Tensor::cat(&shifted, 2)?.reshape((b * t, self.taps * c))?;
-        // One 2-D matmul for the whole batch (Linear on 3-D input broadcasts the weights per item).
-        let y = self.linear.forward(&unfolded)?;
-        y.reshape((b, t, ()))
+        // The batch as one long sequence with `pad` zero frames around every item: tap j of
+        // every output row is then one contiguous slice of it, and each tap one matrix product
+        // (no unfolded copy of the input).
+        let rows = b * (t + 2 * pad);
+        let flat = x.pad_with_zeros(1, pad, pad)?.reshape((rows, c))?;
+        let weight = self.linear.weight();
+        let mut y: Option<Tensor> = None;
+        for j in 0..self.taps {
+            let tap = flat
+                .narrow(0, j, rows - 2 * pad)?
+                .matmul(&weight.narrow(1, j * c, c)?.contiguous()?.t()?)?;
+            y = Some(match y {
+                None => tap,
+                Some(sum) => (sum + tap)?,
+            });
+        }
+        let Some(y) = y else {
+            candle_core::bail!("a convolution needs at least one tap");
+        };
+        let out = y.dim(1)?;
+        // Output row i·(t + 2·pad) + f is item i's frame f; the rows between items are dropped.
+        let y = y
+            .pad_with_zeros(0, 0, 2 * pad)?
+            .reshape((b, t + 2 * pad, out))?
+            .narrow(1, 0, t)?;
+        match self.linear.bias() {
+            Some(bias) => y.broadcast_add(bias),
+            None => Ok(y),
+        }
     }
 }
 
@@ -383,7 +404,7 @@ mod tests {
     use candle_nn::VarMap;
 
     #[test]
-    fn the_cpu_form_embeds_like_candles_conv1d_form() {
+    fn the_cpu_and_training_forms_embed_like_candles_conv1d_form() {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let config = NetConfig {
@@ -405,9 +426,12 @@ mod tests {
                 .collect();
             let tensor = Tensor::from_slice(&x, (n, 5, frames), &Device::Cpu).unwrap();
             let want = fast.forward(&tensor).unwrap().to_vec2::<f32>().unwrap();
-            let got = cpu.embed_many(&x, frames);
-            assert_eq!(got.len(), n);
-            for (g, w) in got.iter().zip(&want) {
+            let mut got = cpu.embed_many(&x, frames);
+            // The training form (one product per tap over the padded batch) too.
+            let trained = net.forward(&tensor).unwrap().to_vec2::<f32>().unwrap();
+            got.extend(trained);
+            assert_eq!(got.len(), 2 * n);
+            for (g, w) in got.iter().zip(want.iter().cycle()) {
                 let worst = g
                     .iter()
                     .zip(w)
