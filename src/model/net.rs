@@ -15,9 +15,8 @@ pub struct NetConfig {
 }
 
 /// A 1-D convolution over time ("same" padding, stride 1) written as one matrix product per
-/// tap on time-major tensors (batch, time, channels): only ops whose backward pass is plain
-/// matmul and slicing, and the fastest form on a CPU (1.8x the unfold-by-`cat` form it
-/// replaced: docs/MEASURED.md).
+/// tap (on the CPU) or as unfold + one matrix product (elsewhere) on time-major tensors
+/// (batch, time, channels): only ops whose backward pass is plain matmul and slicing.
 pub(crate) struct TimeConv {
     taps: usize,
     linear: Linear,
@@ -48,11 +47,20 @@ impl TimeConv {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            self.forward_per_tap(x)
+        } else {
+            // The form the GPU figures were measured with (docs/MEASURED.md, "On an H200").
+            self.forward_unfolded(x)
+        }
+    }
+
+    /// One matrix product per tap: the batch as one long sequence with `pad` zero frames around
+    /// every item, so that tap j of every output row is one contiguous slice of it (no unfolded
+    /// copy of the input). 1.55x the unfolded form's training throughput on a 2-core CPU.
+    fn forward_per_tap(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let pad = self.taps / 2;
-        // The batch as one long sequence with `pad` zero frames around every item: tap j of
-        // every output row is then one contiguous slice of it, and each tap one matrix product
-        // (no unfolded copy of the input).
         let rows = b * (t + 2 * pad);
         let flat = x.pad_with_zeros(1, pad, pad)?.reshape((rows, c))?;
         let weight = self.linear.weight();
@@ -79,6 +87,21 @@ impl TimeConv {
             Some(bias) => y.broadcast_add(bias),
             None => Ok(y),
         }
+    }
+
+    /// Unfold (the taps side by side, by `cat`) and one matrix product.
+    fn forward_unfolded(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let pad = self.taps / 2;
+        let zeros = Tensor::zeros((b, pad, c), x.dtype(), x.device())?;
+        let padded = Tensor::cat(&[&zeros, x, &zeros], 1)?;
+        let shifted: Vec<Tensor> = (0..self.taps)
+            .map(|j| padded.narrow(1, j, t))
+            .collect::<Result<_>>()?;
+        let unfolded = Tensor::cat(&shifted, 2)?.reshape((b * t, self.taps * c))?;
+        // One 2-D matmul for the whole batch (Linear on 3-D input broadcasts the weights per item).
+        let y = self.linear.forward(&unfolded)?;
+        y.reshape((b, t, ()))
     }
 }
 
@@ -117,11 +140,21 @@ impl MelodyNet {
 
     /// `x`: (batch, channels, frames) → (batch, embedding_dim), unit length.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, TimeConv::forward)
+    }
+
+    /// [`MelodyNet::forward`] with the convolutions computed by `conv` (one of [`TimeConv`]'s
+    /// forms).
+    fn forward_with(
+        &self,
+        x: &Tensor,
+        conv: fn(&TimeConv, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let x = x.transpose(1, 2)?.contiguous()?; // time-major from here on
                                                   // Interval features already span up to half a second: 12.5 frames/s is enough inside.
-        let mut h = halve_time(&self.input.forward(&x)?.relu()?)?;
+        let mut h = halve_time(&conv(&self.input, &x)?.relu()?)?;
         for block in &self.blocks {
-            let r = block.b.forward(&block.a.forward(&h)?.relu()?)?;
+            let r = conv(&block.b, &conv(&block.a, &h)?.relu()?)?;
             h = (h + r)?.relu()?;
             h = halve_time(&h)?;
         }
@@ -430,7 +463,12 @@ mod tests {
             // The training form (one product per tap over the padded batch) too.
             let trained = net.forward(&tensor).unwrap().to_vec2::<f32>().unwrap();
             got.extend(trained);
-            assert_eq!(got.len(), 2 * n);
+            // And its unfolded form, the one a GPU runs.
+            let unfolded = net
+                .forward_with(&tensor, TimeConv::forward_unfolded)
+                .unwrap();
+            got.extend(unfolded.to_vec2::<f32>().unwrap());
+            assert_eq!(got.len(), 3 * n);
             for (g, w) in got.iter().zip(want.iter().cycle()) {
                 let worst = g
                     .iter()
