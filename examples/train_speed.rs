@@ -46,9 +46,13 @@ fn main() -> anyhow::Result<()> {
     let (ch, w) = (params.channels(), params.window_frames);
     let mut prep = 0.0;
     let mut train = 0.0;
+    let mut pairs = 0;
     for step in 0..10 {
         let t = std::time::Instant::now();
         let raw = corpus.raw_batch(&params, batch, &mut Rng::fork(1, step), true);
+        // Fewer pairs than asked when the shard has fewer songs (each song once per batch).
+        let n = raw.pairs();
+        pairs += n;
         let (hums, sw) = if hum_features_on_device {
             prep += t.elapsed().as_secs_f64();
             let t = std::time::Instant::now();
@@ -58,11 +62,11 @@ fn main() -> anyhow::Result<()> {
         } else {
             let (hw, sw) = raw.finish_on_cpu(&params);
             prep += t.elapsed().as_secs_f64();
-            (Tensor::from_vec(hw, (batch, ch, w), &device)?, sw)
+            (Tensor::from_vec(hw, (n, ch, w), &device)?, sw)
         };
         let t = std::time::Instant::now();
         let h = net.forward(&hums)?;
-        let s = net.forward(&Tensor::from_vec(sw, (batch, ch, w), &device)?)?;
+        let s = net.forward(&Tensor::from_vec(sw, (n, ch, w), &device)?)?;
         let l = losses(&h, &s, 0.2, 0.1, 1.0)?;
         opt.backward_step(&l.total)?;
         train += t.elapsed().as_secs_f64();
@@ -72,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         "batch prep {:.3} s/batch, train {:.3} s/batch: {:.1} pairs/s",
         prep / 10.0,
         train / 10.0,
-        10.0 * batch as f64 / train
+        pairs as f64 / train
     );
     let t = std::time::Instant::now();
     let x = Tensor::zeros((64, ch, w), DType::F32, &device)?;
