@@ -437,6 +437,36 @@ mod tests {
     use candle_nn::VarMap;
 
     #[test]
+    fn both_convolution_forms_agree_at_every_width_and_length() {
+        // The trackers' first layer has 5 taps; the embedding's layers 3.
+        for (taps, frames) in [(3, 1), (3, 7), (5, 1), (5, 2), (5, 9)] {
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            let conv = TimeConv::new(4, 6, taps, vb).unwrap();
+            let x: Vec<f32> = (0..3 * frames * 4)
+                .map(|i| ((i * 7919) % 19) as f32 / 9.0 - 1.0)
+                .collect();
+            let x = Tensor::from_slice(&x, (3, frames, 4), &Device::Cpu).unwrap();
+            let (a, b) = (
+                conv.forward_per_tap(&x).unwrap(),
+                conv.forward_unfolded(&x).unwrap(),
+            );
+            assert_eq!(a.dims(), b.dims());
+            let worst = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(worst < 1e-5, "{taps} taps, {frames} frames: {worst}");
+        }
+    }
+
+    #[test]
     fn the_cpu_and_training_forms_embed_like_candles_conv1d_form() {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
