@@ -20,6 +20,11 @@ use crate::synth::rng::Rng;
 pub enum BenchError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A song that does not decode (the message names the file).
+    #[error(transparent)]
+    Decode(#[from] crate::audio::DecodeError),
+    #[error("embedding: {0}")]
+    Model(#[from] crate::model::ModelError),
     #[error("{path}: {why}")]
     Source { path: PathBuf, why: String },
     #[error("the library of {path} has no songs with segments of model {model}: index it with this model first")]
@@ -542,6 +547,22 @@ pub struct EmbedSpeed {
     pub network_s: f64,
 }
 
+impl std::fmt::Display for EmbedSpeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let audio = self.audio_s;
+        write!(
+            f,
+            "{audio:.0} s of audio, {} windows: spectrogram {:.0}x, interval features {:.0}x, network {:.0}x ({:.0} windows/s); all three {:.0}x real time",
+            self.windows,
+            audio / self.spectrogram_s,
+            audio / self.features_s,
+            audio / self.network_s,
+            self.windows as f64 / self.network_s,
+            audio / (self.spectrogram_s + self.features_s + self.network_s),
+        )
+    }
+}
+
 /// Decodes `songs` once, then embeds them `passes` times as indexing does (spectrogram,
 /// interval features, windows at the index's hop, network); the first of several passes warms
 /// the device and is not counted.
@@ -553,14 +574,7 @@ pub fn embed_speed(
     use crate::model::{features, SONG_SEGMENT_HOP};
     let decoded: Vec<Vec<f32>> = songs
         .iter()
-        .map(|path| {
-            crate::audio::decode_file(path)
-                .map(|(samples, _)| samples)
-                .map_err(|e| BenchError::Source {
-                    path: path.clone(),
-                    why: e.to_string(),
-                })
-        })
+        .map(|path| crate::audio::decode_file(path).map(|(samples, _)| samples))
         .collect::<Result<_, _>>()?;
     let params = &embedder.params;
     let mut speed = EmbedSpeed {
@@ -584,13 +598,7 @@ pub fn embed_speed(
             let windows = features::windows(params, &feats, spec.frames(), &starts);
             let features_s = t.elapsed().as_secs_f64();
             let t = std::time::Instant::now();
-            let embedded = embedder
-                .embed_windows(&windows)
-                .map_err(|e| BenchError::Source {
-                    path: PathBuf::from("(network)"),
-                    why: e.to_string(),
-                })?
-                .len();
+            let embedded = embedder.embed_windows(&windows)?.len();
             if counted {
                 speed.network_s += t.elapsed().as_secs_f64();
                 speed.spectrogram_s += spectrogram_s;

@@ -597,16 +597,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&speed)?);
             } else {
-                println!(
-                    "{:.0} s of audio, {} windows: spectrogram {:.0}x, interval features {:.0}x, network {:.0}x ({:.0} windows/s); all three {:.0}x real time",
-                    speed.audio_s,
-                    speed.windows,
-                    speed.audio_s / speed.spectrogram_s,
-                    speed.audio_s / speed.features_s,
-                    speed.audio_s / speed.network_s,
-                    speed.windows as f64 / speed.network_s,
-                    speed.audio_s / (speed.spectrogram_s + speed.features_s + speed.network_s),
-                );
+                println!("{speed}");
             }
             Ok(ExitCode::SUCCESS)
         }
