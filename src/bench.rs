@@ -423,6 +423,83 @@ pub fn recall(
     }
 }
 
+/// Seconds spent on each stage of embedding songs (`earworm bench embed`), over the counted
+/// passes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmbedSpeed {
+    pub device: String,
+    /// Audio embedded (all counted passes).
+    pub audio_s: f64,
+    pub windows: usize,
+    pub spectrogram_s: f64,
+    pub features_s: f64,
+    pub network_s: f64,
+}
+
+impl std::fmt::Display for EmbedSpeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let audio = self.audio_s;
+        write!(
+            f,
+            "{audio:.0} s of audio, {} windows: spectrogram {:.0}x, interval features {:.0}x, network {:.0}x ({:.0} windows/s); all three {:.0}x real time",
+            self.windows,
+            audio / self.spectrogram_s,
+            audio / self.features_s,
+            audio / self.network_s,
+            self.windows as f64 / self.network_s,
+            audio / (self.spectrogram_s + self.features_s + self.network_s),
+        )
+    }
+}
+
+/// Decodes `songs` once, then embeds them `passes` times as indexing does (spectrogram,
+/// interval features, windows at the index's hop, network); the first of several passes warms
+/// the device and is not counted.
+pub fn embed_speed(
+    embedder: &crate::model::Embedder,
+    songs: &[PathBuf],
+    passes: usize,
+) -> Result<EmbedSpeed, BenchError> {
+    use crate::model::{features, SONG_SEGMENT_HOP};
+    let decoded: Vec<Vec<f32>> = songs
+        .iter()
+        .map(|path| crate::audio::decode_file(path).map(|(samples, _)| samples))
+        .collect::<Result<_, _>>()?;
+    let params = &embedder.params;
+    let mut speed = EmbedSpeed {
+        device: embedder.device_choice.describe(),
+        audio_s: 0.0,
+        windows: 0,
+        spectrogram_s: 0.0,
+        features_s: 0.0,
+        network_s: 0.0,
+    };
+    let passes = passes.max(1);
+    for pass in 0..passes {
+        let counted = passes == 1 || pass > 0;
+        for samples in &decoded {
+            let t = std::time::Instant::now();
+            let spec = features::spectrogram(params, samples);
+            let spectrogram_s = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let feats = features::interval_features(params, &spec);
+            let starts = features::window_starts(params, spec.frames(), SONG_SEGMENT_HOP);
+            let windows = features::windows(params, &feats, spec.frames(), &starts);
+            let features_s = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let embedded = embedder.embed_windows(&windows)?.len();
+            if counted {
+                speed.network_s += t.elapsed().as_secs_f64();
+                speed.spectrogram_s += spectrogram_s;
+                speed.features_s += features_s;
+                speed.windows += embedded;
+                speed.audio_s += samples.len() as f64 / crate::audio::SAMPLE_RATE as f64;
+            }
+        }
+    }
+    Ok(speed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,81 +609,4 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("other@2"), "{err}");
     }
-}
-
-/// Seconds spent on each stage of embedding songs (`earworm bench embed`), over the counted
-/// passes.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EmbedSpeed {
-    pub device: String,
-    /// Audio embedded (all counted passes).
-    pub audio_s: f64,
-    pub windows: usize,
-    pub spectrogram_s: f64,
-    pub features_s: f64,
-    pub network_s: f64,
-}
-
-impl std::fmt::Display for EmbedSpeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let audio = self.audio_s;
-        write!(
-            f,
-            "{audio:.0} s of audio, {} windows: spectrogram {:.0}x, interval features {:.0}x, network {:.0}x ({:.0} windows/s); all three {:.0}x real time",
-            self.windows,
-            audio / self.spectrogram_s,
-            audio / self.features_s,
-            audio / self.network_s,
-            self.windows as f64 / self.network_s,
-            audio / (self.spectrogram_s + self.features_s + self.network_s),
-        )
-    }
-}
-
-/// Decodes `songs` once, then embeds them `passes` times as indexing does (spectrogram,
-/// interval features, windows at the index's hop, network); the first of several passes warms
-/// the device and is not counted.
-pub fn embed_speed(
-    embedder: &crate::model::Embedder,
-    songs: &[PathBuf],
-    passes: usize,
-) -> Result<EmbedSpeed, BenchError> {
-    use crate::model::{features, SONG_SEGMENT_HOP};
-    let decoded: Vec<Vec<f32>> = songs
-        .iter()
-        .map(|path| crate::audio::decode_file(path).map(|(samples, _)| samples))
-        .collect::<Result<_, _>>()?;
-    let params = &embedder.params;
-    let mut speed = EmbedSpeed {
-        device: embedder.device_choice.describe(),
-        audio_s: 0.0,
-        windows: 0,
-        spectrogram_s: 0.0,
-        features_s: 0.0,
-        network_s: 0.0,
-    };
-    let passes = passes.max(1);
-    for pass in 0..passes {
-        let counted = passes == 1 || pass > 0;
-        for samples in &decoded {
-            let t = std::time::Instant::now();
-            let spec = features::spectrogram(params, samples);
-            let spectrogram_s = t.elapsed().as_secs_f64();
-            let t = std::time::Instant::now();
-            let feats = features::interval_features(params, &spec);
-            let starts = features::window_starts(params, spec.frames(), SONG_SEGMENT_HOP);
-            let windows = features::windows(params, &feats, spec.frames(), &starts);
-            let features_s = t.elapsed().as_secs_f64();
-            let t = std::time::Instant::now();
-            let embedded = embedder.embed_windows(&windows)?.len();
-            if counted {
-                speed.network_s += t.elapsed().as_secs_f64();
-                speed.spectrogram_s += spectrogram_s;
-                speed.features_s += features_s;
-                speed.windows += embedded;
-                speed.audio_s += samples.len() as f64 / crate::audio::SAMPLE_RATE as f64;
-            }
-        }
-    }
-    Ok(speed)
 }
