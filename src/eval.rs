@@ -133,6 +133,11 @@ pub struct QueryOutcome {
     pub scores: Vec<f32>,
     /// 1-based rank of the target, if it was in the top 10.
     pub rank: Option<usize>,
+    /// The song ranked first (to see what a miss was taken for).
+    pub top_song: Option<PathBuf>,
+    /// For each returned song, best first, whether its match followed the song's second voice
+    /// rather than its melody.
+    pub second_voice: Vec<bool>,
     pub elapsed_ms: f64,
     /// The learned search's stages (zeros for the baseline or a failed query).
     pub times: crate::search::learned::StageTimes,
@@ -343,7 +348,7 @@ pub fn evaluate_with(
             },
         };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (rank, error, scores, times) = match result {
+        let (rank, error, scores, times, top_song, second_voice) = match result {
             Ok(r) => (
                 r.matches
                     .iter()
@@ -352,8 +357,20 @@ pub fn evaluate_with(
                 None,
                 r.matches.iter().map(|m| m.found.score).collect(),
                 r.times,
+                r.matches.first().map(|m| m.song.path.clone()),
+                r.matches
+                    .iter()
+                    .map(|m| m.found.line == crate::search::MatchedLine::SecondVoice)
+                    .collect(),
             ),
-            Err(e) => (None, Some(e.to_string()), Vec::new(), Default::default()),
+            Err(e) => (
+                None,
+                Some(e.to_string()),
+                Vec::new(),
+                Default::default(),
+                None,
+                Vec::new(),
+            ),
         };
         outcomes.push(QueryOutcome {
             query: row.query.clone(),
@@ -361,6 +378,8 @@ pub fn evaluate_with(
             texture: row.texture.clone(),
             scores,
             rank,
+            top_song,
+            second_voice,
             elapsed_ms,
             times,
             error,
@@ -427,6 +446,8 @@ mod tests {
             texture: None,
             scores: Vec::new(),
             rank,
+            top_song: None,
+            second_voice: Vec::new(),
             elapsed_ms: ms,
             times: Default::default(),
             error: None,
