@@ -963,7 +963,7 @@ mod tests {
     use super::*;
 
     /// A contour from (MIDI, seconds) notes at 25 fps.
-    fn contour(notes: &[(f32, f32)]) -> Contour {
+    pub(crate) fn contour(notes: &[(f32, f32)]) -> Contour {
         let mut midi = Vec::new();
         for &(m, d) in notes {
             midi.extend(std::iter::repeat_n(m, (d * CONTOUR_FPS) as usize));
@@ -971,7 +971,7 @@ mod tests {
         Contour::new(CONTOUR_FPS, midi)
     }
 
-    fn tune(seed: u32, len: usize) -> Vec<(f32, f32)> {
+    pub(crate) fn tune(seed: u32, len: usize) -> Vec<(f32, f32)> {
         let mut x = seed.wrapping_mul(2654435761);
         (0..len)
             .map(|_| {
