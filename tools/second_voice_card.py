@@ -27,11 +27,27 @@ card["provenance"] = (
     "on songs rendered from training-split melodies with FluidR3 GM only; no recording and no "
     "other music."
 )
+if "data/pairs_voice3" in card.get("training", {}).get("config", {}).get("data", []):
+    # Stage 6 continues the stage-5 network on a second set weighted towards descants.
+    card["data_commands"].insert(
+        1,
+        "earworm synth pairs --split train --voices train --songs 1200 --hums-per-song 0 --seed 43 "
+        "--textured 1.0 --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,"
+        "inner_voice,homophonic,homophonic,dense_band,produced --labels second-voice "
+        "--out data/pairs_voice3",
+    )
+    card["provenance"] = (
+        "Trained by tools/train_model.sh stages 5 and 6: stage 5 from the stage-4 tracker, 1,200 "
+        "steps on data/pairs_voice2 (dev second-voice pitch accuracy 0.788); stage 6 from that "
+        "network, 1,500 steps on data/pairs_voice2 and data/pairs_voice3 (1,200 songs, 60% inner "
+        "voices: half of them under a descant). Songs rendered from training-split melodies "
+        "with FluidR3 GM only; no recording and no other music."
+    )
 last = card.get("training", {}).get("last_log", {})
 card["metrics"] = {
     "dev_second_voice_pitch_accuracy": last.get("dev_pitch_accuracy"),
     "dev_voicing_accuracy": last.get("dev_voicing_accuracy"),
-    "search": "docs/MEASURED.md, 'Real recordings, stage 5' (stress set per texture, oracle ceiling)",
+    "search": "docs/MEASURED.md, 'Real recordings, stage 5' and 'stage 6' (stress set per texture, oracle ceiling)",
 }
 with open(out, "w") as f:
     json.dump(card, f, indent=1)

@@ -113,4 +113,17 @@ cp runs/tracker7/tracker.safetensors runs/tracker7/tracker.card.json models/
   --batch 32 --lr 0.0003 --seed 9 --blocks 6 --init runs/tracker7/tracker.safetensors >> runs/voice2.log 2>&1
 cp runs/voice2/tracker.safetensors models/second_voice.safetensors
 python3 tools/second_voice_card.py runs/voice2/tracker.card.json models/second_voice.card.json
+
+# Stage 6: the second-voice tracker continued on a set weighted towards descants (60% inner
+# voices, half of them under a descant, against 17% descant songs in pairs_voice2), both sets
+# together, 1,500 steps from the stage-5 network. About 35 minutes on 2 cores (songs ~10 min,
+# run ~25 min).
+"$bin" synth pairs --split train --voices train --songs 1200 --hums-per-song 0 --seed 43 --textured 1.0 \
+  --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,dense_band,produced \
+  --labels second-voice --out data/pairs_voice3
+"$bin" train-tracker --data data/pairs_voice2 --data data/pairs_voice3 --dev data/pairs_dev_voice2 \
+  --out runs/voice3 --steps 1500 --batch 32 --lr 0.0003 --seed 10 --blocks 6 \
+  --init models/second_voice.safetensors >> runs/voice3.log 2>&1
+cp runs/voice3/tracker.safetensors models/second_voice.safetensors
+python3 tools/second_voice_card.py runs/voice3/tracker.card.json models/second_voice.card.json
 tools/evaluate_textures.sh
