@@ -352,7 +352,6 @@ impl SegmentIndex {
         self.sketches.get(&song).map(|s| s.as_slice())
     }
 
-    /// A song's second voice's pitch-class sketch, when it has a second voice.
     /// Songs that keep a second voice, by id.
     pub fn songs_with_second_voice(&self) -> Vec<i64> {
         let mut songs: Vec<i64> = self.voice_sketches.keys().copied().collect();
@@ -360,6 +359,7 @@ impl SegmentIndex {
         songs
     }
 
+    /// A song's second voice's pitch-class sketch, when it has a second voice.
     pub fn voice_sketch(&self, song: i64) -> Option<&[u8]> {
         self.voice_sketches.get(&song).map(|s| s.as_slice())
     }

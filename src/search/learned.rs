@@ -86,6 +86,7 @@ const MELODY_POOL: usize = 200;
 /// window finds as much as 24.
 const MELODY_VOTE_SHORTLIST: usize = 10;
 const MELODY_VOTE_POOL: usize = 300;
+const MELODY_VOTE_PROBE: usize = 6;
 /// Songs with a second voice that join the contour channel's pool whatever the votes say (the
 /// vote's best first). Both votes embed the song's mix or its tracked melody, so a tune under a
 /// descant ranks low in both and reached the pool in a 392-song library only when every song
@@ -94,7 +95,6 @@ const MELODY_VOTE_POOL: usize = 300;
 /// libraries (1.5% of dev songs, 11% of the additive-synthesis ones), and scanning one costs
 /// ~0.06 ms.
 const SECOND_VOICE_POOL: usize = 400;
-const MELODY_VOTE_PROBE: usize = 6;
 /// Weights of the embedding evidence in the final score, relative to the contour alignment's 1:
 /// the vote, [`EmbeddingScores::dense`] and [`EmbeddingScores::diagonal`]. Chosen on the tuning
 /// halves of the texture-stress set and dev200 together (tools/tune_rerank.py with both dumps):
@@ -1002,6 +1002,7 @@ mod tests {
             "a shortlist of 0 turns the melody vote off"
         );
     }
+
     #[test]
     fn songs_with_a_second_voice_join_the_pool_whatever_the_votes_say() {
         use crate::library::NewSong;
