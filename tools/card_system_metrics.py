@@ -10,21 +10,15 @@ import json
 import os
 import sys
 
+from report_table import metrics  # the same figures as the README's tables
+
 card_path, key, report, lo, hi, command = sys.argv[1:7]
 outcomes = json.load(open(report))["outcomes"][int(lo) : int(hi)]
 
 
 def summary(group):
-    n = len(group)
-    ranks = [o.get("rank") for o in group]
-    hit = lambda k: round(sum(1 for r in ranks if r is not None and r <= k) / n, 3)
-    return {
-        "queries": n,
-        "top1": hit(1),
-        "top5": hit(5),
-        "top10": hit(10),
-        "mrr": round(sum(1.0 / r for r in ranks if r) / n, 3),
-    }
+    n, top1, top5, top10, mrr, _, _ = metrics(group)
+    return {"queries": n, "top1": round(top1, 3), "top5": round(top5, 3), "top10": round(top10, 3), "mrr": round(mrr, 3)}
 
 
 entry = {"overall": summary(outcomes), "command": command}
