@@ -126,4 +126,26 @@ python3 tools/second_voice_card.py runs/voice2/tracker.card.json models/second_v
   --init models/second_voice.safetensors >> runs/voice3.log 2>&1
 cp runs/voice3/tracker.safetensors models/second_voice.safetensors
 python3 tools/second_voice_card.py runs/voice3/tracker.card.json models/second_voice.card.json
+
+# Stage 7: both trackers grown to 8 blocks and trained far longer, on new songs (seeds 61, 63)
+# rendered from a subset of FluidR3 (tools/sf2_subset.py: the programs the arranger uses, at
+# 11,025 Hz; the tracker hears its renders as FluidR3's). Shipped from a GPU machine, where
+# tools/train_tracker_on_device.sh renders the songs on its 16 cores and trained these steps in
+# about 5 + 2 minutes (docs/MEASURED.md, "Real recordings, stage 7"); the same commands run on
+# the CPU with --binary, about a day on 2 cores. With a cuda build the trainer uses the GPU.
+tools/setup_python.sh
+mkdir -p .device
+tools/.venv/bin/python tools/sf2_subset.py /usr/share/sounds/sf2/FluidR3_GM.sf2 .device/FluidR3_subset.sf2
+cp models/tracker.card.json runs/tracker_stage6.card.json
+cp models/second_voice.card.json runs/second_voice_stage6.card.json
+OUT=runs/tracker_gpu tools/train_tracker_on_device.sh --binary "$bin" --songs 2400 --seed 61 \
+  --batch 128 --blocks 8 --lr 0.0003 --steps 13600
+OUT=runs/voice_gpu tools/train_tracker_on_device.sh --binary "$bin" --second-voice --songs 1100 \
+  --seed 63 --batch 128 --blocks 8 --lr 0.0003 --steps 4600
+cp runs/tracker_gpu/tracker.safetensors models/tracker.safetensors
+python3 tools/gpu_tracker_card.py melody runs/tracker_stage6.card.json runs/tracker_gpu/tracker.card.json \
+  models/tracker.card.json "tools/train_tracker_on_device.sh --songs 2400 --seed 61 --batch 128 --blocks 8 --lr 0.0003 --steps 13600"
+cp runs/voice_gpu/tracker.safetensors models/second_voice.safetensors
+python3 tools/gpu_tracker_card.py second-voice runs/second_voice_stage6.card.json runs/voice_gpu/tracker.card.json \
+  models/second_voice.card.json "tools/train_tracker_on_device.sh --second-voice --songs 1100 --seed 63 --batch 128 --blocks 8 --lr 0.0003 --steps 4600"
 tools/evaluate_textures.sh

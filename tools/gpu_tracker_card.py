@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Writes a tracker's card after a stage trained on a GPU by tools/train_tracker_on_device.sh:
+the shipped card it continued (BASE), updated with the device run's network and training record
+(RUN, the run's tracker.card.json), the stage's command and the command that rendered its songs
+there, so the card still tells the whole recipe (tools/train_model.sh stage 7).
+
+usage: tools/gpu_tracker_card.py melody|second-voice BASE.json RUN.json OUT.json "STAGE COMMAND"
+"""
+import json
+import os
+import sys
+
+kind, base_path, run_path, out_path, command = sys.argv[1:6]
+if kind not in ("melody", "second-voice"):
+    raise SystemExit("the first argument is melody or second-voice")
+base, run = json.load(open(base_path)), json.load(open(run_path))
+rt = run["training"]
+cfg = rt["config"]
+steps, songs, seed = cfg["steps"], rt["songs"], cfg["seed"]
+if kind == "melody":
+    textures = "homophonic,homophonic,inner_voice,dense_band,dense_band,sung_lead,produced,passed"
+    labels = "--no-descants"
+    dev_textures = "homophonic,inner_voice,dense_band,sung_lead,produced,passed"
+else:
+    textures = ("inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,"
+                "homophonic,dense_band,sung_lead,produced,passed")
+    labels = "--labels second-voice"
+    dev_textures = textures
+font = ".device/FluidR3_subset.sf2 (tools/sf2_subset.py of FluidR3_GM.sf2)"
+data_commands = [
+    f"earworm synth pairs --split train --voices train --songs {songs} --hums-per-song 0 --seed {seed} "
+    f"--textured 0.9 --textures {textures} {labels} --soundfont {font}",
+    f"earworm synth pairs --split dev --voices heldout --songs 60 --hums-per-song 0 --seed {seed + 1} "
+    f"--textured 0.9 --textures {dev_textures} {labels} --soundfont {font} (dev accuracy only)",
+]
+stage = (f"stage 7 ({rt.get('device', '?')}): {steps} steps of {cfg['batch']} excerpts, lr {cfg['lr']}, "
+         f"{cfg['blocks']} residual blocks (grown from {base['config']['blocks']}, the new ones starting as "
+         f"identities), from the shipped weights, on {songs} new songs ({rt['song_hours']:.1f} h) rendered on "
+         f"the device; {rt['wall_time_s']:.0f} s of training; dev pitch accuracy "
+         f"{rt['last_log'].get('dev_pitch_accuracy', 0):.3f}")
+
+card = dict(base)
+card["config"] = run["config"]
+training = dict(base.get("training", {}))
+previous = {k: training.get(k) for k in ("config", "device", "last_log", "songs", "song_hours", "wall_time_s")}
+for k in ("config", "device", "last_log", "songs", "song_hours", "wall_time_s"):
+    training[k] = rt.get(k)
+training["config"] = dict(cfg, data=["(rendered on the device)"], dev="(rendered on the device)",
+                          out="(device work folder)")
+training["previous_stage"] = previous
+training["command"] = command
+training["stage_7"] = stage
+if kind == "melody":
+    training["stages"] = training.get("stages", []) + [command]
+    training["data_commands"] = training.get("data_commands", []) + data_commands
+    training["soundfont"] = ("FluidR3_GM.sf2 (fluid-soundfont-gm); stage 7 renders with its subset from "
+                             "tools/sf2_subset.py (the programs the arranger uses, at 11,025 Hz)")
+    training["reproduce"] = "tools/train_model.sh (stages 2, 3, 4 and 7)"
+    training["note"] = training.get("note", "") + "; " + stage
+else:
+    card["data_commands"] = card.get("data_commands", []) + data_commands
+    card["provenance"] = card.get("provenance", "") + " Then " + stage + "."
+    card["metrics"] = dict(card.get("metrics", {}),
+                           dev_second_voice_pitch_accuracy=rt["last_log"].get("dev_pitch_accuracy"),
+                           dev_voicing_accuracy=rt["last_log"].get("dev_voicing_accuracy"),
+                           dev_set="60 dev songs rendered on the device (the stage-6 figure, 0.800, was on "
+                                   "data/pairs_dev_voice2)")
+card["training"] = training
+tmp = out_path + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(card, f, indent=1)
+    f.write("\n")
+os.replace(tmp, out_path)
+print(stage)
