@@ -17,7 +17,7 @@
 #                                and models/second_voice.safetensors to start from)
 # The same script trains on any machine's CPU with --binary (the shipped stage took 13,600 steps
 # of 128 excerpts: about a day on 2 cores).
-# Dry run here: tools/train_tracker_on_device.sh --binary /work/bin/earworm --songs 8 --dev-songs 4
+# Dry run here: tools/train_tracker_on_device.sh --binary target/release/earworm --songs 8 --dev-songs 4
 #   --budget-s 120 --batch 4
 set -uo pipefail
 cd "$(dirname "$0")/.."
