@@ -416,6 +416,10 @@ enum SynthCommand {
         /// of one-timbre ensembles, none elsewhere: the second-voice tracker's training data)
         #[arg(long, default_value = "melody")]
         labels: String,
+        /// Only these leads (comma-separated GM program numbers or names of the arranger's
+        /// leads, e.g. "vibraphone,nylon guitar"): training data for the leads a tracker misses
+        #[arg(long, value_name = "PROGRAMS")]
+        leads: Option<String>,
     },
     /// Hums only: hummed, sung and whistled excerpts of corpus melodies (WAV) with their
     /// ground truth in hums.csv.
@@ -655,11 +659,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             textures,
             no_descants,
             labels,
+            leads,
         })) => cmd_synth_pairs(
             textured,
             textures.as_deref(),
             !no_descants,
             &labels,
+            leads.as_deref(),
             out,
             &split,
             songs,
@@ -847,6 +853,7 @@ fn cmd_synth_pairs(
     textures: Option<&str>,
     descants: bool,
     labels: &str,
+    leads: Option<&str>,
     out: PathBuf,
     split: &str,
     songs: usize,
@@ -883,6 +890,12 @@ fn cmd_synth_pairs(
         descants,
         labels: pairs::SongLabels::parse(labels)
             .with_context(|| format!("unknown labels {labels:?} (melody, second-voice)"))?,
+        leads: match leads {
+            Some(list) => {
+                crate::synth::gm::parse_lead_programs(list).map_err(anyhow::Error::msg)?
+            }
+            None => Vec::new(),
+        },
     };
     let pb = bar(
         songs as u64,

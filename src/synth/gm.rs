@@ -68,6 +68,35 @@ pub const LEAD_PROGRAMS: &[(u8, &str)] = &[
     (21, "accordion"),
     (78, "whistle"),
 ];
+/// Lead programs from a comma-separated list of GM program numbers or [`LEAD_PROGRAMS`] names
+/// ("11,nylon guitar"); each must be one of [`LEAD_PROGRAMS`].
+pub fn parse_lead_programs(list: &str) -> Result<Vec<u8>, String> {
+    let mut programs = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let found = LEAD_PROGRAMS
+            .iter()
+            .find(|(p, name)| item.eq_ignore_ascii_case(name) || item.parse::<u8>() == Ok(*p));
+        match found {
+            Some((p, _)) if !programs.contains(p) => programs.push(*p),
+            Some(_) => {}
+            None => {
+                let names: Vec<String> = LEAD_PROGRAMS
+                    .iter()
+                    .map(|(p, n)| format!("{p} {n}"))
+                    .collect();
+                return Err(format!(
+                    "{item:?} is not a lead program; the leads are: {}",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    if programs.is_empty() {
+        return Err("no lead program named".into());
+    }
+    Ok(programs)
+}
+
 const CHORD_PROGRAMS: &[u8] = &[0, 4, 24, 25, 48, 16, 19, 46];
 const BASS_PROGRAMS: &[u8] = &[32, 33, 34, 38, 35];
 const PAD_PROGRAMS: &[u8] = &[89, 88, 48, 49, 91];

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::corpus::{CorpusMelody, Split};
 use super::devset::pick_melodies;
-use super::gm::{load_soundfont, render_gm_song, Arrangement, RenderError, Texture};
+use super::gm::{load_soundfont, render_gm_song, Arrangement, Lead, RenderError, Texture};
 use super::hum::{render_hum, Difficulty, HumSpec, SongTiming, VoicePool};
 use super::rng::Rng;
 use crate::model::features::{spectrogram, FeatureParams, Spectrogram};
@@ -46,7 +46,15 @@ pub struct PairsSpec {
     /// What the songs' frame labels mark: the melody (the tracker's target) or the
     /// second-highest part of one-timbre ensembles (the second-voice tracker's).
     pub labels: SongLabels,
+    /// GM programs the songs' lead is drawn from ([`crate::synth::gm::parse_lead_programs`]);
+    /// empty: any lead, the sung voice too. Whole arrangements, texture included, are redrawn
+    /// until one has such a lead, at most [`LEAD_REDRAWS`] times: a texture whose lead is fixed
+    /// (four-part ensembles, the sung lead) mostly gives way to others.
+    pub leads: Vec<u8>,
 }
+
+/// How many times an arrangement is redrawn for a lead in [`PairsSpec::leads`].
+pub const LEAD_REDRAWS: usize = 200;
 
 /// The part a pairs set labels frame by frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -221,6 +229,20 @@ pub fn generate(
 
 /// The arrangement of one pair's song: a distinct lead, or one of `spec.textures`.
 fn draw_arrangement(rng: &mut Rng, melody: &CorpusMelody, spec: &PairsSpec) -> Arrangement {
+    let mut arr = draw_any_arrangement(rng, melody, spec);
+    // (No redraw without a lead list, so such sets stay identical to older ones.)
+    if !spec.leads.is_empty() {
+        for _ in 0..LEAD_REDRAWS {
+            if matches!(arr.lead, Lead::Program(p) if spec.leads.contains(&p)) {
+                break;
+            }
+            arr = draw_any_arrangement(rng, melody, spec);
+        }
+    }
+    arr
+}
+
+fn draw_any_arrangement(rng: &mut Rng, melody: &CorpusMelody, spec: &PairsSpec) -> Arrangement {
     let arr = Arrangement::random(rng, melody);
     // (No draw at all when textures are off, so such sets stay identical to older ones.)
     if spec.textured > 0.0 && rng.chance(spec.textured) {
@@ -499,6 +521,7 @@ mod tests {
             textures: vec![Texture::InnerVoice],
             descants,
             labels: SongLabels::Melody,
+            leads: Vec::new(),
         };
         let draws = |spec: &PairsSpec| -> Vec<Arrangement> {
             (0..40)
@@ -518,6 +541,50 @@ mod tests {
     }
 
     #[test]
+    fn a_lead_list_limits_the_songs_leads() {
+        let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
+        let spec = |textures: Vec<Texture>, leads: Vec<u8>| PairsSpec {
+            split: Split::Train,
+            songs: 1,
+            hums_per_song: 0,
+            voices: VoicePool::Train,
+            seed: 3,
+            soundfont: crate::synth::gm::TIMGM6MB.into(),
+            threads: 1,
+            textured: 0.9,
+            textures,
+            descants: false,
+            labels: SongLabels::Melody,
+            leads,
+        };
+        let leads = |spec: &PairsSpec| -> Vec<Lead> {
+            (0..40)
+                .map(|i| draw_arrangement(&mut Rng::fork(3, i), &melodies[i as usize], spec).lead)
+                .collect()
+        };
+        let any = leads(&spec(vec![Texture::DenseBand], Vec::new()));
+        assert!(any.iter().any(|l| *l != Lead::Program(11)));
+        let limited = leads(&spec(vec![Texture::DenseBand], vec![11, 24]));
+        assert!(limited
+            .iter()
+            .all(|l| matches!(l, Lead::Program(11) | Lead::Program(24))));
+        assert!(limited.contains(&Lead::Program(11)) && limited.contains(&Lead::Program(24)));
+        // The sung-lead texture has no program lead: a song keeps it only where no redraw found
+        // the lead among the untextured tenth.
+        let sung = leads(&spec(vec![Texture::SungLead], vec![11]));
+        assert!(sung.iter().any(|l| matches!(l, Lead::SungVoice { .. })));
+        assert!(sung
+            .iter()
+            .all(|l| matches!(l, Lead::SungVoice { .. } | Lead::Program(11))));
+        assert_eq!(
+            crate::synth::gm::parse_lead_programs("vibraphone, 24"),
+            Ok(vec![11, 24])
+        );
+        assert!(crate::synth::gm::parse_lead_programs("11,banjo").is_err());
+        assert!(crate::synth::gm::parse_lead_programs(" ,").is_err());
+    }
+
+    #[test]
     fn pairs_are_deterministic_per_seed_and_read_back() {
         let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
         let make = |seed: u64| {
@@ -534,6 +601,7 @@ mod tests {
                 textures: Vec::new(),
                 descants: true,
                 labels: SongLabels::Melody,
+                leads: Vec::new(),
             };
             generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
             let path = dir.path().join("pairs_0000.ewp");

@@ -826,6 +826,7 @@ mod tests {
             textures: Vec::new(),
             descants: true,
             labels: crate::synth::pairs::SongLabels::Melody,
+            leads: Vec::new(),
         };
         crate::synth::pairs::generate(&melodies, dir.path(), &spec, &|_, _| {}).unwrap();
         let params = FeatureParams::default();

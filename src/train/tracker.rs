@@ -375,6 +375,7 @@ mod tests {
             textures: vec![Texture::Homophonic],
             descants: true,
             labels: crate::synth::pairs::SongLabels::Melody,
+            leads: Vec::new(),
         };
         crate::synth::pairs::generate(&melodies, &data, &spec, &|_, _| {}).unwrap();
         let config = TrackerTrainConfig {
