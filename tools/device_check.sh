@@ -61,11 +61,7 @@ rm -rf "$out"
 mkdir -p "$final" "$out"
 exec > >(tee -a "$final/device_check.log") 2>&1
 stamp() { tar -C "$out" -cf "$final/results.tar" . 2>/dev/null; echo "=== [$(date +%T)] $*"; }
-bin=/tmp/earworm
-if [ -n "${binary:-}" ]; then bin=$binary; else xz -dc "$carry/earworm-cuda.xz" > "$bin" && chmod +x "$bin"; fi
-cu13=$(python3 -c 'import nvidia, os; print(next(os.path.join(p, "cu13", "lib") for p in nvidia.__path__ if os.path.isdir(os.path.join(p, "cu13", "lib"))))' 2>/dev/null ||
-  dirname "$(find /opt /usr -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH=$PWD/$carry/lib:$cu13:/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+. tools/device_env.sh
 stamp "setup: cuda libraries in $cu13; $(nproc) cores"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 if ldd "$bin" | grep "not found"; then echo "missing libraries: stop"; exit 3; fi

@@ -47,11 +47,7 @@ final=${OUT:-/tmp/tracker_device}
 mkdir -p "$final"
 exec > >(tee -a "$final/tracker_device.log") 2>&1
 stamp() { echo "=== [$(date +%T), $(elapsed) s] $*"; }
-bin=/tmp/earworm
-if [ -n "$binary" ]; then bin=$binary; else xz -dc "$carry/earworm-cuda.xz" > "$bin" && chmod +x "$bin"; fi
-cu13=$(python3 -c 'import nvidia, os; print(next(os.path.join(p, "cu13", "lib") for p in nvidia.__path__ if os.path.isdir(os.path.join(p, "cu13", "lib"))))' 2>/dev/null ||
-  dirname "$(find /opt /usr -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH=$PWD/$carry/lib:$cu13:/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+. tools/device_env.sh
 font=$carry/FluidR3_subset.sf2
 [ -f "$font" ] || { echo "error: $font missing (tools/sf2_subset.py)"; exit 1; }
 cores=$(nproc)
