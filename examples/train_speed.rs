@@ -117,6 +117,7 @@ fn make_pairs(out: std::path::PathBuf, batch: usize) -> anyhow::Result<std::path
         textures: Vec::new(),
         descants: true,
         labels: earworm::synth::pairs::SongLabels::Melody,
+        leads: Vec::new(),
     };
     let t = std::time::Instant::now();
     let s = earworm::synth::pairs::generate(&melodies, &out, &spec, &|_, _| {})?;
