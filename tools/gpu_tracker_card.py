@@ -2,7 +2,8 @@
 """Writes a tracker's card after a stage trained on a GPU by tools/train_tracker_on_device.sh:
 the shipped card it continued (BASE), updated with the device run's network and training record
 (RUN, the run's tracker.card.json), the stage's command and the command that rendered its songs
-there, so the card still tells the whole recipe (tools/train_model.sh stage 7).
+there (RUN's folder holds them: data_commands.txt), so the card still tells the whole recipe
+(tools/train_model.sh stage 7).
 
 usage: tools/gpu_tracker_card.py melody|second-voice BASE.json RUN.json OUT.json "STAGE COMMAND"
 """
@@ -16,23 +17,12 @@ if kind not in ("melody", "second-voice"):
 base, run = json.load(open(base_path)), json.load(open(run_path))
 rt = run["training"]
 cfg = rt["config"]
-steps, songs, seed = cfg["steps"], rt["songs"], cfg["seed"]
-if kind == "melody":
-    textures = "homophonic,homophonic,inner_voice,dense_band,dense_band,sung_lead,produced,passed"
-    labels = "--no-descants"
-    dev_textures = "homophonic,inner_voice,dense_band,sung_lead,produced,passed"
-else:
-    textures = ("inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,"
-                "homophonic,dense_band,sung_lead,produced,passed")
-    labels = "--labels second-voice"
-    dev_textures = textures
-font = ".device/FluidR3_subset.sf2 (tools/sf2_subset.py of FluidR3_GM.sf2)"
-data_commands = [
-    f"earworm synth pairs --split train --voices train --songs {songs} --hums-per-song 0 --seed {seed} "
-    f"--textured 0.9 --textures {textures} {labels} --soundfont {font}",
-    f"earworm synth pairs --split dev --voices heldout --songs 60 --hums-per-song 0 --seed {seed + 1} "
-    f"--textured 0.9 --textures {dev_textures} {labels} --soundfont {font} (dev accuracy only)",
-]
+steps, songs = cfg["steps"], rt["songs"]
+# The device run wrote the commands that made its data beside its card.
+commands_path = os.path.join(os.path.dirname(os.path.abspath(run_path)), "data_commands.txt")
+if not os.path.exists(commands_path):
+    raise SystemExit(f"{commands_path} is missing: tools/train_tracker_on_device.sh writes it beside the card")
+data_commands = [line.strip() for line in open(commands_path) if line.strip()]
 stage = (f"stage 7 ({rt.get('device', '?')}): {steps} steps of {cfg['batch']} excerpts, lr {cfg['lr']}, "
          f"{cfg['blocks']} residual blocks (grown from {base['config']['blocks']}, the new ones starting as "
          f"identities), from the shipped weights, on {songs} new songs ({rt['song_hours']:.1f} h) rendered on "

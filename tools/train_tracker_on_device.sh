@@ -78,6 +78,14 @@ timeout "$render_limit" "$bin" synth pairs --split train --voices train --songs 
   --seed $(( seed + 1 )) --textured 0.9 \
   --textures "$dev_textures" "${labels[@]}" --soundfont "$font" --threads "$cores" --out "$work/dev" 2>&1 | tail -n 1
 ls "$work/pairs"
+# The commands that made the data, as the cards record them (tools/gpu_tracker_card.py): a
+# render cut short by its time limit kept whole shards of 100 songs, the first ones of the seed.
+rendered=$(( $(ls "$work/pairs" | wc -l) * 100 ))
+[ "$rendered" -lt "$songs" ] || rendered=$songs
+cat > "$final/data_commands.txt" <<COMMANDS
+earworm synth pairs --split train --voices train --songs $rendered --hums-per-song 0 --seed $seed --textured 0.9 --textures $textures ${labels[*]} --soundfont $font
+earworm synth pairs --split dev --voices heldout --songs $dev_songs --hums-per-song 0 --seed $(( seed + 1 )) --textured 0.9 --textures $dev_textures ${labels[*]} --soundfont $font (dev accuracy only)
+COMMANDS
 common=(--data "$work/pairs" --dev "$work/dev" --batch "$batch" --blocks "$blocks" --lr "$lr" --init "$init")
 if [ -z "$steps" ]; then
   stamp "speed probe (300 steps; its dev accuracy at step 100 is close to the starting weights')"
