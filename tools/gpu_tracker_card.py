@@ -23,9 +23,11 @@ commands_path = os.path.join(os.path.dirname(os.path.abspath(run_path)), "data_c
 if not os.path.exists(commands_path):
     raise SystemExit(f"{commands_path} is missing: tools/train_tracker_on_device.sh writes it beside the card")
 data_commands = [line.strip() for line in open(commands_path) if line.strip()]
+grown = (f" (grown from {base['config']['blocks']}, the new ones starting as identities)"
+         if cfg["blocks"] > base["config"]["blocks"] else "")
 stage = (f"stage 7 ({rt.get('device', '?')}): {steps} steps of {cfg['batch']} excerpts, lr {cfg['lr']}, "
-         f"{cfg['blocks']} residual blocks (grown from {base['config']['blocks']}, the new ones starting as "
-         f"identities), from the shipped weights, on {songs} new songs ({rt['song_hours']:.1f} h) rendered on "
+         f"{cfg['blocks']} residual blocks{grown}, from the shipped weights, on {songs} new songs "
+         f"({rt['song_hours']:.1f} h) rendered on "
          f"the device; {rt['wall_time_s']:.0f} s of training; dev pitch accuracy "
          f"{rt['last_log'].get('dev_pitch_accuracy', 0):.3f}")
 
