@@ -506,10 +506,14 @@ mod tests {
         assert!(map[80].is_nan());
     }
 
-    #[test]
-    fn inner_voice_songs_without_descants_are_octave_doublings() {
-        let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
-        let spec = |descants| PairsSpec {
+    /// A spec for drawing arrangements only (nothing is rendered).
+    fn draw_spec(
+        textured: f32,
+        textures: Vec<Texture>,
+        descants: bool,
+        leads: Vec<u8>,
+    ) -> PairsSpec {
+        PairsSpec {
             split: Split::Train,
             songs: 1,
             hums_per_song: 0,
@@ -517,24 +521,32 @@ mod tests {
             seed: 3,
             soundfont: crate::synth::gm::TIMGM6MB.into(),
             threads: 1,
-            textured: 1.0,
-            textures: vec![Texture::InnerVoice],
+            textured,
+            textures,
             descants,
             labels: SongLabels::Melody,
-            leads: Vec::new(),
-        };
-        let draws = |spec: &PairsSpec| -> Vec<Arrangement> {
-            (0..40)
-                .map(|i| draw_arrangement(&mut Rng::fork(3, i), &melodies[i as usize], spec))
-                .collect()
-        };
-        let with = draws(&spec(true));
+            leads,
+        }
+    }
+
+    /// The arrangements of the first 40 corpus melodies under `spec`.
+    fn forty_draws(spec: &PairsSpec) -> Vec<Arrangement> {
+        let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
+        (0..40)
+            .map(|i| draw_arrangement(&mut Rng::fork(3, i), &melodies[i as usize], spec))
+            .collect()
+    }
+
+    #[test]
+    fn inner_voice_songs_without_descants_are_octave_doublings() {
+        let spec = |descants| draw_spec(1.0, vec![Texture::InnerVoice], descants, Vec::new());
+        let with = forty_draws(&spec(true));
         let descants = with.iter().filter(|a| a.descant).count();
         assert!(
             (5..35).contains(&descants),
             "{descants} of 40 under a descant"
         );
-        let without = draws(&spec(false));
+        let without = forty_draws(&spec(false));
         assert!(without
             .iter()
             .all(|a| !a.descant && a.doubling.abs() == 12 && a.texture == Texture::InnerVoice));
@@ -542,25 +554,9 @@ mod tests {
 
     #[test]
     fn a_lead_list_limits_the_songs_leads() {
-        let melodies = crate::synth::corpus::load(&crate::synth::corpus::default_path()).unwrap();
-        let spec = |textures: Vec<Texture>, leads: Vec<u8>| PairsSpec {
-            split: Split::Train,
-            songs: 1,
-            hums_per_song: 0,
-            voices: VoicePool::Train,
-            seed: 3,
-            soundfont: crate::synth::gm::TIMGM6MB.into(),
-            threads: 1,
-            textured: 0.9,
-            textures,
-            descants: false,
-            labels: SongLabels::Melody,
-            leads,
-        };
+        let spec = |textures, leads| draw_spec(0.9, textures, false, leads);
         let leads = |spec: &PairsSpec| -> Vec<Lead> {
-            (0..40)
-                .map(|i| draw_arrangement(&mut Rng::fork(3, i), &melodies[i as usize], spec).lead)
-                .collect()
+            forty_draws(spec).into_iter().map(|a| a.lead).collect()
         };
         let any = leads(&spec(vec![Texture::DenseBand], Vec::new()));
         assert!(any.iter().any(|l| *l != Lead::Program(11)));
