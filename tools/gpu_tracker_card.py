@@ -34,12 +34,11 @@ stage = (f"stage 7 ({rt.get('device', '?')}): {steps} steps of {cfg['batch']} ex
 card = dict(base)
 card["config"] = run["config"]
 training = dict(base.get("training", {}))
-previous = {k: training.get(k) for k in ("config", "device", "last_log", "songs", "song_hours", "wall_time_s")}
-for k in ("config", "device", "last_log", "songs", "song_hours", "wall_time_s"):
-    training[k] = rt.get(k)
+record = ("config", "device", "last_log", "songs", "song_hours", "wall_time_s")  # what a run's card says of it
+training["previous_stage"] = {k: training.get(k) for k in record}
+training.update({k: rt.get(k) for k in record})
 training["config"] = dict(cfg, data=["(rendered on the device)"], dev="(rendered on the device)",
                           out="(device work folder)")
-training["previous_stage"] = previous
 training["command"] = command
 training["stage_7"] = stage
 if kind == "melody":
