@@ -334,6 +334,11 @@ enum Command {
         /// End after this many steps, the learning-rate schedule still spanning --steps
         #[arg(long, value_name = "STEPS")]
         stop_after: Option<usize>,
+        /// Equalise each excerpt at random (a spectral tilt of -9 to +3 dB per octave and a
+        /// bell of -9 to +6 dB), so the tracker hears timbres brighter and duller than its
+        /// SoundFonts'
+        #[arg(long)]
+        timbre_eq: bool,
     },
     /// One-command tour: index the bundled demo library (20 songs) and search it with some of
     /// its example hums.
@@ -726,6 +731,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             hidden,
             blocks,
             stop_after,
+            timbre_eq,
         }) => {
             if hidden == 0 || blocks == 0 {
                 anyhow::bail!("--hidden and --blocks must be at least 1");
@@ -743,6 +749,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 hidden,
                 blocks,
                 stop_after,
+                timbre_eq,
             };
             let card = crate::train::tracker::train_tracker(&config, &mut |l| eprintln!("{l}"))?;
             println!("{}", serde_json::to_string_pretty(&card)?);

@@ -150,6 +150,39 @@ impl LogSpectrogram {
     }
 }
 
+/// Gains (dB) of an equaliser over log-frequency bands, `bins_per_octave` apart: a tilt of
+/// `tilt_db_per_octave` about the middle band, plus a bell of `bell_db` at band `bell_centre`
+/// whose gain falls off over `bell_octaves` (a Gaussian in octaves). Used to train the melody
+/// tracker on timbres brighter and duller than its SoundFonts' (a piano whose upper partials are
+/// weaker than FluidR3's, a mix through a different EQ).
+pub fn equaliser_gains_db(
+    bins: usize,
+    bins_per_octave: usize,
+    tilt_db_per_octave: f32,
+    bell_centre: f32,
+    bell_db: f32,
+    bell_octaves: f32,
+) -> Vec<f32> {
+    let middle = (bins as f32 - 1.0) / 2.0;
+    (0..bins)
+        .map(|b| {
+            let octaves = (b as f32 - middle) / bins_per_octave as f32;
+            let from_bell = (b as f32 - bell_centre) / bins_per_octave as f32;
+            tilt_db_per_octave * octaves
+                + bell_db * (-0.5 * (from_bell / bell_octaves.max(1e-3)).powi(2)).exp()
+        })
+        .collect()
+}
+
+/// One frame of [`LogSpectrogram`] bands (ln(1 + 100 * magnitude)) as if each band's magnitude
+/// had been scaled by `gains_db`: exact on that scale, so silence stays silent.
+pub fn equalise_log_bands(bands: &mut [f32], gains_db: &[f32]) {
+    for (v, &g) in bands.iter_mut().zip(gains_db) {
+        let magnitude_x100 = v.exp_m1();
+        *v = (magnitude_x100 * 10f32.powf(g / 20.0)).ln_1p();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +229,33 @@ mod tests {
         let mut spec = LogSpectrogram::new(16_000, 1024, 160, 55.0, 36, 100);
         let rows = spec.compute(&vec![0.0; 8000]);
         assert!(rows.iter().flatten().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn equaliser_tilts_about_the_middle_and_adds_a_bell() {
+        let flat = equaliser_gains_db(49, 24, 0.0, 0.0, 0.0, 1.0);
+        assert!(flat.iter().all(|&g| g == 0.0));
+        let tilt = equaliser_gains_db(49, 24, -6.0, 0.0, 0.0, 1.0);
+        assert!((tilt[24]).abs() < 1e-6, "the middle band keeps its level");
+        assert!((tilt[48] + 6.0).abs() < 1e-4 && (tilt[0] - 6.0).abs() < 1e-4);
+        let bell = equaliser_gains_db(73, 24, 0.0, 12.0, 9.0, 0.5);
+        assert!((bell[12] - 9.0).abs() < 1e-4);
+        assert!(
+            (bell[36] - 9.0 * (-2f32).exp()).abs() < 1e-3,
+            "an octave: two widths away"
+        );
+        assert!(bell[60] < 0.01, "two octaves away the bell is gone");
+    }
+
+    #[test]
+    fn equalising_log_bands_scales_magnitudes_and_keeps_silence() {
+        let magnitude = 0.5f32;
+        let mut bands = vec![(1.0 + 100.0 * magnitude).ln(), 0.0];
+        equalise_log_bands(&mut bands, &[20.0, 20.0]);
+        assert!((bands[0] - (1.0 + 1000.0 * magnitude).ln()).abs() < 1e-4);
+        assert_eq!(bands[1], 0.0);
+        let before = bands[0];
+        equalise_log_bands(&mut bands, &[-20.0, 0.0]);
+        assert!(bands[0] < before && (bands[0] - (1.0 + 100.0 * magnitude).ln()).abs() < 1e-3);
     }
 }

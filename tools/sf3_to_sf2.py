@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Writes a SoundFont 3 (Ogg Vorbis samples, e.g. Debian's musescore-general-soundfont) as a
+SoundFont 2 that Earworm's renderer (rustysynth, SF2 only) can play: every compressed sample
+decoded to 16-bit PCM, the sample headers rewritten to point into the new sample data.
+
+Earworm uses MuseScore's SoundFont only to check generalisation (songs in a timbre no model
+was trained or tuned on); never render training or tuning data with it.
+
+SF3 sample headers (MuseScore's sftools): a compressed sample (sampleType bit 0x10) has
+start/end as byte offsets of its Ogg stream inside the smpl chunk and its loop points as sample
+offsets from the decoded sample's start.
+
+usage: tools/sf3_to_sf2.py IN.sf3 OUT.sf2     (needs the soundfile module: tools/setup_python.sh)
+"""
+import argparse
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+COMPRESSED = 0x10
+
+
+def chunks(buf: bytes, off: int, end: int):
+    while off < end:
+        cid = buf[off:off + 4]
+        size = struct.unpack("<I", buf[off + 4:off + 8])[0]
+        yield cid, off + 8, size
+        off += 8 + size + (size & 1)
+
+
+def chunk(cid: bytes, body: bytes) -> bytes:
+    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("input")
+    ap.add_argument("output")
+    args = ap.parse_args()
+    data = Path(args.input).read_bytes()
+    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+        raise SystemExit(f"{args.input} is not a SoundFont file")
+    lists = {data[o:o + 4]: (o + 4, o + s) for c, o, s in chunks(data, 12, len(data)) if c == b"LIST"}
+    sdta = {c: (o, s) for c, o, s in chunks(data, *lists[b"sdta"])}
+    pdta = {c: (o, s) for c, o, s in chunks(data, *lists[b"pdta"])}
+    o, s = pdta[b"shdr"]
+    fmt = "<20sIIIIIBbHH"
+    n = struct.calcsize(fmt)
+    shdr = [struct.unpack(fmt, data[o + i:o + i + n]) for i in range(0, s, n)]
+    smpl_off, smpl_size = sdta[b"smpl"]
+    parts, new_shdr, pos, decoded = [], [], 0, 0
+    for name, start, end, loop_start, loop_end, rate, key, cents, link, kind in shdr[:-1]:
+        if kind & COMPRESSED:
+            ogg = data[smpl_off + start:smpl_off + end]
+            pcm, _ = soundfile.read(io.BytesIO(ogg), dtype="int16", always_2d=True)
+            seg = pcm[:, 0].astype("<i2")
+            loop_start, loop_end = pos + loop_start, pos + loop_end
+            kind &= ~COMPRESSED
+            decoded += 1
+        else:  # an SF2 sample inside an SF3: offsets in sample points already
+            seg = np.frombuffer(data, dtype="<i2", count=end - start, offset=smpl_off + 2 * start)
+            loop_start, loop_end = pos + loop_start - start, pos + loop_end - start
+        loop_start = min(max(loop_start, pos), pos + len(seg))
+        loop_end = min(max(loop_end, loop_start), pos + len(seg))
+        new_shdr.append((name, pos, pos + len(seg), loop_start, loop_end, rate, key, cents, link, kind))
+        parts += [seg, np.zeros(46, dtype="<i2")]  # the format's 46 zero points after each sample
+        pos += len(seg) + 46
+    new_shdr.append(shdr[-1][:1] + (0,) * 9)
+
+    pdta_body = b"pdta"
+    for cid, o, s in chunks(data, *lists[b"pdta"]):
+        body = b"".join(struct.pack(fmt, *r) for r in new_shdr) if cid == b"shdr" else data[o:o + s]
+        pdta_body += chunk(cid, body)
+    io_start, io_end = lists[b"INFO"]
+    info = b"INFO"
+    for cid, o, s in chunks(data, io_start, io_end):
+        # ifil 3.x marks SF3: the result is version 2.1.
+        info += chunk(cid, struct.pack("<HH", 2, 1) if cid == b"ifil" else data[o:o + s])
+    body = (b"sfbk" + chunk(b"LIST", info)
+            + chunk(b"LIST", b"sdta" + chunk(b"smpl", np.concatenate(parts).tobytes()))
+            + chunk(b"LIST", pdta_body))
+    Path(args.output).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    print(f"{decoded} of {len(shdr) - 1} samples decoded; wrote {args.output}: {(len(body) + 8) / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
