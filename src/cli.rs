@@ -394,7 +394,8 @@ enum SynthCommand {
         songs: usize,
         #[arg(long, default_value_t = 4)]
         hums_per_song: usize,
-        /// Singers: train (the training pool), heldout (never in training) or all
+        /// Singers: train (the training pool), heldout (never in training), unusual (deep basses and
+        /// children or sopranos, outside both) or all
         #[arg(long, default_value = "train")]
         voices: String,
         #[arg(long, default_value_t = 7)]
@@ -436,7 +437,7 @@ enum SynthCommand {
         /// Number of melodies; one hum of each per difficulty
         #[arg(long, default_value_t = 20)]
         melodies: usize,
-        /// Singers: all, train or heldout
+        /// Singers: all, train, heldout or unusual
         #[arg(long, default_value = "all")]
         voices: String,
         #[arg(long, default_value_t = 1)]
@@ -489,7 +490,8 @@ struct SongSetArgs {
     /// Worker threads [default: number of CPU cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Singers of the hums: all, train (the training pool) or heldout (never in training)
+    /// Singers of the hums: all, train (the training pool), heldout (never in training) or
+    /// unusual (deep basses and children or sopranos, outside both; whistles up to 2.3 kHz)
     #[arg(long, default_value = "all")]
     voices: String,
     /// Song textures, cycled song by song: `standard` (a distinct lead, as training songs), `stress`
@@ -847,7 +849,7 @@ fn cmd_song_set(args: &SongSetArgs, queries_per_song: usize) -> Result<ExitCode>
 
 fn parse_voices(s: &str) -> Result<crate::synth::VoicePool> {
     crate::synth::VoicePool::parse(s)
-        .with_context(|| format!("unknown voice pool {s:?} (all, train, heldout)"))
+        .with_context(|| format!("unknown voice pool {s:?} (all, train, heldout, unusual)"))
 }
 
 fn threads_or_cores(threads: Option<usize>) -> usize {

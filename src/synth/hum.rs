@@ -164,12 +164,15 @@ impl HumSpec {
 }
 
 /// Which singers a hum may come from. Training uses `Train`; the generalisation check uses
-/// `HeldOut` (mid-range voices with neutral vocal-tract length, never heard in training).
+/// `HeldOut` (mid-range voices with neutral vocal-tract length, never heard in training);
+/// `Unusual` is outside every other pool: deep basses with long tracts and children or
+/// sopranos with short ones (whose whistles reach 2.3 kHz), never heard in training either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VoicePool {
     All,
     Train,
     HeldOut,
+    Unusual,
 }
 
 impl VoicePool {
@@ -178,6 +181,7 @@ impl VoicePool {
             "all" => Some(Self::All),
             "train" => Some(Self::Train),
             "heldout" => Some(Self::HeldOut),
+            "unusual" => Some(Self::Unusual),
             _ => None,
         }
     }
@@ -199,6 +203,15 @@ impl VoicePool {
                 spec.voice_centre = rng.range(52.5, 59.5);
                 spec.formant_scale = rng.range(0.96, 1.04);
             }
+            VoicePool::Unusual => {
+                if rng.chance(0.5) {
+                    spec.voice_centre = rng.range(38.0, 46.0);
+                    spec.formant_scale = rng.range(0.78, 0.85);
+                } else {
+                    spec.voice_centre = rng.range(67.0, 74.0);
+                    spec.formant_scale = rng.range(1.2, 1.35);
+                }
+            }
         }
     }
 
@@ -212,6 +225,10 @@ impl VoicePool {
             }
             VoicePool::HeldOut => {
                 (52.5..59.5).contains(&voice_centre) && (0.96..1.04).contains(&formant_scale)
+            }
+            VoicePool::Unusual => {
+                (38.0..46.0).contains(&voice_centre) && (0.78..0.85).contains(&formant_scale)
+                    || (67.0..74.0).contains(&voice_centre) && (1.2..1.35).contains(&formant_scale)
             }
         }
     }

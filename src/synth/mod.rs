@@ -233,6 +233,10 @@ mod tests {
             VoicePool::HeldOut.apply(&mut spec, &mut r);
             assert!(VoicePool::HeldOut.contains(spec.voice_centre, spec.formant_scale));
             assert!(!VoicePool::Train.contains(spec.voice_centre, spec.formant_scale));
+            VoicePool::Unusual.apply(&mut spec, &mut r);
+            assert!(VoicePool::Unusual.contains(spec.voice_centre, spec.formant_scale));
+            assert!(!VoicePool::Train.contains(spec.voice_centre, spec.formant_scale));
+            assert!(!VoicePool::HeldOut.contains(spec.voice_centre, spec.formant_scale));
         }
     }
 }
