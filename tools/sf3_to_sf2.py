@@ -10,7 +10,14 @@ SF3 sample headers (MuseScore's sftools): a compressed sample (sampleType bit 0x
 start/end as byte offsets of its Ogg stream inside the smpl chunk and its loop points as sample
 offsets from the decoded sample's start.
 
-usage: tools/sf3_to_sf2.py IN.sf3 OUT.sf2     (needs the soundfile module: tools/setup_python.sh)
+rustysynth also ignores a SoundFont's own modulators. MuseScore General's grand piano opens its
+low-pass filter (initialFilterFc ~300 Hz) through velocity modulators on modEnvToFilterFc, so
+without them its upper range is 20-45 dB quiet. `--bake-velocity V` adds, in every preset zone,
+what each linear velocity modulator would contribute at velocity V to its generator (preset
+generators are offsets), so rustysynth renders close to fluidsynth at that velocity.
+
+usage: tools/sf3_to_sf2.py IN.sf3 OUT.sf2 [--bake-velocity 100]
+       (needs the soundfile module: tools/setup_python.sh)
 """
 import argparse
 import io
@@ -21,6 +28,10 @@ import numpy as np
 import soundfile
 
 COMPRESSED = 0x10
+VELOCITY = 2  # modulator source index: note-on velocity
+# Generators a baked modulator may move (others, e.g. attenuation curves, are left alone):
+# initialFilterFc, modEnvToFilterFc, modEnvToPitch, initialFilterQ.
+BAKED_DESTINATIONS = {8, 11, 7, 9}
 
 
 def chunks(buf: bytes, off: int, end: int):
@@ -35,10 +46,54 @@ def chunk(cid: bytes, body: bytes) -> bytes:
     return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
 
 
+def baked_presets(data: bytes, pdta: dict, velocity: int) -> dict:
+    """New phdr, pbag and pgen chunks: each preset zone's linear, unipolar velocity modulators
+    (source index 2, no CC flag, either direction, no amount source) added to its generators."""
+    def records(name, fmt):
+        o, s = pdta[name]
+        n = struct.calcsize(fmt)
+        return [list(struct.unpack(fmt, data[o + i:o + i + n])) for i in range(0, s, n)]
+
+    phdr = records(b"phdr", "<20sHHHIII")
+    pbag, pgen, pmod = records(b"pbag", "<HH"), records(b"pgen", "<HH"), records(b"pmod", "<HHhHH")
+    new_gen, new_bag, baked = [], [], 0
+    for b in range(len(pbag) - 1):
+        gens = [list(g) for g in pgen[pbag[b][0]:pbag[b + 1][0]]]
+        extra = {}
+        for src, dest, amount, amount_src, transform in pmod[pbag[b][1]:pbag[b + 1][1]]:
+            index, cc, decreasing, bipolar, kind = src & 0x7F, src >> 7 & 1, src >> 8 & 1, src >> 9 & 1, src >> 10
+            if (index != VELOCITY or cc or bipolar or kind != 0 or amount_src != 0 or transform != 0
+                    or dest not in BAKED_DESTINATIONS):
+                continue
+            x = velocity / 127 if not decreasing else 1 - velocity / 127
+            extra[dest] = extra.get(dest, 0) + amount * x
+        for dest, add in extra.items():
+            have = [g for g in gens if g[0] == dest]
+            if have:
+                v = have[0][1] - 65536 if have[0][1] >= 32768 else have[0][1]
+                have[0][1] = int(round(v + add)) & 0xFFFF
+            else:
+                # Before the instrument generator, which must stay last in its zone.
+                gens.insert(max(len(gens) - 1, 0), [dest, int(round(add)) & 0xFFFF])
+            baked += 1
+        new_bag.append([len(new_gen), pbag[b][1]])
+        new_gen += gens
+    new_bag.append([len(new_gen), pbag[-1][1]])
+    new_gen.append(pgen[-1])
+    print(f"baked {baked} velocity modulators at velocity {velocity}")
+    return {
+        b"phdr": b"".join(struct.pack("<20sHHHIII", *r) for r in phdr),
+        b"pbag": b"".join(struct.pack("<HH", *r) for r in new_bag),
+        b"pgen": b"".join(struct.pack("<HH", *r) for r in new_gen),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input")
     ap.add_argument("output")
+    ap.add_argument("--bake-velocity", type=int, default=None,
+                    help="bake linear velocity modulators into preset generators at this velocity")
     args = ap.parse_args()
     data = Path(args.input).read_bytes()
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
@@ -70,10 +125,12 @@ def main():
         pos += len(seg) + 46
     new_shdr.append(shdr[-1][:1] + (0,) * 9)
 
+    replaced = {b"shdr": b"".join(struct.pack(fmt, *r) for r in new_shdr)}
+    if args.bake_velocity is not None:
+        replaced.update(baked_presets(data, pdta, args.bake_velocity))
     pdta_body = b"pdta"
     for cid, o, s in chunks(data, *lists[b"pdta"]):
-        body = b"".join(struct.pack(fmt, *r) for r in new_shdr) if cid == b"shdr" else data[o:o + s]
-        pdta_body += chunk(cid, body)
+        pdta_body += chunk(cid, replaced.get(cid, data[o:o + s]))
     io_start, io_end = lists[b"INFO"]
     info = b"INFO"
     for cid, o, s in chunks(data, io_start, io_end):
