@@ -2,6 +2,8 @@
 //! (key, tempo, rubato, pitch drift, wrong/skipped/repeated notes) and the room they make
 //! them in (reverb, mic response, background noise).
 
+use std::ops::Range;
+
 use super::rng::Rng;
 use super::score::Score;
 use super::song::SongSpec;
@@ -186,51 +188,41 @@ impl VoicePool {
         }
     }
 
+    /// The pool's singers: one or two regions of (voice centre MIDI, formant scale), drawn with
+    /// equal chance. Empty for `All` (any singer).
+    fn regions(self) -> &'static [(Range<f32>, Range<f32>)] {
+        match self {
+            VoicePool::All => &[],
+            // Low voices with long tracts, high voices with short ones.
+            VoicePool::Train => &[(47.0..52.5, 0.85..0.96), (59.5..66.0, 1.04..1.2)],
+            VoicePool::HeldOut => &[(52.5..59.5, 0.96..1.04)],
+            // Deep basses, and children or sopranos.
+            VoicePool::Unusual => &[(38.0..46.0, 0.78..0.85), (67.0..74.0, 1.2..1.35)],
+        }
+    }
+
     /// Redraws the singer of `spec` from this pool.
     pub fn apply(self, spec: &mut HumSpec, rng: &mut Rng) {
-        match self {
-            VoicePool::All => {}
-            VoicePool::Train => {
-                if rng.chance(0.5) {
-                    spec.voice_centre = rng.range(47.0, 52.5);
-                    spec.formant_scale = rng.range(0.85, 0.96);
-                } else {
-                    spec.voice_centre = rng.range(59.5, 66.0);
-                    spec.formant_scale = rng.range(1.04, 1.2);
-                }
-            }
-            VoicePool::HeldOut => {
-                spec.voice_centre = rng.range(52.5, 59.5);
-                spec.formant_scale = rng.range(0.96, 1.04);
-            }
-            VoicePool::Unusual => {
-                if rng.chance(0.5) {
-                    spec.voice_centre = rng.range(38.0, 46.0);
-                    spec.formant_scale = rng.range(0.78, 0.85);
-                } else {
-                    spec.voice_centre = rng.range(67.0, 74.0);
-                    spec.formant_scale = rng.range(1.2, 1.35);
-                }
-            }
-        }
+        let regions = self.regions();
+        let Some(first) = regions.first() else {
+            return;
+        };
+        let (centre, formants) = if regions.len() > 1 && !rng.chance(0.5) {
+            &regions[1]
+        } else {
+            first
+        };
+        spec.voice_centre = rng.range(centre.start, centre.end);
+        spec.formant_scale = rng.range(formants.start, formants.end);
     }
 
     /// True when a singer with these settings belongs to the pool.
     pub fn contains(self, voice_centre: f32, formant_scale: f32) -> bool {
-        match self {
-            VoicePool::All => true,
-            VoicePool::Train => {
-                (47.0..52.5).contains(&voice_centre) && (0.85..0.96).contains(&formant_scale)
-                    || (59.5..66.0).contains(&voice_centre) && (1.04..1.2).contains(&formant_scale)
-            }
-            VoicePool::HeldOut => {
-                (52.5..59.5).contains(&voice_centre) && (0.96..1.04).contains(&formant_scale)
-            }
-            VoicePool::Unusual => {
-                (38.0..46.0).contains(&voice_centre) && (0.78..0.85).contains(&formant_scale)
-                    || (67.0..74.0).contains(&voice_centre) && (1.2..1.35).contains(&formant_scale)
-            }
-        }
+        self == VoicePool::All
+            || self
+                .regions()
+                .iter()
+                .any(|(c, f)| c.contains(&voice_centre) && f.contains(&formant_scale))
     }
 }
 
