@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from soundfont_file import SAMPLE_GAP, SHDR, SoundFont, sample_headers, signed
+
 GM_RS = Path(__file__).resolve().parent.parent / "src" / "synth" / "gm.rs"
 ADDRESS_OFFSETS = ((0, 4), (1, 12), (2, 45), (3, 50))  # (fine, coarse) generator pairs
 GEN_INSTRUMENT, GEN_SAMPLE_ID = 41, 53
@@ -40,18 +42,6 @@ def used_programs(source: str) -> set[int]:
     return programs
 
 
-def chunks(buf: bytes, off: int, end: int):
-    while off < end:
-        cid = buf[off:off + 4]
-        size = struct.unpack("<I", buf[off + 4:off + 8])[0]
-        yield cid, off + 8, size
-        off += 8 + size + (size & 1)
-
-
-def chunk(cid: bytes, body: bytes) -> bytes:
-    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
-
-
 def resample(x: np.ndarray, ratio: float) -> np.ndarray:
     """Band-limit to the new Nyquist (FFT, short taper), then read at the new rate."""
     n = len(x)
@@ -66,10 +56,6 @@ def resample(x: np.ndarray, ratio: float) -> np.ndarray:
     return np.interp(np.arange(m) / ratio, np.arange(n), y)
 
 
-def signed(v: int) -> int:
-    return v - 65536 if v >= 32768 else v
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input")
@@ -79,23 +65,14 @@ def main():
     args = ap.parse_args()
     wanted = used_programs(GM_RS.read_text())
 
-    data = Path(args.input).read_bytes()
-    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
-        raise SystemExit(f"{args.input} is not a SoundFont 2 file")
-    lists = {data[o:o + 4]: (o + 4, o + s) for c, o, s in chunks(data, 12, len(data)) if c == b"LIST"}
-    sdta = {c: (o, s) for c, o, s in chunks(data, *lists[b"sdta"])}
-    pdta = {c: (o, s) for c, o, s in chunks(data, *lists[b"pdta"])}
-
-    def records(name, fmt):
-        o, s = pdta[name]
-        n = struct.calcsize(fmt)
-        return [struct.unpack(fmt, data[o + i:o + i + n]) for i in range(0, s, n)]
+    font = SoundFont(args.input)
+    records = font.records
 
     phdr = records(b"phdr", "<20sHHHIII")
     pbag, pgen = records(b"pbag", "<HH"), records(b"pgen", "<HH")
     inst = records(b"inst", "<20sH")
     ibag, igen = records(b"ibag", "<HH"), records(b"igen", "<HH")
-    shdr = records(b"shdr", "<20sIIIIIBbHH")
+    shdr = records(b"shdr", SHDR)
 
     instruments = set()
     for i, (_, preset, bank, bag, *_rest) in enumerate(phdr[:-1]):
@@ -118,8 +95,8 @@ def main():
     if args.analyse:
         return
 
-    o, s = sdta[b"smpl"]
-    smpl = np.frombuffer(data, dtype="<i2", count=s // 2, offset=o)
+    o, s = font.sdta[b"smpl"]
+    smpl = np.frombuffer(font.data, dtype="<i2", count=s // 2, offset=o)
     parts, new_shdr, pos, ratios = [], [], 0, {}
     for si, (name, start, end, loop_start, loop_end, rate, key, cents, link, kind) in enumerate(shdr[:-1]):
         if si in samples:
@@ -143,9 +120,8 @@ def main():
         n = len(seg)
         new_shdr.append((name, pos, pos + n, pos + loop_start - start, pos + loop_end - start,
                          rate, key, cents, link, kind))
-        parts += [seg, np.zeros(46, dtype="<i2")]  # the format's 46 zero points after each sample
-        pos += n + 46
-    new_shdr.append(shdr[-1][:1] + (0,) * 9)
+        parts.append(seg)
+        pos += n + SAMPLE_GAP
 
     new_igen = [list(g) for g in igen]
     for b in range(len(ibag) - 1):
@@ -168,21 +144,11 @@ def main():
             if gf:
                 new_igen[gf[0]][1] = (scaled - c * 32768) & 0xFFFF
 
-    pdta_body = b"pdta"
-    for cid, o, s in chunks(data, *lists[b"pdta"]):
-        if cid == b"igen":
-            body = b"".join(struct.pack("<HH", *r) for r in new_igen)
-        elif cid == b"shdr":
-            body = b"".join(struct.pack("<20sIIIIIBbHH", *r) for r in new_shdr)
-        else:
-            body = data[o:o + s]
-        pdta_body += chunk(cid, body)
-    io, ie = lists[b"INFO"]
-    body = (b"sfbk" + chunk(b"LIST", b"INFO" + data[io:ie])
-            + chunk(b"LIST", b"sdta" + chunk(b"smpl", np.concatenate(parts).tobytes()))
-            + chunk(b"LIST", pdta_body))
-    Path(args.output).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    print(f"wrote {args.output}: {(len(body) + 8) / 1e6:.1f} MB")
+    size = font.write(args.output, parts, {
+        b"igen": b"".join(struct.pack("<HH", *r) for r in new_igen),
+        b"shdr": sample_headers(new_shdr, shdr[-1]),
+    })
+    print(f"wrote {args.output}: {size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ usage: tools/sf3_to_sf2.py IN.sf3 OUT.sf2 [--bake-velocity 100]
 import argparse
 import io
 import struct
-from pathlib import Path
 
 import numpy as np
 import soundfile
+
+from soundfont_file import SAMPLE_GAP, SHDR, SoundFont, sample_headers, signed
 
 COMPRESSED = 0x10
 VELOCITY = 2  # modulator source index: note-on velocity
@@ -34,28 +35,10 @@ VELOCITY = 2  # modulator source index: note-on velocity
 BAKED_DESTINATIONS = {8, 11, 7, 9}
 
 
-def chunks(buf: bytes, off: int, end: int):
-    while off < end:
-        cid = buf[off:off + 4]
-        size = struct.unpack("<I", buf[off + 4:off + 8])[0]
-        yield cid, off + 8, size
-        off += 8 + size + (size & 1)
-
-
-def chunk(cid: bytes, body: bytes) -> bytes:
-    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
-
-
-def baked_presets(data: bytes, pdta: dict, velocity: int) -> dict:
-    """New phdr, pbag and pgen chunks: each preset zone's linear, unipolar velocity modulators
+def baked_presets(font: SoundFont, velocity: int) -> dict:
+    """New pbag and pgen chunks (the presets keep their bags): each preset zone's linear, unipolar velocity modulators
     (source index 2, no CC flag, either direction, no amount source) added to its generators."""
-    def records(name, fmt):
-        o, s = pdta[name]
-        n = struct.calcsize(fmt)
-        return [list(struct.unpack(fmt, data[o + i:o + i + n])) for i in range(0, s, n)]
-
-    phdr = records(b"phdr", "<20sHHHIII")
-    pbag, pgen, pmod = records(b"pbag", "<HH"), records(b"pgen", "<HH"), records(b"pmod", "<HHhHH")
+    pbag, pgen, pmod = font.records(b"pbag", "<HH"), font.records(b"pgen", "<HH"), font.records(b"pmod", "<HHhHH")
     new_gen, new_bag, baked = [], [], 0
     for b in range(len(pbag) - 1):
         gens = [list(g) for g in pgen[pbag[b][0]:pbag[b + 1][0]]]
@@ -70,19 +53,17 @@ def baked_presets(data: bytes, pdta: dict, velocity: int) -> dict:
         for dest, add in extra.items():
             have = [g for g in gens if g[0] == dest]
             if have:
-                v = have[0][1] - 65536 if have[0][1] >= 32768 else have[0][1]
-                have[0][1] = int(round(v + add)) & 0xFFFF
+                have[0][1] = int(round(signed(have[0][1]) + add)) & 0xFFFF
             else:
                 # Before the instrument generator, which must stay last in its zone.
                 gens.insert(max(len(gens) - 1, 0), [dest, int(round(add)) & 0xFFFF])
             baked += 1
-        new_bag.append([len(new_gen), pbag[b][1]])
+        new_bag.append((len(new_gen), pbag[b][1]))
         new_gen += gens
-    new_bag.append([len(new_gen), pbag[-1][1]])
+    new_bag.append((len(new_gen), pbag[-1][1]))
     new_gen.append(pgen[-1])
     print(f"baked {baked} velocity modulators at velocity {velocity}")
     return {
-        b"phdr": b"".join(struct.pack("<20sHHHIII", *r) for r in phdr),
         b"pbag": b"".join(struct.pack("<HH", *r) for r in new_bag),
         b"pgen": b"".join(struct.pack("<HH", *r) for r in new_gen),
     }
@@ -95,17 +76,10 @@ def main():
     ap.add_argument("--bake-velocity", type=int, default=None,
                     help="bake linear velocity modulators into preset generators at this velocity")
     args = ap.parse_args()
-    data = Path(args.input).read_bytes()
-    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
-        raise SystemExit(f"{args.input} is not a SoundFont file")
-    lists = {data[o:o + 4]: (o + 4, o + s) for c, o, s in chunks(data, 12, len(data)) if c == b"LIST"}
-    sdta = {c: (o, s) for c, o, s in chunks(data, *lists[b"sdta"])}
-    pdta = {c: (o, s) for c, o, s in chunks(data, *lists[b"pdta"])}
-    o, s = pdta[b"shdr"]
-    fmt = "<20sIIIIIBbHH"
-    n = struct.calcsize(fmt)
-    shdr = [struct.unpack(fmt, data[o + i:o + i + n]) for i in range(0, s, n)]
-    smpl_off, smpl_size = sdta[b"smpl"]
+    font = SoundFont(args.input)
+    data = font.data
+    shdr = font.records(b"shdr", SHDR)
+    smpl_off, _ = font.sdta[b"smpl"]
     parts, new_shdr, pos, decoded = [], [], 0, 0
     for name, start, end, loop_start, loop_end, rate, key, cents, link, kind in shdr[:-1]:
         if kind & COMPRESSED:
@@ -121,26 +95,15 @@ def main():
         loop_start = min(max(loop_start, pos), pos + len(seg))
         loop_end = min(max(loop_end, loop_start), pos + len(seg))
         new_shdr.append((name, pos, pos + len(seg), loop_start, loop_end, rate, key, cents, link, kind))
-        parts += [seg, np.zeros(46, dtype="<i2")]  # the format's 46 zero points after each sample
-        pos += len(seg) + 46
-    new_shdr.append(shdr[-1][:1] + (0,) * 9)
+        parts.append(seg)
+        pos += len(seg) + SAMPLE_GAP
 
-    replaced = {b"shdr": b"".join(struct.pack(fmt, *r) for r in new_shdr)}
+    replaced = {b"shdr": sample_headers(new_shdr, shdr[-1])}
     if args.bake_velocity is not None:
-        replaced.update(baked_presets(data, pdta, args.bake_velocity))
-    pdta_body = b"pdta"
-    for cid, o, s in chunks(data, *lists[b"pdta"]):
-        pdta_body += chunk(cid, replaced.get(cid, data[o:o + s]))
-    io_start, io_end = lists[b"INFO"]
-    info = b"INFO"
-    for cid, o, s in chunks(data, io_start, io_end):
-        # ifil 3.x marks SF3: the result is version 2.1.
-        info += chunk(cid, struct.pack("<HH", 2, 1) if cid == b"ifil" else data[o:o + s])
-    body = (b"sfbk" + chunk(b"LIST", info)
-            + chunk(b"LIST", b"sdta" + chunk(b"smpl", np.concatenate(parts).tobytes()))
-            + chunk(b"LIST", pdta_body))
-    Path(args.output).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    print(f"{decoded} of {len(shdr) - 1} samples decoded; wrote {args.output}: {(len(body) + 8) / 1e6:.1f} MB")
+        replaced.update(baked_presets(font, args.bake_velocity))
+    # ifil 3.x marks SF3: the result is version 2.1.
+    size = font.write(args.output, parts, replaced, info={b"ifil": struct.pack("<HH", 2, 1)})
+    print(f"{decoded} of {len(shdr) - 1} samples decoded; wrote {args.output}: {size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
