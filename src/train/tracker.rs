@@ -44,35 +44,32 @@ pub struct TrackerTrainConfig {
     /// weights as they are then, learning rate still high.
     #[serde(default)]
     pub stop_after: Option<usize>,
-    /// Random equalisation of each training excerpt ([`TimbreEq`]); off in runs before it.
+    /// Random equalisation of each training excerpt ([`random_timbre_eq`]); off in runs before
+    /// it.
     #[serde(default)]
     pub timbre_eq: bool,
 }
 
-/// The random equaliser of `--timbre-eq`: per excerpt, with probability 0.8 a tilt of -9 to +3
-/// dB per octave (mostly duller: real pianos, distant mics and lossy files lose their top more
+/// The band gains of `--timbre-eq` for one excerpt: with probability 0.8 a tilt of -9 to +3 dB
+/// per octave (mostly duller: real pianos, distant mics and lossy files lose their top more
 /// often than they gain one), and with probability 0.5 a bell of -9 to +6 dB, 0.3 to 1 octave
 /// wide, anywhere in the five octaves.
-struct TimbreEq;
-
-impl TimbreEq {
-    fn draw(rng: &mut Rng, bins: usize, bins_per_octave: usize) -> Vec<f32> {
-        let tilt = if rng.chance(0.8) {
-            rng.range(-9.0, 3.0)
-        } else {
-            0.0
-        };
-        let (centre, bell, width) = if rng.chance(0.5) {
-            (
-                rng.range(0.0, bins as f32),
-                rng.range(-9.0, 6.0),
-                rng.range(0.3, 1.0),
-            )
-        } else {
-            (0.0, 0.0, 1.0)
-        };
-        equaliser_gains_db(bins, bins_per_octave, tilt, centre, bell, width)
-    }
+fn random_timbre_eq(rng: &mut Rng, bins: usize, bins_per_octave: usize) -> Vec<f32> {
+    let tilt = if rng.chance(0.8) {
+        rng.range(-9.0, 3.0)
+    } else {
+        0.0
+    };
+    let (centre, bell, width) = if rng.chance(0.5) {
+        (
+            rng.range(0.0, bins as f32),
+            rng.range(-9.0, 6.0),
+            rng.range(0.3, 1.0),
+        )
+    } else {
+        (0.0, 0.0, 1.0)
+    };
+    equaliser_gains_db(bins, bins_per_octave, tilt, centre, bell, width)
 }
 
 fn default_hidden() -> usize {
@@ -153,7 +150,7 @@ fn batch(
         let shift = if augment.transpose { rng.int(-4, 4) } else { 0 };
         let eq = augment
             .timbre_eq
-            .then(|| TimbreEq::draw(rng, bins, bins_per_octave));
+            .then(|| random_timbre_eq(rng, bins, bins_per_octave));
         let mut clip = Spectrogram {
             bins,
             data: vec![0.0; len * bins],
