@@ -143,9 +143,56 @@ OUT=runs/tracker_gpu tools/train_tracker_on_device.sh --binary "$bin" --songs 24
 OUT=runs/voice_gpu tools/train_tracker_on_device.sh --binary "$bin" --second-voice --songs 1100 \
   --seed 63 --batch 128 --blocks 8 --lr 0.0003 --steps 4600
 cp runs/tracker_gpu/tracker.safetensors models/tracker.safetensors
-python3 tools/gpu_tracker_card.py melody runs/tracker_stage6.card.json runs/tracker_gpu/tracker.card.json \
+python3 tools/tracker_stage_card.py melody runs/tracker_stage6.card.json runs/tracker_gpu/tracker.card.json \
   models/tracker.card.json "tools/train_tracker_on_device.sh --songs 2400 --seed 61 --batch 128 --blocks 8 --lr 0.0003 --steps 13600"
 cp runs/voice_gpu/tracker.safetensors models/second_voice.safetensors
-python3 tools/gpu_tracker_card.py second-voice runs/second_voice_stage6.card.json runs/voice_gpu/tracker.card.json \
+python3 tools/tracker_stage_card.py second-voice runs/second_voice_stage6.card.json runs/voice_gpu/tracker.card.json \
   models/second_voice.card.json "tools/train_tracker_on_device.sh --second-voice --songs 1100 --seed 63 --batch 128 --blocks 8 --lr 0.0003 --steps 4600"
 tools/evaluate_textures.sh
+
+# Stage 8: the melody tracker learns timbres no SoundFont has. 24 SoundFonts of random additive
+# instruments we synthesize ourselves (tools/synth_timbres.py, seeds 101-124; docs/MEASURED.md,
+# "Timbres nobody made"), 1,280 songs rendered in them (80 in each of the first 8 fonts, 40 in
+# the rest; four-part pieces 3 in 8), with 1,000 new FluidR3 songs in the stage-7 textures and
+# 600 FluidR3 songs led by struck and plucked leads kept in the mix so FluidR3 is not forgotten;
+# 3,600 steps of 32 from the stage-7 weights at lr 1e-4 on the CPU (49 minutes on 2 cores).
+mkdir -p data/fonts_synth
+for k in $(seq 1 24); do
+  songs=$([ "$k" -le 8 ] && echo 80 || echo 40)
+  tools/.venv/bin/python tools/synth_timbres.py --seed $((100 + k)) --out data/fonts_synth/synth_timbres_$((100 + k)).sf2
+  "$bin" synth pairs --split train --voices train --songs "$songs" --hums-per-song 0 --seed $((200 + k)) \
+    --textured 1.0 --textures homophonic,homophonic,homophonic,inner_voice,dense_band,dense_band,passed,produced \
+    --no-descants --soundfont data/fonts_synth/synth_timbres_$((100 + k)).sf2 --out data/pairs_synth/font$k
+done
+tools/.venv/bin/python tools/synth_timbres.py --seed 151 --out data/fonts_synth/synth_timbres_151.sf2
+"$bin" synth pairs --split dev --voices heldout --songs 30 --hums-per-song 0 --seed 251 --textured 1.0 \
+  --textures homophonic,homophonic,inner_voice,dense_band --no-descants \
+  --soundfont data/fonts_synth/synth_timbres_151.sf2 --out data/pairs_dev_synth/font1
+"$bin" synth pairs --split train --voices train --songs 1000 --hums-per-song 0 --seed 91 --textured 0.9 \
+  --textures homophonic,homophonic,inner_voice,dense_band,dense_band,sung_lead,produced,passed \
+  --no-descants --out data/pairs_eq9
+# Dense-band, produced and inner-voice songs led by struck and plucked leads (seed 71). The
+# shipped run's shards were made in the ninth session without their --textures list recorded;
+# this renders the same melodies and leads, not byte-identical arrangements.
+"$bin" synth pairs --split train --voices train --songs 600 --hums-per-song 0 --seed 71 --textured 1.0 \
+  --textures dense_band,produced,inner_voice --no-descants \
+  --leads "vibraphone,nylon guitar,steel guitar,harmonica,piano" --out data/pairs_lead7
+synth_data=()
+for d in data/pairs_synth/font*; do synth_data+=(--data "$d"); done
+cp models/tracker.card.json runs/tracker_stage7.card.json
+"$bin" train-tracker "${synth_data[@]}" --data data/pairs_eq9 --data data/pairs_lead7 \
+  --dev data/pairs_dev_synth/font1 --out runs/tracker_sf10 --steps 3600 --batch 32 --lr 0.0001 \
+  --blocks 8 --seed 101 --init models/tracker.safetensors >> runs/tracker_sf10.log 2>&1
+cp runs/tracker_sf10/tracker.safetensors models/tracker.safetensors
+# The card lists the commands that made the stage's data (tools/tracker_stage_card.py reads them).
+cat > runs/tracker_sf10/data_commands.txt <<'COMMANDS'
+python3 tools/synth_timbres.py --seed S --out data/fonts_synth/synth_timbres_S.sf2 (S = 101..124, and 151 for the dev pairs)
+earworm synth pairs --split train --voices train --songs N --hums-per-song 0 --seed 200+k --textured 1.0 --textures homophonic,homophonic,homophonic,inner_voice,dense_band,dense_band,passed,produced --no-descants --soundfont data/fonts_synth/synth_timbres_(100+k).sf2 --out data/pairs_synth/fontk (k = 1..24; N = 80 for k <= 8, else 40)
+earworm synth pairs --split dev --voices heldout --songs 30 --hums-per-song 0 --seed 251 --textured 1.0 --textures homophonic,homophonic,inner_voice,dense_band --no-descants --soundfont data/fonts_synth/synth_timbres_151.sf2 --out data/pairs_dev_synth/font1 (dev accuracy only)
+earworm synth pairs --split train --voices train --songs 1000 --hums-per-song 0 --seed 91 --textured 0.9 --textures homophonic,homophonic,inner_voice,dense_band,dense_band,sung_lead,produced,passed --no-descants --out data/pairs_eq9
+earworm synth pairs --split train --voices train --songs 600 --hums-per-song 0 --seed 71 --leads "vibraphone,nylon guitar,steel guitar,harmonica,piano" --textured 1.0 --no-descants --out data/pairs_lead7 (dense band, produced and inner voice; the exact --textures list of the shipped run's shards was not recorded, see tools/train_model.sh stage 8)
+COMMANDS
+python3 tools/tracker_stage_card.py melody runs/tracker_stage7.card.json runs/tracker_sf10/tracker.card.json \
+  models/tracker.card.json --stage 8 --rendered-here \
+  --soundfont-note "stage 8 also renders with tools/synth_timbres.py fonts (seeds 101-124, dev 151)" \
+  "earworm train-tracker (data/pairs_synth/font* in name order) --data data/pairs_eq9 --data data/pairs_lead7 --dev data/pairs_dev_synth/font1 --out runs/tracker_sf10 --steps 3600 --batch 32 --lr 0.0001 --blocks 8 --seed 101 --init models/tracker.safetensors"

@@ -78,7 +78,7 @@ timeout "$render_limit" "$bin" synth pairs --split train --voices train --songs 
   --seed $(( seed + 1 )) --textured 0.9 \
   --textures "$dev_textures" "${labels[@]}" --soundfont "$font" --threads "$cores" --out "$work/dev" 2>&1 | tail -n 1
 ls "$work/pairs"
-# The commands that made the data, as the cards record them (tools/gpu_tracker_card.py): a
+# The commands that made the data, as the cards record them (tools/tracker_stage_card.py): a
 # render cut short by its time limit kept whole shards of 100 songs, the first ones of the seed.
 rendered=$(( $(ls "$work/pairs" | wc -l) * 100 ))
 [ "$rendered" -lt "$songs" ] || rendered=$songs
