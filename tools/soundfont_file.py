@@ -48,18 +48,24 @@ class SoundFont:
         gap) as its sample data and the chunks named in `pdta` and `info` replaced. Returns the
         size written."""
         info = info or {}
-        gap = np.zeros(SAMPLE_GAP, dtype="<i2")
-        smpl = np.concatenate([part for seg in samples for part in (seg, gap)]).tobytes()
         parts = {}
         for name, replaced in ((b"INFO", info), (b"pdta", pdta)):
-            parts[name] = name + b"".join(chunk(cid, replaced.get(cid, self.data[o:o + s]))
-                                          for cid, o, s in chunks(self.data, *self.lists[name]))
-        body = (b"sfbk" + chunk(b"LIST", parts[b"INFO"])
-                + chunk(b"LIST", b"sdta" + chunk(b"smpl", smpl))
-                + chunk(b"LIST", parts[b"pdta"]))
-        Path(path).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-        return len(body) + 8
+            parts[name] = b"".join(chunk(cid, replaced.get(cid, self.data[o:o + s]))
+                                   for cid, o, s in chunks(self.data, *self.lists[name]))
+        data = soundfont_bytes(parts[b"INFO"], samples, parts[b"pdta"])
+        Path(path).write_bytes(data)
+        return len(data)
 
+
+def soundfont_bytes(info: bytes, samples: list[np.ndarray], pdta: bytes) -> bytes:
+    """A whole SF2 file from the INFO and pdta lists' chunks and the sample data (int16
+    arrays, each followed by the format's zero gap)."""
+    gap = np.zeros(SAMPLE_GAP, dtype="<i2")
+    smpl = np.concatenate([part for seg in samples for part in (seg, gap)]).tobytes()
+    body = (b"sfbk" + chunk(b"LIST", b"INFO" + info)
+            + chunk(b"LIST", b"sdta" + chunk(b"smpl", smpl))
+            + chunk(b"LIST", b"pdta" + pdta))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 def sample_headers(new_shdr: list[tuple], terminal: tuple) -> bytes:
     """The shdr chunk: the headers, then the terminal record with its name kept."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundfont_file import SAMPLE_GAP, SHDR, chunk
+from soundfont_file import SAMPLE_GAP, chunk, sample_headers, soundfont_bytes
 
 ROOTS = (30, 42, 54, 66, 78, 90, 102)  # one cycle every octave, centred on its key range
 LOOP_RATE = 32000.0  # samples per second a cycle is drawn at (its stored rate is exact)
@@ -156,7 +156,7 @@ def build(seed: int, instruments: int) -> tuple[bytes, list[dict]]:
         return b"".join(struct.pack("<HH", g, a & 0xFFFF) for g, a in recs)
 
     mod_terminal = b"\0" * 10
-    pdta = b"pdta" + b"".join([
+    pdta = b"".join([
         chunk(b"phdr", b"".join(struct.pack("<20sHHHIII", *r) for r in phdr)),
         chunk(b"pbag", b"".join(struct.pack("<HH", *r) for r in pbag)),
         chunk(b"pmod", mod_terminal),
@@ -165,15 +165,11 @@ def build(seed: int, instruments: int) -> tuple[bytes, list[dict]]:
         chunk(b"ibag", b"".join(struct.pack("<HH", *r) for r in ibag)),
         chunk(b"imod", mod_terminal),
         chunk(b"igen", gen_bytes(igen)),
-        chunk(b"shdr", b"".join(struct.pack(SHDR, *r) for r in shdr + [(b"EOS",) + (0,) * 9])),
+        chunk(b"shdr", sample_headers(shdr, (b"EOS",))),
     ])
-    gap = np.zeros(SAMPLE_GAP, dtype="<i2")
-    smpl = np.concatenate([part for s in samples for part in (s, gap)]).tobytes()
-    info = b"INFO" + chunk(b"ifil", struct.pack("<HH", 2, 1)) + chunk(b"isng", b"EMU8000\0") \
+    info = chunk(b"ifil", struct.pack("<HH", 2, 1)) + chunk(b"isng", b"EMU8000\0") \
         + chunk(b"INAM", f"Earworm synthetic timbres, seed {seed}\0".encode())
-    body = b"sfbk" + chunk(b"LIST", info) + chunk(b"LIST", b"sdta" + chunk(b"smpl", smpl)) \
-        + chunk(b"LIST", pdta)
-    return b"RIFF" + struct.pack("<I", len(body)) + body, insts
+    return soundfont_bytes(info, samples, pdta), insts
 
 
 def main():
