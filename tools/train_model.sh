@@ -196,3 +196,34 @@ python3 tools/tracker_stage_card.py melody runs/tracker_stage7.card.json runs/tr
   models/tracker.card.json --stage 8 --rendered-here \
   --soundfont-note "stage 8 also renders with tools/synth_timbres.py fonts (seeds 101-124, dev 151)" \
   "earworm train-tracker (data/pairs_synth/font* in name order) --data data/pairs_eq9 --data data/pairs_lead7 --dev data/pairs_dev_synth/font1 --out runs/tracker_sf10 --steps 3600 --batch 32 --lr 0.0001 --blocks 8 --seed 101 --init models/tracker.safetensors"
+
+# Stage 9: more of the same, aimed at what stage 8 still missed. 12 more synthetic fonts
+# (seeds 125-136, 40 songs each, dense bands 3 in 7) and 600 FluidR3 songs whose struck or
+# plucked lead sits in a dense band (seed 73), added to stage 8's data; 3,600 steps of 32 from
+# the stage-8 weights at lr 1e-4 on the CPU (46 minutes on 2 cores).
+for k in $(seq 25 36); do
+  tools/.venv/bin/python tools/synth_timbres.py --seed $((100 + k)) --out data/fonts_synth/synth_timbres_$((100 + k)).sf2
+  "$bin" synth pairs --split train --voices train --songs 40 --hums-per-song 0 --seed $((200 + k)) \
+    --textured 1.0 --textures homophonic,homophonic,inner_voice,dense_band,dense_band,dense_band,produced \
+    --no-descants --soundfont data/fonts_synth/synth_timbres_$((100 + k)).sf2 --out data/pairs_synth/font$k
+done
+"$bin" synth pairs --split train --voices train --songs 600 --hums-per-song 0 --seed 73 --textured 1.0 \
+  --textures dense_band,dense_band,dense_band,produced,inner_voice --no-descants \
+  --leads "vibraphone,nylon guitar,steel guitar,piano,harmonica" --out data/pairs_lead9
+synth_data=()
+for k in $(seq 1 36); do synth_data+=(--data "data/pairs_synth/font$k"); done
+cp models/tracker.card.json runs/tracker_stage8.card.json
+"$bin" train-tracker "${synth_data[@]}" --data data/pairs_eq9 --data data/pairs_lead7 --data data/pairs_lead9 \
+  --dev data/pairs_dev_synth/font1 --out runs/tracker_s9 --steps 3600 --batch 32 --lr 0.0001 \
+  --blocks 8 --seed 102 --init models/tracker.safetensors >> runs/tracker_s9.log 2>&1
+cp runs/tracker_s9/tracker.safetensors models/tracker.safetensors
+{ cat runs/tracker_sf10/data_commands.txt; cat <<'COMMANDS'
+python3 tools/synth_timbres.py --seed S --out data/fonts_synth/synth_timbres_S.sf2 (S = 125..136)
+earworm synth pairs --split train --voices train --songs 40 --hums-per-song 0 --seed 200+k --textured 1.0 --textures homophonic,homophonic,inner_voice,dense_band,dense_band,dense_band,produced --no-descants --soundfont data/fonts_synth/synth_timbres_(100+k).sf2 --out data/pairs_synth/fontk (k = 25..36)
+earworm synth pairs --split train --voices train --songs 600 --hums-per-song 0 --seed 73 --textured 1.0 --textures dense_band,dense_band,dense_band,produced,inner_voice --no-descants --leads "vibraphone,nylon guitar,steel guitar,piano,harmonica" --out data/pairs_lead9
+COMMANDS
+} > runs/tracker_s9/data_commands.txt
+python3 tools/tracker_stage_card.py melody runs/tracker_stage8.card.json runs/tracker_s9/tracker.card.json \
+  models/tracker.card.json --stage 9 --rendered-here \
+  --soundfont-note "stages 8-9 also render with tools/synth_timbres.py fonts (seeds 101-136, dev 151)" \
+  "earworm train-tracker (data/pairs_synth/font1..36) --data data/pairs_eq9 --data data/pairs_lead7 --data data/pairs_lead9 --dev data/pairs_dev_synth/font1 --out runs/tracker_s9 --steps 3600 --batch 32 --lr 0.0001 --blocks 8 --seed 102 --init models/tracker.safetensors"
