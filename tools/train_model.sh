@@ -227,3 +227,36 @@ python3 tools/tracker_stage_card.py melody runs/tracker_stage8.card.json runs/tr
   models/tracker.card.json --stage 9 --rendered-here \
   --soundfont-note "stages 8-9 also render with tools/synth_timbres.py fonts (seeds 101-136, dev 151)" \
   "earworm train-tracker (data/pairs_synth/font1..36) --data data/pairs_eq9 --data data/pairs_lead7 --data data/pairs_lead9 --dev data/pairs_dev_synth/font1 --out runs/tracker_s9 --steps 3600 --batch 32 --lr 0.0001 --blocks 8 --seed 102 --init models/tracker.safetensors"
+
+# Stage 9, second voice: the second-voice tracker continued from stage 7's on 640 songs in
+# synthetic fonts (101-116) labelled with their second voice, with stage 7's own FluidR3-subset
+# songs (seed 63, rendered here) and stage 6's descant-weighted set kept in the mix; 1,500 steps
+# of 32 at lr 1e-4 on the CPU (about 25 minutes on 2 cores when alone).
+for k in $(seq 1 16); do
+  "$bin" synth pairs --split train --voices train --songs 40 --hums-per-song 0 --seed $((300 + k)) --textured 1.0 \
+    --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,homophonic,dense_band,sung_lead,produced,passed \
+    --labels second-voice --soundfont data/fonts_synth/synth_timbres_$((100 + k)).sf2 --out data/pairs_voice_synth/font$k
+done
+"$bin" synth pairs --split dev --voices heldout --songs 40 --hums-per-song 0 --seed 351 --textured 1.0 \
+  --textures inner_voice,inner_voice,homophonic --labels second-voice \
+  --soundfont data/fonts_synth/synth_timbres_151.sf2 --out data/pairs_dev_voice_synth
+"$bin" synth pairs --split train --voices train --songs 1100 --hums-per-song 0 --seed 63 --textured 0.9 \
+  --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,homophonic,dense_band,sung_lead,produced,passed \
+  --labels second-voice --soundfont .device/FluidR3_subset.sf2 --out data/pairs_voice7
+voice_data=()
+for k in $(seq 1 16); do voice_data+=(--data "data/pairs_voice_synth/font$k"); done
+cp models/second_voice.card.json runs/second_voice_stage7.card.json
+"$bin" train-tracker "${voice_data[@]}" --data data/pairs_voice7 --data data/pairs_voice3 \
+  --dev data/pairs_dev_voice_synth --out runs/voice_s9 --steps 1500 --batch 32 --lr 0.0001 \
+  --blocks 8 --seed 103 --init models/second_voice.safetensors >> runs/voice_s9.log 2>&1
+cp runs/voice_s9/tracker.safetensors models/second_voice.safetensors
+cat > runs/voice_s9/data_commands.txt <<'COMMANDS'
+earworm synth pairs --split train --voices train --songs 40 --hums-per-song 0 --seed 300+k --textured 1.0 --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,homophonic,dense_band,sung_lead,produced,passed --labels second-voice --soundfont data/fonts_synth/synth_timbres_(100+k).sf2 --out data/pairs_voice_synth/fontk (k = 1..16)
+earworm synth pairs --split dev --voices heldout --songs 40 --hums-per-song 0 --seed 351 --textured 1.0 --textures inner_voice,inner_voice,homophonic --labels second-voice --soundfont data/fonts_synth/synth_timbres_151.sf2 --out data/pairs_dev_voice_synth (dev accuracy only)
+earworm synth pairs --split train --voices train --songs 1100 --hums-per-song 0 --seed 63 --textured 0.9 --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,homophonic,dense_band,sung_lead,produced,passed --labels second-voice --soundfont .device/FluidR3_subset.sf2 --out data/pairs_voice7 (stage 7's songs)
+earworm synth pairs --split train --voices train --songs 1200 --hums-per-song 0 --seed 43 --textured 1.0 --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,dense_band,produced --labels second-voice --out data/pairs_voice3 (stage 6's songs)
+COMMANDS
+python3 tools/tracker_stage_card.py second-voice runs/second_voice_stage7.card.json runs/voice_s9/tracker.card.json \
+  models/second_voice.card.json --stage 9 --rendered-here \
+  --soundfont-note "stage 9 also renders with tools/synth_timbres.py fonts (seeds 101-116, dev 151)" \
+  "earworm train-tracker (data/pairs_voice_synth/font1..16) --data data/pairs_voice7 --data data/pairs_voice3 --dev data/pairs_dev_voice_synth --out runs/voice_s9 --steps 1500 --batch 32 --lr 0.0001 --blocks 8 --seed 103 --init models/second_voice.safetensors"
