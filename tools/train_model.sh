@@ -178,7 +178,7 @@ tools/.venv/bin/python tools/synth_timbres.py --seed 151 --out data/fonts_synth/
   --textures dense_band,produced,inner_voice --no-descants \
   --leads "vibraphone,nylon guitar,steel guitar,harmonica,piano" --out data/pairs_lead7
 synth_data=()
-for d in data/pairs_synth/font*; do synth_data+=(--data "$d"); done
+for d in $(printf 'data/pairs_synth/font%s\n' $(seq 1 24) | sort); do synth_data+=(--data "$d"); done
 cp models/tracker.card.json runs/tracker_stage7.card.json
 "$bin" train-tracker "${synth_data[@]}" --data data/pairs_eq9 --data data/pairs_lead7 \
   --dev data/pairs_dev_synth/font1 --out runs/tracker_sf10 --steps 3600 --batch 32 --lr 0.0001 \
@@ -198,8 +198,8 @@ python3 tools/tracker_stage_card.py melody runs/tracker_stage7.card.json runs/tr
   "earworm train-tracker (data/pairs_synth/font* in name order) --data data/pairs_eq9 --data data/pairs_lead7 --dev data/pairs_dev_synth/font1 --out runs/tracker_sf10 --steps 3600 --batch 32 --lr 0.0001 --blocks 8 --seed 101 --init models/tracker.safetensors"
 
 # Stage 9: more of the same, aimed at what stage 8 still missed. 12 more synthetic fonts
-# (seeds 125-136, 40 songs each, dense bands 3 in 7) and 600 FluidR3 songs whose struck or
-# plucked lead sits in a dense band (seed 73), added to stage 8's data; 3,600 steps of 32 from
+# (seeds 125-136, 40 songs each, dense bands 3 in 7) and 600 FluidR3 songs with struck or
+# plucked leads, dense bands 3 in 5 (seed 73), added to stage 8's data; 3,600 steps of 32 from
 # the stage-8 weights at lr 1e-4 on the CPU (46 minutes on 2 cores).
 for k in $(seq 25 36); do
   tools/.venv/bin/python tools/synth_timbres.py --seed $((100 + k)) --out data/fonts_synth/synth_timbres_$((100 + k)).sf2
