@@ -65,6 +65,10 @@ if kind == "melody":
     stages = "2, 3, 4, 7" + "".join(f", {n}" for n in range(8, args.stage + 1))
     training["reproduce"] = f"tools/train_model.sh (stages {stages})"
     training["note"] = training.get("note", "") + "; " + stage
+    # The card's dev figures are the newest run's (a stage continues on the same dev set or names its own).
+    card["metrics"] = dict(card.get("metrics", {}),
+                           dev_pitch_accuracy=rt["last_log"].get("dev_pitch_accuracy"),
+                           dev_voicing_accuracy=rt["last_log"].get("dev_voicing_accuracy"))
 else:
     card["data_commands"] = card.get("data_commands", []) + data_commands
     card["provenance"] = card.get("provenance", "") + " Then " + stage + "."

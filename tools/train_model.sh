@@ -217,15 +217,14 @@ cp models/tracker.card.json runs/tracker_stage8.card.json
   --dev data/pairs_dev_synth/font1 --out runs/tracker_s9 --steps 3600 --batch 32 --lr 0.0001 \
   --blocks 8 --seed 102 --init models/tracker.safetensors >> runs/tracker_s9.log 2>&1
 cp runs/tracker_s9/tracker.safetensors models/tracker.safetensors
-{ cat runs/tracker_sf10/data_commands.txt; cat <<'COMMANDS'
+cat > runs/tracker_s9/data_commands.txt <<'COMMANDS'
 python3 tools/synth_timbres.py --seed S --out data/fonts_synth/synth_timbres_S.sf2 (S = 125..136)
 earworm synth pairs --split train --voices train --songs 40 --hums-per-song 0 --seed 200+k --textured 1.0 --textures homophonic,homophonic,inner_voice,dense_band,dense_band,dense_band,produced --no-descants --soundfont data/fonts_synth/synth_timbres_(100+k).sf2 --out data/pairs_synth/fontk (k = 25..36)
 earworm synth pairs --split train --voices train --songs 600 --hums-per-song 0 --seed 73 --textured 1.0 --textures dense_band,dense_band,dense_band,produced,inner_voice --no-descants --leads "vibraphone,nylon guitar,steel guitar,piano,harmonica" --out data/pairs_lead9
 COMMANDS
-} > runs/tracker_s9/data_commands.txt
 python3 tools/tracker_stage_card.py melody runs/tracker_stage8.card.json runs/tracker_s9/tracker.card.json \
   models/tracker.card.json --stage 9 --rendered-here \
-  --soundfont-note "stages 8-9 also render with tools/synth_timbres.py fonts (seeds 101-136, dev 151)" \
+  --soundfont-note "stage 9 adds synth_timbres.py fonts 125-136" \
   "earworm train-tracker (data/pairs_synth/font1..36) --data data/pairs_eq9 --data data/pairs_lead7 --data data/pairs_lead9 --dev data/pairs_dev_synth/font1 --out runs/tracker_s9 --steps 3600 --batch 32 --lr 0.0001 --blocks 8 --seed 102 --init models/tracker.safetensors"
 
 # Stage 9, second voice: the second-voice tracker continued from stage 7's on 640 songs in
