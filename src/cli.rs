@@ -423,7 +423,9 @@ enum SynthCommand {
         #[arg(long, default_value = "melody")]
         labels: String,
         /// Only these leads (comma-separated GM program numbers or names of the arranger's
-        /// leads, e.g. "vibraphone,nylon guitar"): training data for the leads a tracker misses
+        /// leads, e.g. "vibraphone,nylon guitar", or of its ensembles, e.g. "church organ",
+        /// which lead only homophonic and inner-voice songs): training data for the leads a
+        /// tracker misses
         #[arg(long, value_name = "PROGRAMS")]
         leads: Option<String>,
     },

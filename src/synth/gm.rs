@@ -68,13 +68,19 @@ pub const LEAD_PROGRAMS: &[(u8, &str)] = &[
     (21, "accordion"),
     (78, "whistle"),
 ];
-/// Lead programs from a comma-separated list of GM program numbers or [`LEAD_PROGRAMS`] names
-/// ("11,nylon guitar"); each must be one of [`LEAD_PROGRAMS`].
+/// The one-timbre ensembles' programs that are not leads (an ensemble's top part is its lead).
+const ENSEMBLE_ONLY_PROGRAMS: &[(u8, &str)] =
+    &[(19, "church organ"), (48, "strings"), (61, "brass section")];
+
+/// Lead programs from a comma-separated list of GM program numbers or names ("11,nylon
+/// guitar"); each must be one of [`LEAD_PROGRAMS`] or an ensemble's program (which leads only
+/// the homophonic and inner-voice songs).
 pub fn parse_lead_programs(list: &str) -> Result<Vec<u8>, String> {
     let mut programs = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let found = LEAD_PROGRAMS
             .iter()
+            .chain(ENSEMBLE_ONLY_PROGRAMS)
             .find(|(p, name)| item.eq_ignore_ascii_case(name) || item.parse::<u8>() == Ok(*p));
         match found {
             Some((p, _)) if !programs.contains(p) => programs.push(*p),
@@ -82,6 +88,7 @@ pub fn parse_lead_programs(list: &str) -> Result<Vec<u8>, String> {
             None => {
                 let names: Vec<String> = LEAD_PROGRAMS
                     .iter()
+                    .chain(ENSEMBLE_ONLY_PROGRAMS)
                     .map(|(p, n)| format!("{p} {n}"))
                     .collect();
                 return Err(format!(

@@ -576,6 +576,18 @@ mod tests {
             crate::synth::gm::parse_lead_programs("vibraphone, 24"),
             Ok(vec![11, 24])
         );
+        // An ensemble's program leads its homophonic and inner-voice songs.
+        assert_eq!(
+            crate::synth::gm::parse_lead_programs("Church Organ,0"),
+            Ok(vec![19, 0])
+        );
+        let organ = leads(&spec(vec![Texture::Homophonic], vec![19]));
+        let organs = organ.iter().filter(|l| **l == Lead::Program(19)).count();
+        assert!(
+            organs * 10 >= organ.len() * 9,
+            "{organs} of {}",
+            organ.len()
+        );
         assert!(crate::synth::gm::parse_lead_programs("11,banjo").is_err());
         assert!(crate::synth::gm::parse_lead_programs(" ,").is_err());
     }
