@@ -231,8 +231,10 @@ python3 tools/tracker_stage_card.py melody runs/tracker_stage8.card.json runs/tr
 # synthetic fonts (101-116) labelled with their second voice, with stage 7's own FluidR3-subset
 # songs (seed 63, rendered here) and stage 6's descant-weighted set kept in the mix; 1,500 steps
 # of 32 at lr 1e-4 on the CPU (about 25 minutes on 2 cores when alone).
-# (.device/FluidR3_subset.sf2 is stage 7's subset above; the shipped run used the copy made for the
-# stage-7 GPU run, 25,624,714 bytes, which today's tools/sf2_subset.py no longer writes byte for byte.)
+# (.device/FluidR3_subset.sf2 is stage 7's subset above. The shipped run used the copy made for the
+# stage-7 GPU run, 25,624,714 bytes; today's tools/sf2_subset.py writes 25,655,486, the same file
+# but for one sample no arranger program plays ("Gun", kept instead of stubbed), and the 1,100
+# songs rendered from either are byte for byte the same shards: docs/MEASURED.md.)
 for k in $(seq 1 16); do
   "$bin" synth pairs --split train --voices train --songs 40 --hums-per-song 0 --seed $((300 + k)) --textured 1.0 \
     --textures inner_voice,inner_voice,inner_voice,inner_voice,inner_voice,homophonic,homophonic,homophonic,dense_band,sung_lead,produced,passed \
