@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""The hub correction, measured offline on dumped candidates (docs/MEASURED.md, "Tried in the
+twelfth session").
+
+Some songs fit many hums nearly as well as the hums' own songs ("hubs"). The correction takes
+`--weight` times a song's lead over the library's typical song off its fused score, where a
+song's statistic is the mean of its `--best` highest fused scores as a *wrong* candidate of the
+probe queries: the library's own oracle queries (`--probes`, each probe's own song left out).
+
+Input: two candidate dumps of the same library and manifest, one with `--oracle sine` (the
+probes) and one with the hums, each made with
+
+  EARWORM_DUMP_CANDIDATES=FILE earworm eval --db DB --manifest CSV [--oracle sine] --report R
+
+(one JSON line per query: [song id, vote, alignment, dense, diagonal, vote rank, contour rank]
+per candidate). The fused score is the one src/search/learned.rs ranks by with the shipped
+weights (alignment + 0.05·dense + 0.1·diagonal, over 1.15).
+
+  python3 tools/hub_offline.py --db runs/db_dev200_s9v --manifest data/dev200/manifest_tune.csv \\
+      --probes dump_sine.jsonl --hums dump_hums.jsonl [--weight 0.25] [--best 10]
+
+Prints the queries found first per texture without and with the correction, for the hums and
+for the probes themselves (in-sample: each probe's own song is left out of the statistics, but
+the other songs' statistics include the probe).
+"""
+import argparse
+import csv
+import json
+import os
+import sqlite3
+from collections import Counter, defaultdict
+
+DENSE_WEIGHT, DIAGONAL_WEIGHT = 0.05, 0.1
+
+
+def fused(c):
+    alignment = c[2] or 0.0
+    dense = c[3] if len(c) > 3 else 0.0
+    diagonal = c[4] if len(c) > 4 else 0.0
+    return (alignment + DENSE_WEIGHT * dense + DIAGONAL_WEIGHT * diagonal) / (
+        1.0 + DENSE_WEIGHT + DIAGONAL_WEIGHT)
+
+
+def load(dump, rows, id_of):
+    """(true song id or None, texture, [(song id, fused score)]) per query."""
+    with open(dump) as f:
+        lines = [json.loads(line) for line in f]
+    if len(lines) != len(rows):
+        raise SystemExit(f"{dump}: {len(lines)} queries for {len(rows)} manifest rows")
+    return [
+        (id_of.get(os.path.basename(r["target_file"])), r.get("texture") or "all",
+         [(c[0], fused(c), c[2]) for c in cands])
+        for r, cands in zip(rows, lines)
+    ]
+
+
+def hub_statistics(probes, best):
+    """Each song's mean of its `best` highest fused scores as a wrong, aligned candidate."""
+    scores = defaultdict(list)
+    for truth, _, cands in probes:
+        for song, score, alignment in cands:
+            if song != truth and alignment:
+                scores[song].append(score)
+    return {s: sum(sorted(v)[-best:]) / len(sorted(v)[-best:]) for s, v in scores.items()
+            if len(v) >= 3}
+
+
+def found_first(queries, hub, weight):
+    mean = sum(hub.values()) / max(1, len(hub))
+    hits, counts = Counter(), Counter()
+    for truth, texture, cands in queries:
+        counts["all"] += 1
+        counts[texture] += 1
+        if not cands:
+            continue
+        top = max(cands, key=lambda c: c[1] - weight * (hub.get(c[0], mean) - mean))
+        if top[0] == truth:
+            hits["all"] += 1
+            hits[texture] += 1
+    return "  ".join(f"{t} {hits[t]}/{counts[t]}" for t in sorted(counts))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", required=True, help="library folder (catalog.sqlite inside)")
+    ap.add_argument("--manifest", required=True, help="the eval's manifest")
+    ap.add_argument("--probes", required=True, help="candidate dump of the --oracle sine eval")
+    ap.add_argument("--hums", required=True, help="candidate dump of the hums' eval")
+    ap.add_argument("--weight", type=float, nargs="+", default=[0.25, 0.5])
+    ap.add_argument("--best", type=int, default=10)
+    args = ap.parse_args()
+    con = sqlite3.connect(f"file:{os.path.join(args.db, 'catalog.sqlite')}?mode=ro", uri=True)
+    id_of = {os.path.basename(p): i for i, p in con.execute("SELECT id, path FROM songs")}
+    with open(args.manifest) as f:
+        rows = list(csv.DictReader(f))
+    probes = load(args.probes, rows, id_of)
+    hums = load(args.hums, rows, id_of)
+    hub = hub_statistics(probes, args.best)
+    print(f"{len(hub)} songs with a statistic; found first:")
+    for weight in [0.0] + args.weight:
+        print(f"weight {weight}: hums  {found_first(hums, hub, weight)}")
+        print(f"weight {weight}: probes  {found_first(probes, hub, weight)}")
+
+
+if __name__ == "__main__":
+    main()
