@@ -61,8 +61,12 @@ def hub_statistics(probes, best):
         for song, score, alignment in cands:
             if song != truth and alignment:
                 scores[song].append(score)
-    return {s: sum(sorted(v)[-best:]) / len(sorted(v)[-best:]) for s, v in scores.items()
-            if len(v) >= 3}
+    stats = {}
+    for song, v in scores.items():
+        if len(v) >= 3:
+            top = sorted(v)[-best:]
+            stats[song] = sum(top) / len(top)
+    return stats
 
 
 def found_first(queries, hub, weight):

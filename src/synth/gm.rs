@@ -1115,6 +1115,15 @@ mod tests {
     }
 
     #[test]
+    fn every_ensemble_program_can_be_asked_for_as_a_lead() {
+        let all: Vec<String> = ENSEMBLE_PROGRAMS.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            parse_lead_programs(&all.join(",")),
+            Ok(ENSEMBLE_PROGRAMS.to_vec())
+        );
+    }
+
+    #[test]
     fn harmonisation_keeps_the_melody_on_top_or_under_a_descant() {
         let c_major = [0, 4, 7];
         // Soprano G5 over C: alto E5, tenor C5, bass C4 — all below, all chord tones.
