@@ -12,23 +12,22 @@ probes) and one with the hums, each made with
 
   EARWORM_DUMP_CANDIDATES=FILE earworm eval --db DB --manifest CSV [--oracle sine] --report R
 
-(one JSON line per query: [song id, vote, alignment, dense, diagonal, vote rank, contour rank]
-per candidate). The fused score is the one src/search/learned.rs ranks by with the shipped
-weights (alignment + 0.05·dense + 0.1·diagonal, over 1.15).
+(one JSON line per query, read with tools/tune_rerank.py's reader). The fused score is the one
+src/search/learned.rs ranks by with the shipped weights (alignment + 0.05·dense +
+0.1·diagonal, over 1.15).
 
-  python3 tools/hub_offline.py --db runs/db_dev200_s9v --manifest data/dev200/manifest_tune.csv \\
-      --probes dump_sine.jsonl --hums dump_hums.jsonl [--weight 0.25] [--best 10]
+  tools/.venv/bin/python tools/hub_offline.py --db runs/db_dev200_s9v \\
+      --manifest data/dev200/manifest_tune.csv --probes dump_sine.jsonl --hums dump_hums.jsonl \\
+      [--weight 0.25] [--best 10]
 
 Prints the queries found first per texture without and with the correction, for the hums and
 for the probes themselves (in-sample: each probe's own song is left out of the statistics, but
 the other songs' statistics include the probe).
 """
 import argparse
-import csv
-import json
-import os
-import sqlite3
 from collections import Counter, defaultdict
+
+from tune_rerank import read_dump
 
 DENSE_WEIGHT, DIAGONAL_WEIGHT = 0.05, 0.1
 
@@ -41,16 +40,11 @@ def fused(c):
         1.0 + DENSE_WEIGHT + DIAGONAL_WEIGHT)
 
 
-def load(dump, rows, id_of):
-    """(true song id or None, texture, [(song id, fused score)]) per query."""
-    with open(dump) as f:
-        lines = [json.loads(line) for line in f]
-    if len(lines) != len(rows):
-        raise SystemExit(f"{dump}: {len(lines)} queries for {len(rows)} manifest rows")
+def load(dump, manifest, db):
+    """(true song id or None, texture, [(song id, fused score, alignment)]) per query."""
     return [
-        (id_of.get(os.path.basename(r["target_file"])), r.get("texture") or "all",
-         [(c[0], fused(c), c[2]) for c in cands])
-        for r, cands in zip(rows, lines)
+        (truth, row.get("texture") or "all", [(c[0], fused(c), c[2]) for c in cands])
+        for row, truth, cands in read_dump(dump, manifest, db)
     ]
 
 
@@ -93,12 +87,8 @@ def main():
     ap.add_argument("--weight", type=float, nargs="+", default=[0.25, 0.5])
     ap.add_argument("--best", type=int, default=10)
     args = ap.parse_args()
-    con = sqlite3.connect(f"file:{os.path.join(args.db, 'catalog.sqlite')}?mode=ro", uri=True)
-    id_of = {os.path.basename(p): i for i, p in con.execute("SELECT id, path FROM songs")}
-    with open(args.manifest) as f:
-        rows = list(csv.DictReader(f))
-    probes = load(args.probes, rows, id_of)
-    hums = load(args.hums, rows, id_of)
+    probes = load(args.probes, args.manifest, args.db)
+    hums = load(args.hums, args.manifest, args.db)
     hub = hub_statistics(probes, args.best)
     print(f"{len(hub)} songs with a statistic; found first:")
     for weight in [0.0] + args.weight:

@@ -32,18 +32,25 @@ VOTE = (0.0, 0.1)
 EMBED = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
-def load_queries(dump, manifest, db):
-    """The dumped candidates of each query, with which of them is the true song."""
-    con = sqlite3.connect(os.path.join(db, "catalog.sqlite"))
+def read_dump(dump, manifest, db):
+    """Each query's manifest row, its true song's id in the library (None if absent) and its
+    dumped candidates, as written."""
+    con = sqlite3.connect(f"file:{os.path.join(db, 'catalog.sqlite')}?mode=ro", uri=True)
     id_of = {os.path.basename(p): i for i, p in con.execute("SELECT id, path FROM songs")}
     with open(manifest) as f:
         rows = list(csv.DictReader(f))
     with open(dump) as f:
         dumps = [json.loads(line) for line in f]
-    assert len(dumps) == len(rows), f"{len(dumps)} dumped queries for {len(rows)} manifest rows"
+    if len(dumps) != len(rows):
+        raise SystemExit(f"{dump}: {len(dumps)} dumped queries for {len(rows)} manifest rows")
+    return [(row, id_of.get(os.path.basename(row["target_file"])), cands)
+            for row, cands in zip(rows, dumps)]
+
+
+def load_queries(dump, manifest, db):
+    """The dumped candidates of each query, with which of them is the true song."""
     queries = []
-    for row, cands in zip(rows, dumps):
-        truth = id_of.get(os.path.basename(row["target_file"]))
+    for row, truth, cands in read_dump(dump, manifest, db):
         big = 10**9
         a = np.array(
             [
