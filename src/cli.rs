@@ -1032,6 +1032,13 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
         "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}",
     );
     let report = engine.index(paths, &options, &mut |p| {
+        if p.probes_total > 0 {
+            // Last: the library's own songs searched as probes, for the hub scores.
+            pb.set_length(p.probes_total as u64);
+            pb.set_position(p.probes_done as u64);
+            pb.set_message("songs probed (hub scores: songs that fit every hum)");
+            return;
+        }
         if p.melodies_total > 0 {
             // After the files: melodies of songs indexed before the melody vote existed.
             pb.set_length(p.melodies_total as u64);
@@ -1076,6 +1083,12 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
         eprintln!(
             "melody segments added for {} songs indexed by an older version",
             report.melodies_derived
+        );
+    }
+    if report.hub_probes > 0 {
+        eprintln!(
+            "hub scores measured with {} probes of the library's own songs",
+            report.hub_probes
         );
     }
     // Bring the segment index up to date now (new songs join their cells; nothing is rebuilt

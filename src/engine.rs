@@ -12,8 +12,11 @@ use crate::library::{
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
 use crate::search::confidence::Calibration;
+use crate::search::hub::{self, HubScores};
 use crate::search::learned::{self, LearnedError, SearchSettings, StageTimes};
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Which search answers a query.
@@ -139,6 +142,8 @@ pub struct Engine {
     segments: Option<SegmentIndex>,
     /// The songs' melody segments, when the library has them (opened with `segments`).
     melody_segments: Option<SegmentIndex>,
+    /// The songs' hub statistics, when measured (opened with `segments`).
+    hub: Option<HubScores>,
     embedder: Option<Arc<Embedder>>,
     /// Why there is no model, when there is none.
     model_problem: Option<String>,
@@ -205,6 +210,7 @@ impl Engine {
             searcher: None,
             segments: None,
             melody_segments: None,
+            hub: None,
             embedder,
             model_problem,
             calibration,
@@ -259,6 +265,7 @@ impl Engine {
         self.searcher = None;
         self.segments = None;
         self.melody_segments = None;
+        self.hub = None;
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -281,7 +288,105 @@ impl Engine {
         if options.embedder.is_none() {
             options.embedder = self.embedder.clone();
         }
-        Ok(index_paths(&mut self.catalog, paths, &options, progress)?)
+        let mut report = index_paths(&mut self.catalog, paths, &options, progress)?;
+        if !report.cancelled {
+            let mut state = IndexProgress {
+                total: report.found - report.unchanged,
+                done: report.found - report.unchanged,
+                elapsed: report.elapsed,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let before = report.elapsed;
+            report.hub_probes = self.refresh_hub_scores(&options.cancel, &mut |done, total| {
+                state.probes_done = done;
+                state.probes_total = total;
+                state.elapsed = before + started.elapsed();
+                progress(&state);
+            })?;
+            report.elapsed = before + started.elapsed();
+        }
+        Ok(report)
+    }
+
+    /// Measures the songs' hub statistics ([`crate::search::hub`]) when the library changed
+    /// since they were last measured: excerpts of each song's stored melody, played as a sine,
+    /// are searched like hums (hub correction off), and each song's scores as a wrong
+    /// candidate are kept. `progress` gets (songs probed, songs to probe). A cancelled run
+    /// keeps the old statistics. Returns the probes run (0 when nothing was stale).
+    pub fn refresh_hub_scores(
+        &mut self,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<usize, EngineError> {
+        let Some(embedder) = self.embedder.clone() else {
+            return Ok(0);
+        };
+        let fingerprint = self.catalog.library_fingerprint()?;
+        if self.catalog.hub_fingerprint(&embedder.id)?.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(0);
+        }
+        if self.segment_index()?.is_none() {
+            return Ok(0);
+        }
+        let Some(index) = self.segments.as_ref() else {
+            return Ok(0);
+        };
+        let mut settings = self.settings.clone();
+        settings.hub = 0.0;
+        settings.dump_candidates = None;
+        let songs = hub::probe_songs(&index.song_ids(), hub::PROBES_PER_SONG, hub::MAX_PROBES);
+        let catalog = &self.catalog;
+        let melodies = |songs: &[i64]| catalog.melody_lines_of(songs);
+        let mut wrong: HashMap<i64, Vec<f32>> = HashMap::new();
+        let (mut probes, mut done) = (0, 0);
+        progress(0, songs.len());
+        for batch in songs.chunks(16) {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(probes);
+            }
+            for lines in catalog.melody_lines_of(batch)? {
+                for excerpt in
+                    hub::probe_excerpts(&lines.melody, hub::PROBE_SECONDS, hub::PROBES_PER_SONG)
+                {
+                    let samples = excerpt.render_sine();
+                    let (hum, query) = rayon::join(
+                        || hum_contour(&samples),
+                        || learned::embed_query(&embedder, &samples, &settings.query),
+                    );
+                    // A probe the network or the search cannot take is skipped, not fatal.
+                    let Ok(query) = query else { continue };
+                    let Ok(found) = learned::search_all(
+                        index,
+                        self.melody_segments.as_ref(),
+                        None,
+                        &melodies,
+                        &query,
+                        &hum,
+                        settings.shortlist,
+                        &settings,
+                        &mut StageTimes::default(),
+                    ) else {
+                        continue;
+                    };
+                    probes += 1;
+                    for m in found {
+                        if m.song_id != lines.song_id && !m.alignment.path.is_empty() {
+                            wrong.entry(m.song_id).or_default().push(m.score);
+                        }
+                    }
+                }
+            }
+            done += batch.len();
+            progress(done, songs.len());
+        }
+        let stats = hub::hub_statistics(wrong, hub::BEST_SCORES, hub::MIN_SCORES);
+        let mut rows: Vec<(i64, f32)> = stats.iter().map(|(&s, &v)| (s, v)).collect();
+        rows.sort_by_key(|r| r.0);
+        self.catalog
+            .put_hub_scores(&embedder.id, &fingerprint, probes, &rows)?;
+        self.hub = Some(HubScores::new(stats)).filter(|h| !h.is_empty());
+        Ok(probes)
     }
 
     fn segment_index(&mut self) -> Result<Option<&SegmentIndex>, EngineError> {
@@ -313,6 +418,8 @@ impl Engine {
             });
             let index = index.map_err(LearnedError::from)?;
             self.melody_segments = Some(melody?).filter(|m| !m.is_empty());
+            self.hub =
+                Some(HubScores::new(self.catalog.hub_scores(&e.id)?)).filter(|h| !h.is_empty());
             self.segments = Some(index);
         }
         Ok(self.segments.as_ref().filter(|s| !s.is_empty()))
@@ -426,6 +533,7 @@ impl Engine {
             let mut found = learned::search(
                 index,
                 self.melody_segments.as_ref(),
+                self.hub.as_ref(),
                 &melodies,
                 &queries,
                 &hum,

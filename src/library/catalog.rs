@@ -1,6 +1,7 @@
 //! SQLite catalog (WAL): the source of truth for songs, their melodies and failed files.
 //! Every change to one song is a single transaction, so a killed run leaves it consistent.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -8,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -305,7 +306,95 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        if version < 7 {
+            // Version 7: each song's hub statistic per model (search::hub), and the state of
+            // the library it was measured on (rebuilt by the next index run when it changed).
+            self.conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS hub_scores(
+                    song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
+                    model TEXT NOT NULL,
+                    score REAL NOT NULL,
+                    PRIMARY KEY(model, song_id));
+                 CREATE TABLE IF NOT EXISTS hub_state(
+                    model TEXT PRIMARY KEY,
+                    fingerprint TEXT NOT NULL,
+                    probes INTEGER NOT NULL,
+                    built_at INTEGER NOT NULL);
+                 -- Any change to the analysis makes the statistics stale (row ids alone can
+                 -- repeat: a re-analysed newest song gets its old segment ids back).
+                 CREATE TRIGGER IF NOT EXISTS hub_stale_on_insert AFTER INSERT ON segments
+                    BEGIN DELETE FROM hub_state; END;
+                 CREATE TRIGGER IF NOT EXISTS hub_stale_on_delete AFTER DELETE ON segments
+                    BEGIN DELETE FROM hub_state; END;
+                 PRAGMA user_version = 7;
+                 COMMIT;",
+            )?;
+        }
         Ok(())
+    }
+
+    /// What the library's analysis looks like now, in a few bytes: the count and largest id
+    /// of all segments. Adding, removing or re-analysing a song changes it (a re-analysed song
+    /// gets new segment ids), so it tells whether hub statistics are stale.
+    pub fn library_fingerprint(&self) -> Result<String, CatalogError> {
+        let (count, newest): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM segments",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(format!("{count}:{newest}"))
+    }
+
+    /// The library fingerprint the hub statistics of `model` were measured on, if they were
+    /// and no segment was written or removed since.
+    pub fn hub_fingerprint(&self, model: &str) -> Result<Option<String>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT fingerprint FROM hub_state WHERE model = ?1",
+                [model],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Replaces the hub statistics of `model` (songs since removed are skipped), recording the
+    /// library `fingerprint` and number of probes they came from: one transaction.
+    pub fn put_hub_scores(
+        &mut self,
+        model: &str,
+        fingerprint: &str,
+        probes: usize,
+        scores: &[(i64, f32)],
+    ) -> Result<(), CatalogError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM hub_scores WHERE model = ?1", [model])?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO hub_scores(song_id, model, score)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM songs WHERE id = ?1)",
+            )?;
+            for (song, score) in scores {
+                insert.execute(params![song, model, score])?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO hub_state(model, fingerprint, probes, built_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![model, fingerprint, probes as i64, now()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Each song's hub statistic for `model` (empty when none were measured).
+    pub fn hub_scores(&self, model: &str) -> Result<HashMap<i64, f32>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT song_id, score FROM hub_scores WHERE model = ?1")?;
+        let rows = stmt.query_map([model], |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as f32)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// What the catalog knows of a file: as a song (with whether its melody is current) or as an error.
@@ -976,6 +1065,53 @@ mod tests {
         cat.remove_folder(Path::new("/music/a_b")).unwrap();
         assert!(cat.errors().unwrap().is_empty());
         assert!(cat.folders().unwrap().is_empty());
+    }
+
+    #[test]
+    fn hub_scores_round_trip_per_model_and_go_stale_when_the_library_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = Catalog::open(dir.path()).unwrap();
+        let melody = Contour::new(25.0, vec![60.0; 50]);
+        let segs = vec![(0.0f32, vec![1.0f32, 0.0])];
+        let a = add_test_song(&mut cat, "/a.wav", &melody, 2.0, vec![("m", &segs)]);
+        let b = add_test_song(&mut cat, "/b.wav", &melody, 2.0, vec![("m", &segs)]);
+        let before = cat.library_fingerprint().unwrap();
+        assert_eq!(cat.hub_fingerprint("m").unwrap(), None);
+        assert!(cat.hub_scores("m").unwrap().is_empty());
+        // A song removed meanwhile is skipped, not an error.
+        cat.put_hub_scores("m", &before, 4, &[(a, 0.7), (b, 0.5), (999, 0.9)])
+            .unwrap();
+        assert_eq!(
+            cat.hub_fingerprint("m").unwrap().as_deref(),
+            Some(before.as_str())
+        );
+        let scores = cat.hub_scores("m").unwrap();
+        assert_eq!(scores.len(), 2);
+        assert!((scores[&a] - 0.7).abs() < 1e-6);
+        assert!(cat.hub_scores("other").unwrap().is_empty());
+        // Adding, re-analysing or removing a song changes the fingerprint; removing drops its
+        // score.
+        let c = add_test_song(&mut cat, "/c.wav", &melody, 2.0, vec![("m", &segs)]);
+        let added = cat.library_fingerprint().unwrap();
+        assert_ne!(added, before);
+        cat.put_hub_scores("m", &added, 4, &[(a, 0.7)]).unwrap();
+        assert!(cat.hub_fingerprint("m").unwrap().is_some());
+        // Re-analysing the newest song can give it its old segment ids: the write itself
+        // marks the statistics stale.
+        cat.put_segments("m", &[(c, segs.clone())]).unwrap();
+        assert_eq!(cat.hub_fingerprint("m").unwrap(), None);
+        cat.put_hub_scores("m", &added, 4, &[(a, 0.7), (b, 0.5)])
+            .unwrap();
+        cat.forget_file(Path::new("/b.wav")).unwrap();
+        assert_ne!(cat.library_fingerprint().unwrap(), added);
+        assert_eq!(cat.hub_fingerprint("m").unwrap(), None);
+        assert_eq!(cat.hub_scores("m").unwrap().len(), 1);
+        // Replacing keeps only the new scores.
+        cat.put_hub_scores("m", "x", 1, &[(c, 0.2)]).unwrap();
+        assert_eq!(
+            cat.hub_scores("m").unwrap().keys().collect::<Vec<_>>(),
+            vec![&c]
+        );
     }
 
     #[test]

@@ -66,13 +66,19 @@ pub struct IndexProgress {
     /// are being derived from their stored melody (no decoding), and how many are finished.
     pub melodies_total: usize,
     pub melodies_done: usize,
+    /// Last, when the library changed: songs whose excerpts are searched as probes to measure
+    /// hub scores (`crate::search::hub`), and how many are finished.
+    pub probes_total: usize,
+    pub probes_done: usize,
 }
 
 impl IndexProgress {
     /// The step under way as (done, total, what is counted): the files, then the melodies of
     /// songs an older version indexed (see [`Self::melodies_total`]).
     pub fn step(&self) -> (usize, usize, &'static str) {
-        if self.melodies_total > 0 {
+        if self.probes_total > 0 {
+            (self.probes_done, self.probes_total, "songs probed")
+        } else if self.melodies_total > 0 {
             (self.melodies_done, self.melodies_total, "melodies")
         } else {
             (self.done, self.total, "files")
@@ -99,6 +105,9 @@ pub struct IndexReport {
     pub cancelled: bool,
     /// Songs whose melody segments were derived from their stored melody.
     pub melodies_derived: usize,
+    /// Probe queries run to measure the library's hub scores (0 when the library had not
+    /// changed since they were measured).
+    pub hub_probes: usize,
 }
 
 struct Job {

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::hub::HubScores;
 use super::{Match, MelodySearcher, SearchError};
 use crate::library::{AnnSettings, CatalogError, SegmentIndex};
 use crate::melody::Contour;
@@ -104,6 +105,9 @@ const VOTE_WEIGHT: f32 = 0.0;
 const DENSE_WEIGHT: f32 = 0.05;
 const DIAGONAL_WEIGHT: f32 = 0.1;
 const MELODY_VOTE_WEIGHT: f32 = 0.0;
+/// Share of a song's hub statistic's lead over the library's mean taken off its fused score
+/// ([`super::hub`]; libraries without hub statistics are unaffected).
+pub const HUB_WEIGHT: f32 = 0.25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {
@@ -287,13 +291,45 @@ pub type MelodySource<'a> =
 /// The full learned search: vote, shortlist, contour channel over its pool, re-ranking. Songs
 /// the contour stage cannot align keep their vote (with no alignment), so a hum the pitch
 /// tracker struggles with still gets answers.
+#[allow(clippy::too_many_arguments)]
 pub fn search(
     index: &SegmentIndex,
     melody_index: Option<&SegmentIndex>,
+    hub: Option<&HubScores>,
     melodies: &MelodySource,
     query: &QueryEmbeddings,
     hum: &Contour,
     top: usize,
+    settings: &SearchSettings,
+    times: &mut StageTimes,
+) -> Result<Vec<Match>, LearnedError> {
+    let shortlist = settings.shortlist.max(top);
+    let mut out = search_all(
+        index,
+        melody_index,
+        hub,
+        melodies,
+        query,
+        hum,
+        shortlist,
+        settings,
+        times,
+    )?;
+    out.truncate(top);
+    Ok(out)
+}
+
+/// [`search`]'s every candidate, best first: the vote's best `shortlist` songs and those the
+/// other channels add.
+#[allow(clippy::too_many_arguments)]
+pub fn search_all(
+    index: &SegmentIndex,
+    melody_index: Option<&SegmentIndex>,
+    hub: Option<&HubScores>,
+    melodies: &MelodySource,
+    query: &QueryEmbeddings,
+    hum: &Contour,
+    shortlist: usize,
     settings: &SearchSettings,
     times: &mut StageTimes,
 ) -> Result<Vec<Match>, LearnedError> {
@@ -319,11 +355,7 @@ pub fn search(
     times.vote_ms = ms_since(started);
     let started = std::time::Instant::now();
     let vote_of: HashMap<i64, f32> = ranked.iter().copied().collect();
-    let mut candidates: Vec<(i64, f32)> = ranked
-        .iter()
-        .copied()
-        .take(settings.shortlist.max(top))
-        .collect();
+    let mut candidates: Vec<(i64, f32)> = ranked.iter().copied().take(shortlist).collect();
     let mut ids: HashSet<i64> = candidates.iter().map(|s| s.0).collect();
     let from_vote = candidates.len();
     for &(song, _) in by_melody.iter().take(settings.melody_vote_shortlist) {
@@ -420,14 +452,15 @@ pub fn search(
                 line: Default::default(),
             });
             let melody_vote = melody_vote_of.get(&song).copied().unwrap_or(0.0);
+            let hub_lead = hub.map_or(0.0, |h| h.lead(song));
             Match {
-                score: settings.fuse(found.score, vote, melody_vote, embedded),
+                score: settings.fuse(found.score, vote, melody_vote, embedded)
+                    - settings.hub * hub_lead,
                 ..found
             }
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
-    out.truncate(top);
     times.rerank_ms = ms_since(started);
     Ok(out)
 }
@@ -537,6 +570,9 @@ pub struct SearchSettings {
     pub dense: f32,
     pub diagonal: f32,
     pub melody_vote: f32,
+    /// Share of a song's hub lead taken off its score (`EARWORM_HUB_WEIGHT`; 0 turns the
+    /// correction off).
+    pub hub: f32,
     /// The segment index's search (`EARWORM_ANN_PROBE`: cells read per hum window).
     pub ann: AnnSettings,
     /// How the hum is cut into windows (`EARWORM_QUERY_HOP`, `EARWORM_QUERY_STRETCHES`, e.g.
@@ -570,6 +606,7 @@ impl Default for SearchSettings {
             dense: DENSE_WEIGHT,
             diagonal: DIAGONAL_WEIGHT,
             melody_vote: MELODY_VOTE_WEIGHT,
+            hub: HUB_WEIGHT,
             ann: AnnSettings::default(),
             query: QueryWindows::default(),
             dump_candidates: None,
@@ -627,6 +664,7 @@ impl SearchSettings {
             ("dense", self.dense),
             ("diagonal", self.diagonal),
             ("melody_vote", self.melody_vote),
+            ("hub", self.hub),
         ] {
             if !w.is_finite() || w < 0.0 {
                 return Err(format!("{name} must be a number ≥ 0, not {w}"));
@@ -677,6 +715,7 @@ impl SearchSettings {
             ("EARWORM_DENSE_WEIGHT", &mut self.dense),
             ("EARWORM_DIAGONAL_WEIGHT", &mut self.diagonal),
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
+            ("EARWORM_HUB_WEIGHT", &mut self.hub),
             ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
             (
                 "EARWORM_SECOND_VOICE_PENALTY",
@@ -978,6 +1017,7 @@ mod tests {
             search(
                 &index,
                 melody_index,
+                None,
                 &melodies,
                 &query,
                 &hum,
@@ -1050,7 +1090,7 @@ mod tests {
         let first = |settings: &SearchSettings| {
             let mut times = StageTimes::default();
             let found = search(
-                &index, None, &melodies, &query, &hum, 1, settings, &mut times,
+                &index, None, None, &melodies, &query, &hum, 1, settings, &mut times,
             );
             let best = &found.unwrap()[0];
             (best.song_id, best.line)
@@ -1072,5 +1112,66 @@ mod tests {
             ..settings.clone()
         };
         assert_ne!(first(&off).0, 8, "without it the pool misses the song");
+    }
+
+    #[test]
+    fn of_two_songs_that_fit_a_hum_equally_the_hub_loses() {
+        use crate::search::tests::{contour, tune};
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let dim = 16;
+        let sung = contour(&tune(1, 120));
+        let hum = Contour::new(sung.fps, sung.midi[100..350].to_vec());
+        let mix = vec![(0.0f32, unit(dim, 0, 1, 0.3))];
+        // Songs 1 and 2 carry the same tune and sound the same; song 3 is another tune.
+        for (i, t) in [(1, 1), (2, 1), (3, 7)] {
+            add_test_song(
+                &mut catalog,
+                &format!("/h/{i}.wav"),
+                &contour(&tune(t, 120)),
+                60.0,
+                vec![("m@1", &mix)],
+            );
+        }
+        let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        let query = QueryEmbeddings {
+            per_stretch: vec![vec![unit(dim, 0, 1, 0.3)]],
+            hops: vec![QUERY_HOP],
+        };
+        let melodies = |songs: &[i64]| catalog.melody_lines_of(songs);
+        let ranked = |hub: &HubScores, weight: f32| {
+            let settings = SearchSettings {
+                hub: weight,
+                ..Default::default()
+            };
+            search(
+                &index,
+                None,
+                Some(hub),
+                &melodies,
+                &query,
+                &hum,
+                3,
+                &settings,
+                &mut StageTimes::default(),
+            )
+            .unwrap()
+            .iter()
+            .map(|m| (m.song_id, m.score))
+            .collect::<Vec<_>>()
+        };
+        let song_1_is_hub = HubScores::new(HashMap::from([(1, 0.9), (2, 0.5), (3, 0.7)]));
+        let song_2_is_hub = HubScores::new(HashMap::from([(1, 0.5), (2, 0.9), (3, 0.7)]));
+        let plain = ranked(&song_1_is_hub, 0.0);
+        assert!((plain[0].1 - plain[1].1).abs() < 1e-6, "{plain:?}");
+        assert_eq!(ranked(&song_1_is_hub, 0.25)[0].0, 2);
+        assert_eq!(ranked(&song_2_is_hub, 0.25)[0].0, 1);
+        // The lead is over the library's mean: the hub loses 0.25 × 0.2, the other gains as
+        // much.
+        let corrected = ranked(&song_1_is_hub, 0.25);
+        assert!(
+            (corrected[0].1 - (plain[0].1 + 0.05)).abs() < 1e-5,
+            "{corrected:?}"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! notes and yields the alignment path (the app's overlay) and the matched start and end.
 
 pub mod confidence;
+pub mod hub;
 pub mod learned;
 
 use std::collections::{HashMap, HashSet};

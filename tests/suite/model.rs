@@ -112,14 +112,33 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
         .collect();
     {
         let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
-        engine
+        let mut probed = (0, 0);
+        let report = engine
+            .index(
+                &[dir.path().join("songs")],
+                &IndexOptions::default(),
+                &mut |p| {
+                    if p.probes_total > 0 {
+                        probed = (p.probes_done, p.probes_total);
+                    }
+                },
+            )
+            .unwrap();
+        assert_eq!(engine.songs_needing_embeddings().unwrap(), 0);
+        // The library's own songs were searched as probes: every song is a wrong candidate of
+        // the others' probes in a library this small, so each has a hub statistic.
+        assert_eq!(probed, (12, 12));
+        assert!(report.hub_probes >= 12, "{report:?}");
+        assert_eq!(engine.catalog().hub_scores(&model().id).unwrap().len(), 12);
+        // Nothing changed: the next run probes nothing.
+        let again = engine
             .index(
                 &[dir.path().join("songs")],
                 &IndexOptions::default(),
                 &mut |_| {},
             )
             .unwrap();
-        assert_eq!(engine.songs_needing_embeddings().unwrap(), 0);
+        assert_eq!(again.hub_probes, 0, "{again:?}");
         let melody_model = model().melody_model_id();
         assert!(engine
             .catalog()
@@ -174,6 +193,7 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
     let r = engine.query_file_with(&hum, 5, Method::Learned).unwrap();
     let report = engine.segment_index_now().unwrap().unwrap().report;
     assert!(!report.built && report.songs_added == 1, "{report:?}");
+    assert_eq!(engine.catalog().hub_scores(&model().id).unwrap().len(), 13);
     assert_eq!(
         r.matches[0].song.path,
         std::fs::canonicalize(&more[0].path).unwrap()
@@ -242,7 +262,9 @@ fn a_library_indexed_without_melody_segments_gets_them_derived_once() {
     let mut last = (0, 0);
     let report = upgraded
         .index(&[], &IndexOptions::default(), &mut |p| {
-            last = (p.melodies_done, p.melodies_total)
+            if p.melodies_total > 0 {
+                last = (p.melodies_done, p.melodies_total)
+            }
         })
         .unwrap();
     assert_eq!((report.melodies_derived, last), (3, (3, 3)));
