@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::audio::{decode_file, DecodeError};
 use crate::library::SegmentIndex;
 use crate::library::{
-    index_paths, panic_message, Catalog, CatalogError, HistoryEntry, HistoryResult, IndexOptions,
-    IndexProgress, IndexReport, NewHistoryEntry, QueryKind, SongRecord,
+    index_paths, panic_message, Catalog, CatalogError, HistoryEntry, HistoryResult, HubState,
+    IndexOptions, IndexProgress, IndexReport, NewHistoryEntry, QueryKind, SongRecord,
 };
 use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
@@ -309,11 +309,25 @@ impl Engine {
         Ok(report)
     }
 
-    /// Measures the songs' hub statistics ([`crate::search::hub`]) when the library changed
-    /// since they were last measured: excerpts of each song's stored melody, played as a sine,
+    /// Hub statistics belong to the model and the melody tracker that made the stored lines.
+    fn hub_key(&self, embedder: &Embedder) -> String {
+        format!("{} melody {}", embedder.id, self.catalog.melody_version())
+    }
+
+    /// The songs' hub statistics for the loaded model (empty when never measured).
+    pub fn hub_scores(&self) -> Result<HashMap<i64, f32>, EngineError> {
+        match &self.embedder {
+            Some(e) => Ok(self.catalog.hub_scores(&self.hub_key(e))?),
+            None => Ok(HashMap::new()),
+        }
+    }
+
+    /// Measures the songs' hub statistics ([`crate::search::hub`]) when they were never
+    /// measured for this model, or the library changed since and is small or grew or shrank
+    /// by more than a tenth ([`hub::worth_reprobing`]): excerpts of each song's stored melody, played as a sine,
     /// are searched like hums (hub correction off), and each song's scores as a wrong
     /// candidate are kept. `progress` gets (songs probed, songs to probe). A cancelled run
-    /// keeps the old statistics. Returns the probes run (0 when nothing was stale).
+    /// keeps the old statistics. Returns the probes run (0 when none were needed).
     pub fn refresh_hub_scores(
         &mut self,
         cancel: &AtomicBool,
@@ -322,8 +336,10 @@ impl Engine {
         let Some(embedder) = self.embedder.clone() else {
             return Ok(0);
         };
-        let fingerprint = self.catalog.library_fingerprint()?;
-        if self.catalog.hub_fingerprint(&embedder.id)?.as_deref() == Some(fingerprint.as_str()) {
+        let key = self.hub_key(&embedder);
+        let generation = self.catalog.library_generation()?;
+        let measured = self.catalog.hub_state(&key)?;
+        if measured.is_some_and(|m| m.generation == generation) {
             return Ok(0);
         }
         if self.segment_index()?.is_none() {
@@ -332,6 +348,10 @@ impl Engine {
         let Some(index) = self.segments.as_ref() else {
             return Ok(0);
         };
+        let songs_now = index.song_count();
+        if measured.is_some_and(|m| !hub::worth_reprobing(m.songs, songs_now)) {
+            return Ok(0);
+        }
         let mut settings = self.settings.clone();
         settings.hub = 0.0;
         settings.dump_candidates = None;
@@ -383,8 +403,12 @@ impl Engine {
         let stats = hub::hub_statistics(wrong, hub::BEST_SCORES, hub::MIN_SCORES);
         let mut rows: Vec<(i64, f32)> = stats.iter().map(|(&s, &v)| (s, v)).collect();
         rows.sort_by_key(|r| r.0);
-        self.catalog
-            .put_hub_scores(&embedder.id, &fingerprint, probes, &rows)?;
+        let state = HubState {
+            generation,
+            songs: songs_now,
+            probes,
+        };
+        self.catalog.put_hub_scores(&key, &state, &rows)?;
         self.hub = Some(HubScores::new(stats)).filter(|h| !h.is_empty());
         Ok(probes)
     }
@@ -418,8 +442,9 @@ impl Engine {
             });
             let index = index.map_err(LearnedError::from)?;
             self.melody_segments = Some(melody?).filter(|m| !m.is_empty());
+            let key = self.hub_key(e);
             self.hub =
-                Some(HubScores::new(self.catalog.hub_scores(&e.id)?)).filter(|h| !h.is_empty());
+                Some(HubScores::new(self.catalog.hub_scores(&key)?)).filter(|h| !h.is_empty());
             self.segments = Some(index);
         }
         Ok(self.segments.as_ref().filter(|s| !s.is_empty()))

@@ -10,6 +10,16 @@ use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
 pub const SCHEMA_VERSION: i64 = 7;
+
+/// What a library's hub statistics were measured on ([`Catalog::hub_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubState {
+    /// [`Catalog::library_generation`] then.
+    pub generation: i64,
+    /// Songs in the search index then, and probes run.
+    pub songs: usize,
+    pub probes: usize,
+}
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
 pub const MELODY_VERSION: i64 = 1;
 
@@ -307,8 +317,10 @@ impl Catalog {
             )?;
         }
         if version < 7 {
-            // Version 7: each song's hub statistic per model (search::hub), and the state of
-            // the library it was measured on (rebuilt by the next index run when it changed).
+            // Version 7: each song's hub statistic per model (search::hub) and the state of
+            // the library it was measured on. The library's generation counts every write of
+            // segments (row ids alone can repeat: a re-analysed newest song gets its old
+            // segment ids back).
             self.conn.execute_batch(
                 "BEGIN;
                  CREATE TABLE IF NOT EXISTS hub_scores(
@@ -318,15 +330,17 @@ impl Catalog {
                     PRIMARY KEY(model, song_id));
                  CREATE TABLE IF NOT EXISTS hub_state(
                     model TEXT PRIMARY KEY,
-                    fingerprint TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    songs INTEGER NOT NULL,
                     probes INTEGER NOT NULL,
                     built_at INTEGER NOT NULL);
-                 -- Any change to the analysis makes the statistics stale (row ids alone can
-                 -- repeat: a re-analysed newest song gets its old segment ids back).
-                 CREATE TRIGGER IF NOT EXISTS hub_stale_on_insert AFTER INSERT ON segments
-                    BEGIN DELETE FROM hub_state; END;
-                 CREATE TRIGGER IF NOT EXISTS hub_stale_on_delete AFTER DELETE ON segments
-                    BEGIN DELETE FROM hub_state; END;
+                 CREATE TABLE IF NOT EXISTS library_state(generation INTEGER NOT NULL);
+                 INSERT INTO library_state(generation)
+                    SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM library_state);
+                 CREATE TRIGGER IF NOT EXISTS generation_on_insert AFTER INSERT ON segments
+                    BEGIN UPDATE library_state SET generation = generation + 1; END;
+                 CREATE TRIGGER IF NOT EXISTS generation_on_delete AFTER DELETE ON segments
+                    BEGIN UPDATE library_state SET generation = generation + 1; END;
                  PRAGMA user_version = 7;
                  COMMIT;",
             )?;
@@ -334,38 +348,38 @@ impl Catalog {
         Ok(())
     }
 
-    /// What the library's analysis looks like now, in a few bytes: the count and largest id
-    /// of all segments. Adding, removing or re-analysing a song changes it (a re-analysed song
-    /// gets new segment ids), so it tells whether hub statistics are stale.
-    pub fn library_fingerprint(&self) -> Result<String, CatalogError> {
-        let (count, newest): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM segments",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(format!("{count}:{newest}"))
+    /// Grows with every write or removal of segments: a song added, re-analysed or removed
+    /// changes it, so it tells whether hub statistics may be stale.
+    pub fn library_generation(&self) -> Result<i64, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT generation FROM library_state", [], |r| r.get(0))?)
     }
 
-    /// The library fingerprint the hub statistics of `model` were measured on, if they were
-    /// and no segment was written or removed since.
-    pub fn hub_fingerprint(&self, model: &str) -> Result<Option<String>, CatalogError> {
+    /// What the hub statistics of `model` were measured on, if they were.
+    pub fn hub_state(&self, model: &str) -> Result<Option<HubState>, CatalogError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT fingerprint FROM hub_state WHERE model = ?1",
+                "SELECT generation, songs, probes FROM hub_state WHERE model = ?1",
                 [model],
-                |r| r.get(0),
+                |r| {
+                    Ok(HubState {
+                        generation: r.get(0)?,
+                        songs: r.get::<_, i64>(1)? as usize,
+                        probes: r.get::<_, i64>(2)? as usize,
+                    })
+                },
             )
             .optional()?)
     }
 
-    /// Replaces the hub statistics of `model` (songs since removed are skipped), recording the
-    /// library `fingerprint` and number of probes they came from: one transaction.
+    /// Replaces the hub statistics of `model` (songs since removed are skipped), recording
+    /// what they were measured on: one transaction.
     pub fn put_hub_scores(
         &mut self,
         model: &str,
-        fingerprint: &str,
-        probes: usize,
+        state: &HubState,
         scores: &[(i64, f32)],
     ) -> Result<(), CatalogError> {
         let tx = self.conn.transaction()?;
@@ -380,9 +394,15 @@ impl Catalog {
             }
         }
         tx.execute(
-            "INSERT OR REPLACE INTO hub_state(model, fingerprint, probes, built_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![model, fingerprint, probes as i64, now()],
+            "INSERT OR REPLACE INTO hub_state(model, generation, songs, probes, built_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                model,
+                state.generation,
+                state.songs as i64,
+                state.probes as i64,
+                now()
+            ],
         )?;
         tx.commit()?;
         Ok(())
@@ -1068,46 +1088,42 @@ mod tests {
     }
 
     #[test]
-    fn hub_scores_round_trip_per_model_and_go_stale_when_the_library_changes() {
+    fn hub_scores_round_trip_per_model_and_every_segment_write_moves_the_generation() {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = Catalog::open(dir.path()).unwrap();
         let melody = Contour::new(25.0, vec![60.0; 50]);
         let segs = vec![(0.0f32, vec![1.0f32, 0.0])];
         let a = add_test_song(&mut cat, "/a.wav", &melody, 2.0, vec![("m", &segs)]);
         let b = add_test_song(&mut cat, "/b.wav", &melody, 2.0, vec![("m", &segs)]);
-        let before = cat.library_fingerprint().unwrap();
-        assert_eq!(cat.hub_fingerprint("m").unwrap(), None);
+        let before = cat.library_generation().unwrap();
+        assert_eq!(cat.hub_state("m").unwrap(), None);
         assert!(cat.hub_scores("m").unwrap().is_empty());
+        let state = HubState {
+            generation: before,
+            songs: 2,
+            probes: 4,
+        };
         // A song removed meanwhile is skipped, not an error.
-        cat.put_hub_scores("m", &before, 4, &[(a, 0.7), (b, 0.5), (999, 0.9)])
+        cat.put_hub_scores("m", &state, &[(a, 0.7), (b, 0.5), (999, 0.9)])
             .unwrap();
-        assert_eq!(
-            cat.hub_fingerprint("m").unwrap().as_deref(),
-            Some(before.as_str())
-        );
+        assert_eq!(cat.hub_state("m").unwrap(), Some(state));
         let scores = cat.hub_scores("m").unwrap();
         assert_eq!(scores.len(), 2);
         assert!((scores[&a] - 0.7).abs() < 1e-6);
         assert!(cat.hub_scores("other").unwrap().is_empty());
-        // Adding, re-analysing or removing a song changes the fingerprint; removing drops its
-        // score.
+        // Adding a song, re-analysing the newest one (which can get its old segment ids back)
+        // and removing one each move the generation; removing drops the song's score.
         let c = add_test_song(&mut cat, "/c.wav", &melody, 2.0, vec![("m", &segs)]);
-        let added = cat.library_fingerprint().unwrap();
-        assert_ne!(added, before);
-        cat.put_hub_scores("m", &added, 4, &[(a, 0.7)]).unwrap();
-        assert!(cat.hub_fingerprint("m").unwrap().is_some());
-        // Re-analysing the newest song can give it its old segment ids: the write itself
-        // marks the statistics stale.
+        let added = cat.library_generation().unwrap();
+        assert!(added > before);
         cat.put_segments("m", &[(c, segs.clone())]).unwrap();
-        assert_eq!(cat.hub_fingerprint("m").unwrap(), None);
-        cat.put_hub_scores("m", &added, 4, &[(a, 0.7), (b, 0.5)])
-            .unwrap();
+        let reanalysed = cat.library_generation().unwrap();
+        assert!(reanalysed > added);
         cat.forget_file(Path::new("/b.wav")).unwrap();
-        assert_ne!(cat.library_fingerprint().unwrap(), added);
-        assert_eq!(cat.hub_fingerprint("m").unwrap(), None);
+        assert!(cat.library_generation().unwrap() > reanalysed);
         assert_eq!(cat.hub_scores("m").unwrap().len(), 1);
         // Replacing keeps only the new scores.
-        cat.put_hub_scores("m", "x", 1, &[(c, 0.2)]).unwrap();
+        cat.put_hub_scores("m", &state, &[(c, 0.2)]).unwrap();
         assert_eq!(
             cat.hub_scores("m").unwrap().keys().collect::<Vec<_>>(),
             vec![&c]

@@ -12,8 +12,8 @@ pub use ann::{AnnError, AnnSettings, Neighbour, OpenReport, SegmentIndex, SongVe
 #[cfg(test)]
 pub(crate) use catalog::add_test_song;
 pub use catalog::{
-    Catalog, CatalogError, ErrorRecord, FolderSummary, MelodyLines, NewSong, Segment, SongRecord,
-    SCHEMA_VERSION,
+    Catalog, CatalogError, ErrorRecord, FolderSummary, HubState, MelodyLines, NewSong, Segment,
+    SongRecord, SCHEMA_VERSION,
 };
 pub use history::{
     utc_time, write_history_csv, HistoryEntry, HistoryResult, NewHistoryEntry, QueryKind,

@@ -21,6 +21,12 @@ pub const MAX_PROBES: usize = 2000;
 pub const BEST_SCORES: usize = 10;
 /// ...and needs at least this many to count (fewer: no correction for the song).
 pub const MIN_SCORES: usize = 3;
+/// A library that changed since its statistics were measured is probed again when it is this
+/// small (cheap) or its song count moved by more than this share; otherwise the old statistics
+/// stand (new songs have none and are not corrected), so adding a song to a large library does
+/// not cost a probe of all of it.
+pub const ALWAYS_REPROBE_SONGS: usize = 200;
+pub const REPROBE_CHANGE: f64 = 0.1;
 /// An excerpt must be at least this voiced to be a probe (the rest is silence or
 /// instrumental passages, which no hum sounds like).
 const MIN_PROBE_VOICED: f32 = 0.5;
@@ -112,6 +118,13 @@ pub fn probe_songs(songs: &[i64], per_song: usize, max_probes: usize) -> Vec<i64
         .collect()
 }
 
+/// Whether a library of `songs_now` songs whose statistics were measured at `songs_then`
+/// (and that changed since) is probed again (see [`ALWAYS_REPROBE_SONGS`]).
+pub fn worth_reprobing(songs_then: usize, songs_now: usize) -> bool {
+    songs_now <= ALWAYS_REPROBE_SONGS
+        || (songs_now as f64 - songs_then as f64).abs() > REPROBE_CHANGE * songs_then as f64
+}
+
 /// Each song's statistic from its scores as a wrong candidate of the probes: the mean of its
 /// `best` highest, for songs with at least `min` scores.
 pub fn hub_statistics(
@@ -180,6 +193,15 @@ mod tests {
         assert_eq!(probe_songs(&songs, 2, 100), songs);
         assert_eq!(probe_songs(&songs, 2, 10), vec![1, 3, 5, 7, 9]);
         assert!(probe_songs(&songs, 2, 1).is_empty());
+    }
+
+    #[test]
+    fn small_libraries_are_always_probed_again_large_ones_after_a_tenth_changed() {
+        assert!(worth_reprobing(150, 151));
+        assert!(!worth_reprobing(1000, 1050));
+        assert!(!worth_reprobing(1000, 950));
+        assert!(worth_reprobing(1000, 1101));
+        assert!(worth_reprobing(1000, 899));
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
         // the others' probes in a library this small, so each has a hub statistic.
         assert_eq!(probed, (12, 12));
         assert!(report.hub_probes >= 12, "{report:?}");
-        assert_eq!(engine.catalog().hub_scores(&model().id).unwrap().len(), 12);
+        assert_eq!(engine.hub_scores().unwrap().len(), 12);
         // Nothing changed: the next run probes nothing.
         let again = engine
             .index(
@@ -193,7 +193,7 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
     let r = engine.query_file_with(&hum, 5, Method::Learned).unwrap();
     let report = engine.segment_index_now().unwrap().unwrap().report;
     assert!(!report.built && report.songs_added == 1, "{report:?}");
-    assert_eq!(engine.catalog().hub_scores(&model().id).unwrap().len(), 13);
+    assert_eq!(engine.hub_scores().unwrap().len(), 13);
     assert_eq!(
         r.matches[0].song.path,
         std::fs::canonicalize(&more[0].path).unwrap()
