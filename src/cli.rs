@@ -1831,6 +1831,15 @@ fn cmd_info(db: &DbArg) -> Result<ExitCode> {
                 ""
             }
         );
+        let hubs = engine.hub_scores()?.len();
+        println!(
+            "hub scores (songs that fit many hums): {hubs} of {songs} songs{}",
+            if hubs == 0 && songs > 0 {
+                "; run `earworm index` on your folders to measure them"
+            } else {
+                ""
+            }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -403,7 +403,8 @@ fn info_names_the_device_and_the_cpu_fallback() {
         "{t}"
     );
     assert!(
-        t.contains("melody segments (the melody vote): 0 of 0 songs\n"),
+        t.contains("melody segments (the melody vote): 0 of 0 songs\n")
+            && t.contains("hub scores (songs that fit many hums): 0 of 0 songs\n"),
         "{t}"
     );
 }
