@@ -291,8 +291,8 @@ impl Engine {
         let mut report = index_paths(&mut self.catalog, paths, &options, progress)?;
         if !report.cancelled {
             let mut state = IndexProgress {
-                total: report.found - report.unchanged,
-                done: report.found - report.unchanged,
+                total: report.found.saturating_sub(report.unchanged),
+                done: report.found.saturating_sub(report.unchanged),
                 elapsed: report.elapsed,
                 ..Default::default()
             };
