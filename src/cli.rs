@@ -1036,7 +1036,7 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
             // Last: the library's own songs searched as probes, for the hub scores.
             pb.set_length(p.probes_total as u64);
             pb.set_position(p.probes_done as u64);
-            pb.set_message("songs probed (hub scores: songs that fit every hum)");
+            pb.set_message("songs probed (hub scores: songs that fit many hums)");
             return;
         }
         if p.melodies_total > 0 {
@@ -1084,6 +1084,9 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
             "melody segments added for {} songs indexed by an older version",
             report.melodies_derived
         );
+    }
+    if let Some(why) = &report.hub_error {
+        eprintln!("warning: hub scores were not measured ({why}); searches run without them");
     }
     if report.hub_probes > 0 {
         eprintln!(

@@ -298,12 +298,18 @@ impl Engine {
             };
             let started = std::time::Instant::now();
             let before = report.elapsed;
-            report.hub_probes = self.refresh_hub_scores(&options.cancel, &mut |done, total| {
+            let refreshed = self.refresh_hub_scores(&options.cancel, &mut |done, total| {
                 state.probes_done = done;
                 state.probes_total = total;
                 state.elapsed = before + started.elapsed();
                 progress(&state);
-            })?;
+            });
+            // The files are indexed whatever happens here: a failure is reported, not fatal.
+            match refreshed {
+                Ok(Some(probes)) => report.hub_probes = probes,
+                Ok(None) => report.cancelled = true,
+                Err(e) => report.hub_error = Some(e.to_string()),
+            }
             report.elapsed = before + started.elapsed();
         }
         Ok(report)
@@ -327,30 +333,36 @@ impl Engine {
     /// by more than a tenth ([`hub::worth_reprobing`]): excerpts of each song's stored melody, played as a sine,
     /// are searched like hums (hub correction off), and each song's scores as a wrong
     /// candidate are kept. `progress` gets (songs probed, songs to probe). A cancelled run
-    /// keeps the old statistics. Returns the probes run (0 when none were needed).
+    /// keeps the old statistics. Returns the probes run (0 when none were needed), or None when
+    /// cancelled.
     pub fn refresh_hub_scores(
         &mut self,
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<usize, EngineError> {
+    ) -> Result<Option<usize>, EngineError> {
         let Some(embedder) = self.embedder.clone() else {
-            return Ok(0);
+            return Ok(Some(0));
         };
         let key = self.hub_key(&embedder);
         let generation = self.catalog.library_generation()?;
         let measured = self.catalog.hub_state(&key)?;
         if measured.is_some_and(|m| m.generation == generation) {
-            return Ok(0);
+            return Ok(Some(0));
         }
+        let newest_song = self.catalog.newest_song_id()?;
         if self.segment_index()?.is_none() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let Some(index) = self.segments.as_ref() else {
-            return Ok(0);
+            return Ok(Some(0));
         };
         let songs_now = index.song_count();
-        if measured.is_some_and(|m| !hub::worth_reprobing(m.songs, songs_now)) {
-            return Ok(0);
+        if let Some(m) = measured {
+            let added = self.catalog.songs_after(m.newest_song)?;
+            let removed = (m.songs + added).saturating_sub(songs_now);
+            if !hub::worth_reprobing(m.songs, songs_now, added + removed) {
+                return Ok(Some(0));
+            }
         }
         let mut settings = self.settings.clone();
         settings.hub = 0.0;
@@ -363,7 +375,7 @@ impl Engine {
         progress(0, songs.len());
         for batch in songs.chunks(16) {
             if cancel.load(Ordering::Relaxed) {
-                return Ok(probes);
+                return Ok(None);
             }
             for lines in catalog.melody_lines_of(batch)? {
                 for excerpt in
@@ -406,11 +418,12 @@ impl Engine {
         let state = HubState {
             generation,
             songs: songs_now,
+            newest_song,
             probes,
         };
         self.catalog.put_hub_scores(&key, &state, &rows)?;
         self.hub = Some(HubScores::new(stats)).filter(|h| !h.is_empty());
-        Ok(probes)
+        Ok(Some(probes))
     }
 
     fn segment_index(&mut self) -> Result<Option<&SegmentIndex>, EngineError> {

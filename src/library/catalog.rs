@@ -9,15 +9,16 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::melody::Contour;
 
 /// Bump when the schema changes; older catalogs are migrated in [`Catalog::open`].
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// What a library's hub statistics were measured on ([`Catalog::hub_state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubState {
     /// [`Catalog::library_generation`] then.
     pub generation: i64,
-    /// Songs in the search index then, and probes run.
+    /// Songs in the search index then, the largest song id then, and probes run.
     pub songs: usize,
+    pub newest_song: i64,
     pub probes: usize,
 }
 /// Bump when melody extraction changes: stored contours of an older version are recomputed.
@@ -316,32 +317,40 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
-        if version < 7 {
-            // Version 7: each song's hub statistic per model (search::hub) and the state of
-            // the library it was measured on. The library's generation counts every write of
-            // segments (row ids alone can repeat: a re-analysed newest song gets its old
-            // segment ids back).
+        if version < 8 {
+            // Version 8 (7 was a development layout, dropped here if present): each song's hub
+            // statistic per model and melody tracker (search::hub) and what it was measured on.
+            // The library's generation counts every write of segments (row ids alone can
+            // repeat: a re-analysed newest song gets its old segment ids back).
             self.conn.execute_batch(
                 "BEGIN;
-                 CREATE TABLE IF NOT EXISTS hub_scores(
+                 DROP TRIGGER IF EXISTS hub_stale_on_insert;
+                 DROP TRIGGER IF EXISTS hub_stale_on_delete;
+                 DROP TRIGGER IF EXISTS generation_on_insert;
+                 DROP TRIGGER IF EXISTS generation_on_delete;
+                 DROP TABLE IF EXISTS hub_state;
+                 DROP TABLE IF EXISTS hub_scores;
+                 DROP TABLE IF EXISTS library_state;
+                 CREATE TABLE hub_scores(
                     song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
                     model TEXT NOT NULL,
                     score REAL NOT NULL,
                     PRIMARY KEY(model, song_id));
-                 CREATE TABLE IF NOT EXISTS hub_state(
+                 CREATE INDEX hub_scores_song ON hub_scores(song_id);
+                 CREATE TABLE hub_state(
                     model TEXT PRIMARY KEY,
                     generation INTEGER NOT NULL,
                     songs INTEGER NOT NULL,
+                    newest_song INTEGER NOT NULL,
                     probes INTEGER NOT NULL,
                     built_at INTEGER NOT NULL);
-                 CREATE TABLE IF NOT EXISTS library_state(generation INTEGER NOT NULL);
-                 INSERT INTO library_state(generation)
-                    SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM library_state);
-                 CREATE TRIGGER IF NOT EXISTS generation_on_insert AFTER INSERT ON segments
+                 CREATE TABLE library_state(generation INTEGER NOT NULL);
+                 INSERT INTO library_state(generation) VALUES (0);
+                 CREATE TRIGGER generation_on_insert AFTER INSERT ON segments
                     BEGIN UPDATE library_state SET generation = generation + 1; END;
-                 CREATE TRIGGER IF NOT EXISTS generation_on_delete AFTER DELETE ON segments
+                 CREATE TRIGGER generation_on_delete AFTER DELETE ON segments
                     BEGIN UPDATE library_state SET generation = generation + 1; END;
-                 PRAGMA user_version = 7;
+                 PRAGMA user_version = 8;
                  COMMIT;",
             )?;
         }
@@ -356,18 +365,35 @@ impl Catalog {
             .query_row("SELECT generation FROM library_state", [], |r| r.get(0))?)
     }
 
+    /// The largest song id (0 for an empty library): songs added later have larger ones.
+    pub fn newest_song_id(&self) -> Result<i64, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM songs", [], |r| r.get(0))?)
+    }
+
+    /// Songs with an id above `id` (added since it was the newest).
+    pub fn songs_after(&self, id: i64) -> Result<usize, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM songs WHERE id > ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })? as usize)
+    }
+
     /// What the hub statistics of `model` were measured on, if they were.
     pub fn hub_state(&self, model: &str) -> Result<Option<HubState>, CatalogError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT generation, songs, probes FROM hub_state WHERE model = ?1",
+                "SELECT generation, songs, newest_song, probes FROM hub_state WHERE model = ?1",
                 [model],
                 |r| {
                     Ok(HubState {
                         generation: r.get(0)?,
                         songs: r.get::<_, i64>(1)? as usize,
-                        probes: r.get::<_, i64>(2)? as usize,
+                        newest_song: r.get(2)?,
+                        probes: r.get::<_, i64>(3)? as usize,
                     })
                 },
             )
@@ -394,12 +420,14 @@ impl Catalog {
             }
         }
         tx.execute(
-            "INSERT OR REPLACE INTO hub_state(model, generation, songs, probes, built_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO hub_state(model, generation, songs, newest_song, probes,
+                                                built_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 model,
                 state.generation,
                 state.songs as i64,
+                state.newest_song,
                 state.probes as i64,
                 now()
             ],
@@ -1101,8 +1129,10 @@ mod tests {
         let state = HubState {
             generation: before,
             songs: 2,
+            newest_song: cat.newest_song_id().unwrap(),
             probes: 4,
         };
+        assert_eq!(state.newest_song, b);
         // A song removed meanwhile is skipped, not an error.
         cat.put_hub_scores("m", &state, &[(a, 0.7), (b, 0.5), (999, 0.9)])
             .unwrap();
@@ -1114,6 +1144,7 @@ mod tests {
         // Adding a song, re-analysing the newest one (which can get its old segment ids back)
         // and removing one each move the generation; removing drops the song's score.
         let c = add_test_song(&mut cat, "/c.wav", &melody, 2.0, vec![("m", &segs)]);
+        assert_eq!(cat.songs_after(state.newest_song).unwrap(), 1);
         let added = cat.library_generation().unwrap();
         assert!(added > before);
         cat.put_segments("m", &[(c, segs.clone())]).unwrap();

@@ -22,7 +22,7 @@ pub const BEST_SCORES: usize = 10;
 /// ...and needs at least this many to count (fewer: no correction for the song).
 pub const MIN_SCORES: usize = 3;
 /// A library that changed since its statistics were measured is probed again when it is this
-/// small (cheap) or its song count moved by more than this share; otherwise the old statistics
+/// small (cheap) or more than this share of its songs were added or removed; otherwise the old statistics
 /// stand (new songs have none and are not corrected), so adding a song to a large library does
 /// not cost a probe of all of it.
 pub const ALWAYS_REPROBE_SONGS: usize = 200;
@@ -118,11 +118,11 @@ pub fn probe_songs(songs: &[i64], per_song: usize, max_probes: usize) -> Vec<i64
         .collect()
 }
 
-/// Whether a library of `songs_now` songs whose statistics were measured at `songs_then`
-/// (and that changed since) is probed again (see [`ALWAYS_REPROBE_SONGS`]).
-pub fn worth_reprobing(songs_then: usize, songs_now: usize) -> bool {
-    songs_now <= ALWAYS_REPROBE_SONGS
-        || (songs_now as f64 - songs_then as f64).abs() > REPROBE_CHANGE * songs_then as f64
+/// Whether a library of `songs_now` songs whose statistics were measured at `songs_then`, and
+/// that has had `churn` songs added or removed since, is probed again (see
+/// [`ALWAYS_REPROBE_SONGS`]).
+pub fn worth_reprobing(songs_then: usize, songs_now: usize, churn: usize) -> bool {
+    songs_now <= ALWAYS_REPROBE_SONGS || churn as f64 > REPROBE_CHANGE * songs_then as f64
 }
 
 /// Each song's statistic from its scores as a wrong candidate of the probes: the mean of its
@@ -197,11 +197,12 @@ mod tests {
 
     #[test]
     fn small_libraries_are_always_probed_again_large_ones_after_a_tenth_changed() {
-        assert!(worth_reprobing(150, 151));
-        assert!(!worth_reprobing(1000, 1050));
-        assert!(!worth_reprobing(1000, 950));
-        assert!(worth_reprobing(1000, 1101));
-        assert!(worth_reprobing(1000, 899));
+        assert!(worth_reprobing(150, 151, 1));
+        assert!(!worth_reprobing(1000, 1050, 50));
+        assert!(!worth_reprobing(1000, 950, 50));
+        assert!(worth_reprobing(1000, 1101, 101));
+        // Songs replaced at a steady count still count.
+        assert!(worth_reprobing(1000, 1000, 120));
     }
 
     #[test]

@@ -112,6 +112,18 @@ fn learned_search_finds_hummed_songs_and_reloads_its_index() {
         .collect();
     {
         let mut engine = Engine::open_with_model(&db, Ok(model())).unwrap();
+        // Cancelled while probing: the run says so, the files stay indexed, no scores are kept.
+        let options = IndexOptions::default();
+        let cancel = options.cancel.clone();
+        let stopped = engine
+            .index(&[dir.path().join("songs")], &options, &mut |p| {
+                if p.probes_total > 0 {
+                    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+            .unwrap();
+        assert!(stopped.cancelled && stopped.added == 12, "{stopped:?}");
+        assert!(engine.hub_scores().unwrap().is_empty());
         let mut probed = (0, 0);
         let report = engine
             .index(
