@@ -293,7 +293,6 @@ impl Engine {
             let mut state = IndexProgress {
                 total: report.found.saturating_sub(report.unchanged),
                 done: report.found.saturating_sub(report.unchanged),
-                elapsed: report.elapsed,
                 ..Default::default()
             };
             let started = std::time::Instant::now();
@@ -301,7 +300,7 @@ impl Engine {
             let refreshed = self.refresh_hub_scores(&options.cancel, &mut |done, total| {
                 state.probes_done = done;
                 state.probes_total = total;
-                state.elapsed = before + started.elapsed();
+                state.elapsed = started.elapsed();
                 progress(&state);
             });
             // The files are indexed whatever happens here: a failure is reported, not fatal.

@@ -60,6 +60,8 @@ pub struct IndexProgress {
     pub failed: usize,
     /// Seconds of audio analysed so far.
     pub audio_seconds: f64,
+    /// Time since the run started; during the probe step, since that step started (so that a
+    /// rate of `step()`'s units per second can be read from it).
     pub elapsed: Duration,
     pub current: Option<PathBuf>,
     /// After the files: songs indexed before the melody channel existed whose melody segments
