@@ -127,7 +127,9 @@ enum Command {
         tour: Option<PathBuf>,
     },
     /// Add or update music folders (and files) in the library; unchanged files are skipped,
-    /// deleted ones forgotten. Ctrl-C stops cleanly; the next run resumes.
+    /// deleted ones forgotten. When the library changed, its songs are then searched as probes
+    /// to measure hub scores (songs that fit many hums). Ctrl-C stops cleanly; the next run
+    /// resumes.
     Index {
         #[command(flatten)]
         db: DbArg,
@@ -1031,12 +1033,22 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
         0,
         "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}",
     );
+    let mut probing = false;
     let report = engine.index(paths, &options, &mut |p| {
         if p.probes_total > 0 {
             // Last: the library's own songs searched as probes, for the hub scores.
+            if !probing {
+                probing = true;
+                pb.reset();
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} songs  ETA {eta}  {msg}",
+                ) {
+                    pb.set_style(style);
+                }
+            }
             pb.set_length(p.probes_total as u64);
             pb.set_position(p.probes_done as u64);
-            pb.set_message("songs probed (hub scores: songs that fit many hums)");
+            pb.set_message("probed (hub scores: songs that fit many hums)");
             return;
         }
         if p.melodies_total > 0 {
@@ -1056,7 +1068,11 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
     for m in &report.missing {
         eprintln!("warning: {} does not exist", m.display());
     }
-    let secs = report.elapsed.as_secs_f64();
+    // The analysis rate is of the files' step alone (probing is reported on its own).
+    let secs = report
+        .elapsed
+        .saturating_sub(report.hub_elapsed)
+        .as_secs_f64();
     eprintln!(
         "{} audio files: {} added, {} updated, {} unchanged, {} failed, {} removed{}; {} other files ignored",
         report.found,
@@ -1090,8 +1106,9 @@ fn cmd_index(db: &DbArg, threads: Option<usize>, paths: &[PathBuf]) -> Result<Ex
     }
     if report.hub_probes > 0 {
         eprintln!(
-            "hub scores measured with {} probes of the library's own songs",
-            report.hub_probes
+            "hub scores measured with {} probes of the library's own songs in {:.1} s",
+            report.hub_probes,
+            report.hub_elapsed.as_secs_f64()
         );
     }
     // Bring the segment index up to date now (new songs join their cells; nothing is rebuilt

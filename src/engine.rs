@@ -309,7 +309,8 @@ impl Engine {
                 Ok(None) => report.cancelled = true,
                 Err(e) => report.hub_error = Some(e.to_string()),
             }
-            report.elapsed = before + started.elapsed();
+            report.hub_elapsed = started.elapsed();
+            report.elapsed = before + report.hub_elapsed;
         }
         Ok(report)
     }

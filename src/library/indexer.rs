@@ -110,6 +110,8 @@ pub struct IndexReport {
     /// Probe queries run to measure the library's hub scores (0 when the library had not
     /// changed since they were measured).
     pub hub_probes: usize,
+    /// Time those probes took (part of `elapsed`).
+    pub hub_elapsed: Duration,
     /// Why the hub scores could not be measured (the files were indexed all the same).
     pub hub_error: Option<String>,
 }
