@@ -13,7 +13,7 @@ use crate::melody::Contour;
 use crate::model::{Embedder, ModelError};
 use crate::search::confidence::Calibration;
 use crate::search::hub::{self, HubScores};
-use crate::search::learned::{self, LearnedError, SearchSettings, StageTimes};
+use crate::search::learned::{self, LearnedError, LibraryView, SearchSettings, StageTimes};
 use crate::search::{hum_contour, Match, MelodySearcher, SearchError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -389,10 +389,12 @@ impl Engine {
                     // A probe the network or the search cannot take is skipped, not fatal.
                     let Ok(query) = query else { continue };
                     let Ok(found) = learned::search_all(
-                        index,
-                        self.melody_segments.as_ref(),
-                        None,
-                        &melodies,
+                        LibraryView {
+                            index,
+                            melody_index: self.melody_segments.as_ref(),
+                            hub: None,
+                            melodies: &melodies,
+                        },
                         &query,
                         &hum,
                         settings.shortlist,
@@ -569,10 +571,12 @@ impl Engine {
             let catalog = &self.catalog;
             let melodies = |songs: &[i64]| catalog.melody_lines_of(songs);
             let mut found = learned::search(
-                index,
-                self.melody_segments.as_ref(),
-                self.hub.as_ref(),
-                &melodies,
+                LibraryView {
+                    index,
+                    melody_index: self.melody_segments.as_ref(),
+                    hub: self.hub.as_ref(),
+                    melodies: &melodies,
+                },
                 &queries,
                 &hum,
                 top.max(2),

@@ -1162,6 +1162,42 @@ mod tests {
     }
 
     #[test]
+    fn the_development_layout_of_schema_7_is_replaced_and_songs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let melody = Contour::new(25.0, vec![60.0; 50]);
+        let segs = vec![(0.0f32, vec![1.0f32, 0.0])];
+        let a = {
+            let mut cat = Catalog::open(dir.path()).unwrap();
+            add_test_song(&mut cat, "/a.wav", &melody, 2.0, vec![("m", &segs)])
+        };
+        // What commit 10ed1eb wrote as schema 7.
+        let conn = Connection::open(dir.path().join(Catalog::FILE_NAME)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER generation_on_insert; DROP TRIGGER generation_on_delete;
+             DROP TABLE hub_state; DROP TABLE hub_scores; DROP TABLE library_state;
+             CREATE TABLE hub_scores(song_id INTEGER NOT NULL REFERENCES songs(id)
+                ON DELETE CASCADE, model TEXT NOT NULL, score REAL NOT NULL,
+                PRIMARY KEY(model, song_id));
+             CREATE TABLE hub_state(model TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
+                probes INTEGER NOT NULL, built_at INTEGER NOT NULL);
+             CREATE TRIGGER hub_stale_on_insert AFTER INSERT ON segments
+                BEGIN DELETE FROM hub_state; END;
+             INSERT INTO hub_scores VALUES (1, 'm', 0.5);
+             INSERT INTO hub_state VALUES ('m', '1:1', 2, 0);
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+        drop(conn);
+        let mut cat = Catalog::open(dir.path()).unwrap();
+        assert_eq!(cat.songs().unwrap().len(), 1);
+        assert_eq!(cat.hub_state("m").unwrap(), None);
+        assert!(cat.hub_scores("m").unwrap().is_empty());
+        let before = cat.library_generation().unwrap();
+        cat.put_segments("m", &[(a, segs.clone())]).unwrap();
+        assert!(cat.library_generation().unwrap() > before);
+    }
+
+    #[test]
     fn newer_schema_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         drop(Catalog::open(dir.path()).unwrap());

@@ -288,15 +288,21 @@ fn ms_since(t: std::time::Instant) -> f32 {
 pub type MelodySource<'a> =
     dyn Fn(&[i64]) -> Result<Vec<crate::library::MelodyLines>, CatalogError> + 'a;
 
+/// What the learned search reads of a library: its segment index, its melody segments' index
+/// (when it has one), its hub statistics (when measured) and its stored melody lines.
+#[derive(Clone, Copy)]
+pub struct LibraryView<'a> {
+    pub index: &'a SegmentIndex,
+    pub melody_index: Option<&'a SegmentIndex>,
+    pub hub: Option<&'a HubScores>,
+    pub melodies: &'a MelodySource<'a>,
+}
+
 /// The full learned search: vote, shortlist, contour channel over its pool, re-ranking. Songs
 /// the contour stage cannot align keep their vote (with no alignment), so a hum the pitch
-/// tracker struggles with still gets answers.
-#[allow(clippy::too_many_arguments)]
+/// tracker struggles with still gets answers. The best `top`.
 pub fn search(
-    index: &SegmentIndex,
-    melody_index: Option<&SegmentIndex>,
-    hub: Option<&HubScores>,
-    melodies: &MelodySource,
+    library: LibraryView,
     query: &QueryEmbeddings,
     hum: &Contour,
     top: usize,
@@ -304,35 +310,27 @@ pub fn search(
     times: &mut StageTimes,
 ) -> Result<Vec<Match>, LearnedError> {
     let shortlist = settings.shortlist.max(top);
-    let mut out = search_all(
-        index,
-        melody_index,
-        hub,
-        melodies,
-        query,
-        hum,
-        shortlist,
-        settings,
-        times,
-    )?;
+    let mut out = search_all(library, query, hum, shortlist, settings, times)?;
     out.truncate(top);
     Ok(out)
 }
 
 /// [`search`]'s every candidate, best first: the vote's best `shortlist` songs and those the
 /// other channels add.
-#[allow(clippy::too_many_arguments)]
 pub fn search_all(
-    index: &SegmentIndex,
-    melody_index: Option<&SegmentIndex>,
-    hub: Option<&HubScores>,
-    melodies: &MelodySource,
+    library: LibraryView,
     query: &QueryEmbeddings,
     hum: &Contour,
     shortlist: usize,
     settings: &SearchSettings,
     times: &mut StageTimes,
 ) -> Result<Vec<Match>, LearnedError> {
+    let LibraryView {
+        index,
+        melody_index,
+        hub,
+        melodies,
+    } = library;
     if index.is_empty() {
         return Err(SearchError::EmptyLibrary.into());
     }
@@ -1015,10 +1013,12 @@ mod tests {
         let first = |melody_index: Option<&SegmentIndex>, settings: &SearchSettings| -> Vec<i64> {
             let mut times = StageTimes::default();
             search(
-                &index,
-                melody_index,
-                None,
-                &melodies,
+                LibraryView {
+                    index: &index,
+                    melody_index,
+                    hub: None,
+                    melodies: &melodies,
+                },
                 &query,
                 &hum,
                 1,
@@ -1090,7 +1090,17 @@ mod tests {
         let first = |settings: &SearchSettings| {
             let mut times = StageTimes::default();
             let found = search(
-                &index, None, None, &melodies, &query, &hum, 1, settings, &mut times,
+                LibraryView {
+                    index: &index,
+                    melody_index: None,
+                    hub: None,
+                    melodies: &melodies,
+                },
+                &query,
+                &hum,
+                1,
+                settings,
+                &mut times,
             );
             let best = &found.unwrap()[0];
             (best.song_id, best.line)
@@ -1145,10 +1155,12 @@ mod tests {
                 ..Default::default()
             };
             search(
-                &index,
-                None,
-                Some(hub),
-                &melodies,
+                LibraryView {
+                    index: &index,
+                    melody_index: None,
+                    hub: Some(hub),
+                    melodies: &melodies,
+                },
                 &query,
                 &hum,
                 3,
