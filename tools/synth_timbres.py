@@ -78,6 +78,25 @@ def random_instrument(rng: np.random.Generator) -> dict:
     )
 
 
+def mixture_organ(rng: np.random.Generator) -> dict:
+    """A pipe organ with mixture stops, as TimGM6mb's church organ is built: a weak
+    fundamental under strong octave, super-octave and quint partials (harmonics 2, 4, 6, 8), so
+    each voice's loudest partials sit one or two octaves (and a twelfth) above the note and the
+    lower voices' partials reach above the top voice's fundamental."""
+    inst = random_instrument(rng)
+    amps = np.zeros(64)
+    amps[0] = rng.uniform(0.0, 0.3)
+    for k in rng.choice([2, 4, 6, 8], size=rng.integers(2, 5), replace=False):
+        amps[k - 1] = rng.uniform(0.4, 1.0)
+    amps[int(rng.choice([2, 4])) - 1] = 1.0
+    amps[2::2] += rng.uniform(0.0, 0.05, size=len(amps[2::2]))  # a little reed and wind
+    inst.update(family="sustained", amps=amps,
+                env=dict(attack=rng.uniform(0.01, 0.08), hold=0.0, decay=rng.uniform(0.1, 0.5),
+                         sustain_cb=int(rng.uniform(0, 30)), release=rng.uniform(0.1, 0.4)),
+                vibrato_cents=0)
+    return inst
+
+
 def cycle(inst: dict, root: int) -> tuple[np.ndarray, int, int]:
     """One waveform for keys root-6..root+5, a whole number of cycles: (int16 samples, its
     stored sample rate, samples per cycle)."""
@@ -103,9 +122,11 @@ def instrument_of(program: int, instruments: int) -> int:
     return program % instruments
 
 
-def build(seed: int, instruments: int) -> tuple[bytes, list[dict]]:
+def build(seed: int, instruments: int, mixture_organ_: bool = False) -> tuple[bytes, list[dict]]:
     rng = np.random.default_rng(seed)
     insts = [random_instrument(rng) for _ in range(instruments)]
+    if mixture_organ_:  # drawn after the others, so the rest of the font is as without it
+        insts[instrument_of(19, instruments)] = mixture_organ(rng)
     samples, shdr = [], []
     inst_recs, ibag, igen = [], [], []
     pos = 0
@@ -177,10 +198,13 @@ def main():
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--instruments", type=int, default=8)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--mixture-organ", action="store_true",
+                    help="the church organ (program 19) is a mixture-stop pipe organ (weak "
+                         "fundamental, strong harmonics 2/4/6/8), like TimGM6mb's")
     args = ap.parse_args()
     if not 1 <= args.instruments <= 128:
         ap.error("--instruments must be 1..128")
-    data, insts = build(args.seed, args.instruments)
+    data, insts = build(args.seed, args.instruments, args.mixture_organ)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_bytes(data)
     for i, inst in enumerate(insts):
