@@ -90,6 +90,16 @@ def mixture_organ(rng: np.random.Generator) -> dict:
         amps[k - 1] = rng.uniform(0.4, 1.0)
     amps[int(rng.choice([2, 4])) - 1] = 1.0
     amps[2::2] += rng.uniform(0.0, 0.05, size=len(amps[2::2]))  # a little reed and wind
+    if rng.random() < 0.5:
+        # With a 16' rank: the cycle is built an octave below the key it plays, so harmonic 1
+        # sounds an octave under the note, 2 is the note, 4 and 8 its octaves, 6 its twelfth.
+        amps = np.zeros(64)
+        amps[0] = rng.uniform(0.3, 1.0)
+        amps[1] = rng.uniform(0.0, 0.3)
+        for k in rng.choice([4, 6, 8, 12], size=rng.integers(2, 4), replace=False):
+            amps[k - 1] = rng.uniform(0.4, 1.0)
+        amps[3] = 1.0
+        inst["sub_octave"] = True
     inst.update(family="sustained", amps=amps,
                 env=dict(attack=rng.uniform(0.01, 0.08), hold=0.0, decay=rng.uniform(0.1, 0.5),
                          sustain_cb=int(rng.uniform(0, 30)), release=rng.uniform(0.1, 0.4)),
@@ -100,10 +110,11 @@ def mixture_organ(rng: np.random.Generator) -> dict:
 def cycle(inst: dict, root: int) -> tuple[np.ndarray, int, int]:
     """One waveform for keys root-6..root+5, a whole number of cycles: (int16 samples, its
     stored sample rate, samples per cycle)."""
-    f0 = midi_hz(root)
+    below = 12 if inst.get("sub_octave") else 0  # a 16' rank: the cycle an octave down
+    f0 = midi_hz(root - below)
     n = max(8, int(round(LOOP_RATE / f0)))
     rate = int(round(f0 * n))
-    top = midi_hz(root + 6)
+    top = midi_hz(root + 6 - below)
     t = np.arange(n) / n
     wave = np.zeros(n)
     for k, (a, p) in enumerate(zip(inst["amps"], inst["phases"]), start=1):
