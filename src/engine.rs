@@ -290,9 +290,13 @@ impl Engine {
         }
         let mut report = index_paths(&mut self.catalog, paths, &options, progress)?;
         if !report.cancelled {
+            // The files' counts stay as they ended (the library view shows them beside the
+            // probe step's own).
             let mut state = IndexProgress {
                 total: report.found.saturating_sub(report.unchanged),
                 done: report.found.saturating_sub(report.unchanged),
+                failed: report.failed,
+                audio_seconds: report.audio_seconds,
                 ..Default::default()
             };
             let started = std::time::Instant::now();
@@ -329,10 +333,10 @@ impl Engine {
     }
 
     /// Measures the songs' hub statistics ([`crate::search::hub`]) when they were never
-    /// measured for this model, or the library changed since and is small or grew or shrank
-    /// by more than a tenth ([`hub::worth_reprobing`]): excerpts of each song's stored melody, played as a sine,
-    /// are searched like hums (hub correction off), and each song's scores as a wrong
-    /// candidate are kept. `progress` gets (songs probed, songs to probe). A cancelled run
+    /// measured for this model, or the library changed since and is small or had more than a
+    /// tenth of its songs added or removed ([`hub::worth_reprobing`]): excerpts of each song's
+    /// stored melody, played as a sine, are searched like hums (hub correction off), and each
+    /// song's scores as a wrong candidate are kept. `progress` gets (songs probed, songs to probe). A cancelled run
     /// keeps the old statistics. Returns the probes run (0 when none were needed), or None when
     /// cancelled.
     pub fn refresh_hub_scores(
@@ -457,9 +461,7 @@ impl Engine {
             });
             let index = index.map_err(LearnedError::from)?;
             self.melody_segments = Some(melody?).filter(|m| !m.is_empty());
-            let key = self.hub_key(e);
-            self.hub =
-                Some(HubScores::new(self.catalog.hub_scores(&key)?)).filter(|h| !h.is_empty());
+            self.hub = Some(HubScores::new(self.hub_scores()?)).filter(|h| !h.is_empty());
             self.segments = Some(index);
         }
         Ok(self.segments.as_ref().filter(|s| !s.is_empty()))
