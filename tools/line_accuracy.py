@@ -7,7 +7,8 @@ segment, for the hums found first and the others: whether misses come from the s
 Inner-voice songs are split into "descant" (the tune under a descant in an ensemble timbre, so
 the tune is the second voice) and "doubling" (a lead doubled an octave away).
 
-usage: tools/line_accuracy.py DB_DIR SET_DIR [--report R.json] [--from N] [--to M]
+usage: tools/line_accuracy.py DB_DIR SET_DIR [--report R.json] [--from N] [--to M] [--lead NAME]
+  --lead keeps only the songs whose lead is NAME (e.g. "church organ").
   e.g. tools/line_accuracy.py runs/db_stress_shipped data/stress --report runs/stress_shipped_hums.json --to 392
 """
 import argparse
@@ -48,9 +49,14 @@ def main():
     ap.add_argument("--report")
     ap.add_argument("--from", dest="lo", type=int, default=0)
     ap.add_argument("--to", dest="hi", type=int, default=None)
+    ap.add_argument("--lead", help="only songs whose lead is this (songs.csv's lead column)")
     a = ap.parse_args()
     root = os.path.abspath(a.set)
-    songs = {r["file"]: r for r in csv.DictReader(open(os.path.join(a.set, "songs.csv")))}
+    songs = {
+        r["file"]: r
+        for r in csv.DictReader(open(os.path.join(a.set, "songs.csv")))
+        if a.lead is None or r["lead"] == a.lead
+    }
     notes = {}
     for line in open(os.path.join(a.set, "melody_notes.jsonl")):
         j = json.loads(line)
@@ -90,7 +96,7 @@ def main():
         for i in range(a.lo, a.hi if a.hi is not None else len(outcomes)):
             row, o = manifest[i], outcomes[i]
             rel = row["target_file"]
-            if rel not in lines:
+            if rel not in lines or rel not in songs:
                 continue
             fps, melody, _ = lines[rel]
             acc = accuracy(melody, fps, notes[rel], (float(row["start_s"]), float(row["end_s"])))
