@@ -78,12 +78,8 @@ def random_instrument(rng: np.random.Generator) -> dict:
     )
 
 
-def mixture_organ(rng: np.random.Generator) -> dict:
-    """A pipe organ with mixture stops, as TimGM6mb's church organ is built: a weak
-    fundamental under strong octave, super-octave and quint partials (harmonics 2, 4, 6, 8), so
-    each voice's loudest partials sit one or two octaves (and a twelfth) above the note and the
-    lower voices' partials reach above the top voice's fundamental."""
-    inst = random_instrument(rng)
+def organ_ranks(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """One mixture organ's partials: (amplitudes of harmonics 1.., whether it has a 16' rank)."""
     amps = np.zeros(64)
     amps[0] = rng.uniform(0.0, 0.3)
     for k in rng.choice([2, 4, 6, 8], size=rng.integers(2, 5), replace=False):
@@ -99,25 +95,42 @@ def mixture_organ(rng: np.random.Generator) -> dict:
         for k in rng.choice([4, 6, 8, 12], size=rng.integers(2, 4), replace=False):
             amps[k - 1] = rng.uniform(0.4, 1.0)
         amps[3] = 1.0
+        return amps, True
+    return amps, False
+
+
+def mixture_organ(rng: np.random.Generator, ranks_per_octave: bool = False) -> dict:
+    """A pipe organ with mixture stops, as TimGM6mb's church organ is built: a weak
+    fundamental under strong octave, super-octave and quint partials (harmonics 2, 4, 6, 8), so
+    each voice's loudest partials sit one or two octaves (and a twelfth) above the note and the
+    lower voices' partials reach above the top voice's fundamental. With `ranks_per_octave`
+    every octave's sample draws its own ranks (TimGM6mb's organ changes layout across its key
+    ranges: a 16' rank only in the middle octaves)."""
+    inst = random_instrument(rng)
+    amps, sub_octave = organ_ranks(rng)
+    if sub_octave:
         inst["sub_octave"] = True
     inst.update(family="sustained", amps=amps,
                 env=dict(attack=rng.uniform(0.01, 0.08), hold=0.0, decay=rng.uniform(0.1, 0.5),
                          sustain_cb=int(rng.uniform(0, 30)), release=rng.uniform(0.1, 0.4)),
                 vibrato_cents=0)
+    if ranks_per_octave:  # drawn last, so the rest of the organ is as without it
+        inst["ranks_by_root"] = {root: organ_ranks(rng) for root in ROOTS}
     return inst
 
 
 def cycle(inst: dict, root: int) -> tuple[np.ndarray, int, int]:
     """One waveform for keys root-6..root+5, a whole number of cycles: (int16 samples, its
     stored sample rate, samples per cycle)."""
-    below = 12 if inst.get("sub_octave") else 0  # a 16' rank: the cycle an octave down
+    amps, sub_octave = inst.get("ranks_by_root", {}).get(root, (inst["amps"], inst.get("sub_octave")))
+    below = 12 if sub_octave else 0  # a 16' rank: the cycle an octave down
     f0 = midi_hz(root - below)
     n = max(8, int(round(LOOP_RATE / f0)))
     rate = int(round(f0 * n))
     top = midi_hz(root + 6 - below)
     t = np.arange(n) / n
     wave = np.zeros(n)
-    for k, (a, p) in enumerate(zip(inst["amps"], inst["phases"]), start=1):
+    for k, (a, p) in enumerate(zip(amps, inst["phases"]), start=1):
         if k * top >= 0.45 * RENDER_RATE or k >= n // 2:  # nothing above Nyquist where it plays
             break
         wave += a * np.sin(2 * np.pi * k * t + p)
@@ -133,11 +146,12 @@ def instrument_of(program: int, instruments: int) -> int:
     return program % instruments
 
 
-def build(seed: int, instruments: int, mixture_organ_: bool = False) -> tuple[bytes, list[dict]]:
+def build(seed: int, instruments: int, mixture_organ_: bool = False,
+          ranks_per_octave: bool = False) -> tuple[bytes, list[dict]]:
     rng = np.random.default_rng(seed)
     insts = [random_instrument(rng) for _ in range(instruments)]
     if mixture_organ_:  # drawn after the others, so the rest of the font is as without it
-        insts[instrument_of(19, instruments)] = mixture_organ(rng)
+        insts[instrument_of(19, instruments)] = mixture_organ(rng, ranks_per_octave)
     samples, shdr = [], []
     inst_recs, ibag, igen = [], [], []
     pos = 0
@@ -212,10 +226,14 @@ def main():
     ap.add_argument("--mixture-organ", action="store_true",
                     help="the church organ (program 19) is a mixture-stop pipe organ (weak "
                          "fundamental, strong harmonics 2/4/6/8), like TimGM6mb's")
+    ap.add_argument("--organ-ranks-per-octave", action="store_true",
+                    help="with --mixture-organ: every octave's organ sample draws its own ranks")
     args = ap.parse_args()
     if not 1 <= args.instruments <= 128:
         ap.error("--instruments must be 1..128")
-    data, insts = build(args.seed, args.instruments, args.mixture_organ)
+    if args.organ_ranks_per_octave and not args.mixture_organ:
+        ap.error("--organ-ranks-per-octave needs --mixture-organ")
+    data, insts = build(args.seed, args.instruments, args.mixture_organ, args.organ_ranks_per_octave)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_bytes(data)
     for i, inst in enumerate(insts):
