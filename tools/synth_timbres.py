@@ -108,9 +108,7 @@ def mixture_organ(rng: np.random.Generator, ranks_per_octave: bool = False) -> d
     ranges: a 16' rank only in the middle octaves)."""
     inst = random_instrument(rng)
     amps, sub_octave = organ_ranks(rng)
-    if sub_octave:
-        inst["sub_octave"] = True
-    inst.update(family="sustained", amps=amps,
+    inst.update(family="sustained", amps=amps, sub_octave=sub_octave,
                 env=dict(attack=rng.uniform(0.01, 0.08), hold=0.0, decay=rng.uniform(0.1, 0.5),
                          sustain_cb=int(rng.uniform(0, 30)), release=rng.uniform(0.1, 0.4)),
                 vibrato_cents=0)
