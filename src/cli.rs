@@ -333,6 +333,11 @@ enum Command {
         /// Residual blocks (each two 3-frame convolutions)
         #[arg(long, default_value_t = crate::model::tracker::TrackerConfig::default().blocks)]
         blocks: usize,
+        /// Residual blocks after --blocks whose convolutions read frames 2, 4, 8, ... apart
+        /// (3 of them widen what the tracker hears around a frame from 1.5 s to 3.7 s); grown
+        /// from --init weights like extra --blocks
+        #[arg(long, default_value_t = 0)]
+        dilated_blocks: usize,
         /// End after this many steps, the learning-rate schedule still spanning --steps
         #[arg(long, value_name = "STEPS")]
         stop_after: Option<usize>,
@@ -736,11 +741,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             init,
             hidden,
             blocks,
+            dilated_blocks,
             stop_after,
             timbre_eq,
         }) => {
             if hidden == 0 || blocks == 0 {
                 anyhow::bail!("--hidden and --blocks must be at least 1");
+            }
+            if dilated_blocks > 6 {
+                anyhow::bail!("--dilated-blocks is at most 6 (the sixth reads frames 128 apart)");
             }
             let config = crate::train::tracker::TrackerTrainConfig {
                 data,
@@ -754,6 +763,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 init,
                 hidden,
                 blocks,
+                dilated_blocks,
                 stop_after,
                 timbre_eq,
             };

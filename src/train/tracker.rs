@@ -40,6 +40,9 @@ pub struct TrackerTrainConfig {
     pub hidden: usize,
     #[serde(default = "default_blocks")]
     pub blocks: usize,
+    /// Dilated blocks after them ([`TrackerConfig::dilated_blocks`]).
+    #[serde(default)]
+    pub dilated_blocks: usize,
     /// End the run after this many steps of the schedule (which still spans `steps`): the
     /// weights as they are then, learning rate still high.
     #[serde(default)]
@@ -250,6 +253,7 @@ pub fn train_tracker(
         bins: params.n_bins,
         hidden: config.hidden,
         blocks: config.blocks,
+        dilated_blocks: config.dilated_blocks,
     };
     let mut varmap = VarMap::new();
     let net = TrackerNet::new(
@@ -377,13 +381,15 @@ fn load_growing(varmap: &VarMap, init: &Path, device: &Device) -> Result<usize, 
         match given.get(name) {
             Some(t) => var.set(t)?,
             None => {
-                let block = name
-                    .strip_prefix("block")
-                    .and_then(|rest| rest.split_once('.'))
-                    .filter(|(i, _)| i.parse::<usize>().is_ok());
+                let block = ["block", "dilated"].iter().find_map(|kind| {
+                    name.strip_prefix(kind)
+                        .and_then(|rest| rest.split_once('.'))
+                        .filter(|(i, _)| i.parse::<usize>().is_ok())
+                        .map(|(i, rest)| (format!("{kind}{i}"), rest))
+                });
                 match block {
                     Some((i, rest)) => {
-                        grown.insert(i.to_string());
+                        grown.insert(i);
                         if rest.starts_with("b.") {
                             var.set(&var.zeros_like()?)?;
                         }
@@ -449,6 +455,7 @@ mod tests {
             init: None,
             hidden: 16,
             blocks: 1,
+            dilated_blocks: 0,
             stop_after: None,
             timbre_eq: false,
         };
@@ -476,17 +483,20 @@ mod tests {
         let again = crate::model::tracker::Tracker::load(&tuned.out).unwrap();
         assert_eq!(again.probabilities(&songs[0].spec).unwrap(), probs);
 
-        // A deeper network grown from those weights starts as the same tracker.
+        // A deeper network grown from those weights (two plain blocks more, and two dilated
+        // ones that hear 4 and 8 frames apart) starts as the same tracker.
         let mut lines = Vec::new();
         let deeper = TrackerTrainConfig {
             out: dir.path().join("deeper"),
             blocks: 3,
+            dilated_blocks: 2,
             ..tuned.clone()
         };
         let card = train_tracker(&deeper, &mut |l| lines.push(l.to_string())).unwrap();
         assert_eq!(card["config"]["blocks"], 3);
+        assert_eq!(card["config"]["dilated_blocks"], 2);
         assert!(
-            lines.iter().any(|l| l.starts_with("2 new blocks")),
+            lines.iter().any(|l| l.starts_with("4 new blocks")),
             "{lines:?}"
         );
         let grown = crate::model::tracker::Tracker::load(&deeper.out).unwrap();
