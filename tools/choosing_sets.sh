@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Judges trial models on the sets choices may be made on, never on a reported half:
+#   stress           texture-stress set, tuning half (queries 0-391; hums and oracle)
+#   dev200           standard dev songs, tuning half (queries 0-299; hums)
+#   testset          additive-synthesis test songs, all 150 (hums)
+#   ensembles_timgm  TimGM6mb four-part and inner-voice songs, 224 (hums and oracle)
+#   dev_synth1       an unheard synthetic font (seed 161), 200 (hums and oracle)
+# Makes a missing set first (the commands of tools/evaluate_textures.sh,
+# tools/evaluate_generalisation.sh and docs/MEASURED.md), indexes it afresh with MODEL_DIR's
+# models into runs/db_SET_TAG and writes runs/SET_TAG_{hums,sine}.json; with BASE=TAG2 prints
+# each set's queries found first per texture as TAG2 -> TAG (tools/found_first.py).
+#
+# usage: tools/choosing_sets.sh MODEL_DIR TAG [SET...]      (default: all five)
+# e.g.   tools/choosing_sets.sh models shipped && BASE=shipped tools/choosing_sets.sh /tmp/trial t1
+# About 12 minutes for all five on an idle 2-core machine once the sets exist (making them: 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 2 ] || { sed -n 2,17p "$0"; exit 2; }
+models=$1 tag=$2
+shift 2
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(stress dev200 testset ensembles_timgm dev_synth1)
+bin=${EARWORM_BIN:-target/release/earworm}
+[ -x "$bin" ] || cargo build --release
+make_set() {
+  case $1 in
+    stress) "$bin" synth devset --textures stress --songs 392 --queries-per-song 2 --seed 21 --out data/stress ;;
+    dev200) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 --out data/dev200 ;;
+    testset) "$bin" synth testset --out data/testset --songs 150 --difficulty clean,medium,hard --seed 2 ;;
+    ensembles_timgm) "$bin" synth devset --split dev --songs 112 --queries-per-song 2 --seed 85 --voices heldout \
+      --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --textures homophonic,inner_voice --out data/ensembles_timgm ;;
+    dev_synth1)
+      local font=data/fonts_synth/synth_timbres_161.sf2
+      mkdir -p data/fonts_synth
+      if [ ! -f "$font" ]; then
+        tools/setup_python.sh
+        tools/.venv/bin/python tools/synth_timbres.py --seed 161 --out "$font"
+      fi
+      "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed 261 --voices heldout \
+        --soundfont "$font" --textures homophonic,inner_voice,dense_band --out data/dev_synth1 ;;
+    *) echo "unknown set $1 (stress, dev200, testset, ensembles_timgm, dev_synth1)" >&2; exit 2 ;;
+  esac
+}
+mkdir -p runs
+for set in "${sets[@]}"; do
+  [ -f "data/$set/manifest.csv" ] || make_set "$set"
+  manifest=data/$set/manifest.csv
+  case $set in # the tuning halves: header + the first 392 / 300 queries
+    stress) head -n 393 "$manifest" > data/stress/_tune.csv; manifest=data/stress/_tune.csv ;;
+    dev200) head -n 301 "$manifest" > data/dev200/manifest_tune.csv; manifest=data/dev200/manifest_tune.csv ;;
+  esac
+  db=runs/db_${set}_$tag
+  rm -rf "$db"
+  EARWORM_MODEL_DIR=$models "$bin" index --db "$db" "data/$set/songs" > "runs/index_${set}_$tag.log" 2>&1
+  kinds=(hums)
+  case $set in stress | ensembles_timgm | dev_synth1) kinds+=(sine) ;; esac
+  for kind in "${kinds[@]}"; do
+    oracle=()
+    [ "$kind" = sine ] && oracle=(--oracle sine)
+    EARWORM_MODEL_DIR=$models "$bin" eval --db "$db" --manifest "$manifest" "${oracle[@]}" \
+      --report "runs/${set}_${tag}_${kind}.json" > /dev/null
+    by=texture
+    [ "$set" = testset ] || [ "$set" = dev200 ] && by=difficulty
+    reports=("runs/${set}_${tag}_${kind}.json")
+    [ -n "${BASE:-}" ] && reports=("runs/${set}_${BASE}_${kind}.json" "${reports[@]}")
+    echo "== $set, $kind, found first (${BASE:+$BASE -> }$tag)"
+    python3 tools/found_first.py "${reports[@]}" --by "$by"
+  done
+done
