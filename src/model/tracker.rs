@@ -59,12 +59,12 @@ impl TrackerConfig {
         2usize.pow(i as u32 + 1)
     }
 
-    /// Frames either side of a frame that its output depends on.
-    pub fn reach(&self) -> usize {
-        2 + 2 * self.blocks
-            + (0..self.dilated_blocks)
-                .map(|i| 2 * Self::dilation(i))
-                .sum::<usize>()
+    /// Frames either side of a frame that the dilated blocks add to what the network hears
+    /// (the plain ones hear 2 + `blocks` x 2).
+    pub fn dilated_reach(&self) -> usize {
+        (0..self.dilated_blocks)
+            .map(|i| 2 * Self::dilation(i))
+            .sum()
     }
 }
 
@@ -167,11 +167,7 @@ const CONTEXT: usize = 16;
 /// Context frames either side of an inference chunk: [`CONTEXT`] for the plain blocks (as the
 /// shipped trackers were measured with), plus what dilated blocks reach beyond them.
 fn chunk_context(config: &TrackerConfig) -> usize {
-    let plain = TrackerConfig {
-        dilated_blocks: 0,
-        ..*config
-    };
-    CONTEXT + (config.reach() - plain.reach())
+    CONTEXT + config.dilated_reach()
 }
 
 /// A song's lines as Earworm stores them ([`Tracker::melody_lines`]).
