@@ -5,8 +5,7 @@
 #   testset          additive-synthesis test songs, all 150 (hums)
 #   ensembles_timgm  TimGM6mb four-part and inner-voice songs, 224 (hums and oracle)
 #   dev_synth1       an unheard synthetic font (seed 161), 200 (hums and oracle)
-# Makes a missing set first (the commands of tools/evaluate_textures.sh,
-# tools/evaluate_generalisation.sh and docs/MEASURED.md), indexes it afresh with MODEL_DIR's
+# Makes a missing set first (tools/make_eval_set.sh), indexes it afresh with MODEL_DIR's
 # models into runs/db_SET_TAG and writes runs/SET_TAG_{hums,sine}.json; with BASE=TAG2 prints
 # each set's queries found first per texture as TAG2 -> TAG (tools/found_first.py).
 #
@@ -15,35 +14,16 @@
 # About 12 minutes for all five on an idle 2-core machine once the sets exist (making them: 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n 2,17p "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,14p "$0"; exit 2; }
 models=$1 tag=$2
 shift 2
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(stress dev200 testset ensembles_timgm dev_synth1)
 bin=${EARWORM_BIN:-target/release/earworm}
 [ -x "$bin" ] || cargo build --release
-make_set() {
-  case $1 in
-    stress) "$bin" synth devset --textures stress --songs 392 --queries-per-song 2 --seed 21 --out data/stress ;;
-    dev200) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 --out data/dev200 ;;
-    testset) "$bin" synth testset --out data/testset --songs 150 --difficulty clean,medium,hard --seed 2 ;;
-    ensembles_timgm) "$bin" synth devset --split dev --songs 112 --queries-per-song 2 --seed 85 --voices heldout \
-      --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --textures homophonic,inner_voice --out data/ensembles_timgm ;;
-    dev_synth1)
-      local font=data/fonts_synth/synth_timbres_161.sf2
-      mkdir -p data/fonts_synth
-      if [ ! -f "$font" ]; then
-        tools/setup_python.sh
-        tools/.venv/bin/python tools/synth_timbres.py --seed 161 --out "$font"
-      fi
-      "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed 261 --voices heldout \
-        --soundfont "$font" --textures homophonic,inner_voice,dense_band --out data/dev_synth1 ;;
-    *) echo "unknown set $1 (stress, dev200, testset, ensembles_timgm, dev_synth1)" >&2; exit 2 ;;
-  esac
-}
 mkdir -p runs
 for set in "${sets[@]}"; do
-  [ -f "data/$set/manifest.csv" ] || make_set "$set"
+  EARWORM_BIN=$bin tools/make_eval_set.sh "$set"
   manifest=data/$set/manifest.csv
   case $set in # the tuning halves: header + the first 392 / 300 queries
     stress) head -n 393 "$manifest" > data/stress/_tune.csv; manifest=data/stress/_tune.csv ;;

@@ -24,9 +24,7 @@ fi
 [ -f data/general_ms/manifest.csv ] || "$bin" synth devset --split dev --songs 280 \
   --queries-per-song 2 --seed 81 --voices heldout --soundfont "$font" \
   --textures standard,homophonic,inner_voice,dense_band,passed,sung_lead,produced --out data/general_ms
-[ -f data/ensembles_timgm/manifest.csv ] || "$bin" synth devset --split dev --songs 112 \
-  --queries-per-song 2 --seed 85 --voices heldout --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 \
-  --textures homophonic,inner_voice --out data/ensembles_timgm
+EARWORM_BIN=$bin tools/make_eval_set.sh ensembles_timgm
 if [ ! -f data/dev_unusual/manifest_heldout.csv ]; then
   "$bin" synth devset --split dev --songs 150 --queries-per-song 3 --seed 83 --voices unusual \
     --out data/dev_unusual

@@ -10,12 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/earworm
-[ -f data/stress/manifest.csv ] || "$bin" synth devset --textures stress --songs 392 \
-  --queries-per-song 2 --seed 21 --out data/stress
-[ -f data/dev200/manifest.csv ] || "$bin" synth devset --split dev --songs 200 --queries-per-song 3 \
-  --seed 1 --out data/dev200
-[ -f data/testset/manifest.csv ] || "$bin" synth testset --out data/testset --songs 150 \
-  --difficulty clean,medium,hard --seed 2
+EARWORM_BIN=$bin tools/make_eval_set.sh stress dev200 testset
 mkdir -p runs
 for set in stress dev200 testset; do
   "$bin" index --db "runs/db_${set}_shipped" "data/$set/songs"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Makes evaluation sets that are missing (one place for their commands; tools/evaluate_textures.sh,
+# tools/evaluate_generalisation.sh and tools/choosing_sets.sh call it):
+#   stress           texture-stress set: 392 dev-melody songs, 56 per texture, 784 hums (seed 21)
+#   dev200           the first 200 songs of the dev set and their 600 hums (seed 1)
+#   testset          150 random melodies over additive-synthesis instruments (seed 2)
+#   ensembles_timgm  112 four-part and inner-voice songs in TimGM6mb, 224 hums (seed 85)
+#   dev_synth1       100 songs in an unheard synthetic font (seed 161), 200 hums (seed 261)
+# usage: tools/make_eval_set.sh SET...   (a set whose manifest.csv exists is left as it is)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${EARWORM_BIN:-target/release/earworm}
+for set in "$@"; do
+  [ -f "data/$set/manifest.csv" ] && continue
+  case $set in
+    stress) "$bin" synth devset --textures stress --songs 392 --queries-per-song 2 --seed 21 --out data/stress ;;
+    dev200) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 --out data/dev200 ;;
+    testset) "$bin" synth testset --out data/testset --songs 150 --difficulty clean,medium,hard --seed 2 ;;
+    ensembles_timgm) "$bin" synth devset --split dev --songs 112 --queries-per-song 2 --seed 85 --voices heldout \
+      --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --textures homophonic,inner_voice --out data/ensembles_timgm ;;
+    dev_synth1)
+      font=data/fonts_synth/synth_timbres_161.sf2
+      mkdir -p data/fonts_synth
+      if [ ! -f "$font" ]; then
+        tools/setup_python.sh
+        tools/.venv/bin/python tools/synth_timbres.py --seed 161 --out "$font"
+      fi
+      "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed 261 --voices heldout \
+        --soundfont "$font" --textures homophonic,inner_voice,dense_band --out data/dev_synth1 ;;
+    *) echo "unknown set $set (stress, dev200, testset, ensembles_timgm, dev_synth1)" >&2; exit 2 ;;
+  esac
+done
