@@ -6,6 +6,8 @@
 #   testset          150 random melodies over additive-synthesis instruments (seed 2)
 #   ensembles_timgm  112 four-part and inner-voice songs in TimGM6mb, 224 hums (seed 85)
 #   dev_synth1       100 songs in an unheard synthetic font (seed 161), 200 hums (seed 261)
+#   dev_synth2       the same in another unheard font (seed 162), 200 hums (seed 262): reported,
+#                    never chosen on
 # usage: tools/make_eval_set.sh SET...   (a set whose manifest.csv exists is left as it is)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,15 +20,16 @@ for set in "$@"; do
     testset) "$bin" synth testset --out data/testset --songs 150 --difficulty clean,medium,hard --seed 2 ;;
     ensembles_timgm) "$bin" synth devset --split dev --songs 112 --queries-per-song 2 --seed 85 --voices heldout \
       --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --textures homophonic,inner_voice --out data/ensembles_timgm ;;
-    dev_synth1)
-      font=data/fonts_synth/synth_timbres_161.sf2
+    dev_synth1 | dev_synth2)
+      k=${set#dev_synth}
+      font=data/fonts_synth/synth_timbres_16$k.sf2
       mkdir -p data/fonts_synth
       if [ ! -f "$font" ]; then
         tools/setup_python.sh
-        tools/.venv/bin/python tools/synth_timbres.py --seed 161 --out "$font"
+        tools/.venv/bin/python tools/synth_timbres.py --seed "16$k" --out "$font"
       fi
-      "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed 261 --voices heldout \
-        --soundfont "$font" --textures homophonic,inner_voice,dense_band --out data/dev_synth1 ;;
-    *) echo "unknown set $set (stress, dev200, testset, ensembles_timgm, dev_synth1)" >&2; exit 2 ;;
+      "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed "26$k" --voices heldout \
+        --soundfont "$font" --textures homophonic,inner_voice,dense_band --out "data/$set" ;;
+    *) echo "unknown set $set (stress, dev200, testset, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
   esac
 done

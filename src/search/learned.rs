@@ -108,6 +108,9 @@ const MELODY_VOTE_WEIGHT: f32 = 0.0;
 /// Share of a song's hub statistic's lead over the library's mean taken off its fused score
 /// ([`super::hub`]; libraries without hub statistics are unaffected).
 pub const HUB_WEIGHT: f32 = 0.25;
+/// Extra alignment cost per warping step: 0.1–0.2 a plateau on the choosing sets, 0.3 loses
+/// hums (docs/MEASURED.md, sixteenth session). The baseline search keeps none.
+const WARP_STEP_COST: f32 = 0.15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {
@@ -507,6 +510,7 @@ fn align_only(
         )
     }))
     .with_second_line_cost(settings.second_line_cost)
+    .with_warp_step_cost(settings.warp_step_cost)
     .with_second_voices(voices, settings.second_voice_penalty);
     Ok(match searcher.align_candidates(hum, ids) {
         Ok(ms) => ms
@@ -554,6 +558,9 @@ pub struct SearchSettings {
     /// Extra cost per frame of following the second line instead of the melody
     /// (`EARWORM_SECOND_LINE_COST`; the alignment's frame costs run 0–2).
     pub second_line_cost: f32,
+    /// Extra cost per warping step of the alignment (a song or hum frame skipped;
+    /// `EARWORM_WARP_STEP_COST`; the alignment's frame costs run 0–2).
+    pub warp_step_cost: f32,
     /// Whether songs with a second voice (the tune under a descant) are also aligned on it
     /// (`EARWORM_SECOND_VOICE`: 0 turns it off), and what a match on it scores less than one
     /// on the melody (`EARWORM_SECOND_VOICE_PENALTY`).
@@ -597,6 +604,7 @@ impl Default for SearchSettings {
             // match; and on for some songs only it favours those (docs/MEASURED.md).
             second_line: false,
             second_line_cost: super::DEFAULT_SECOND_LINE_COST,
+            warp_step_cost: WARP_STEP_COST,
             second_voice: true,
             second_voice_penalty: super::DEFAULT_SECOND_VOICE_PENALTY,
             second_voice_pool: SECOND_VOICE_POOL,
@@ -715,6 +723,7 @@ impl SearchSettings {
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
             ("EARWORM_HUB_WEIGHT", &mut self.hub),
             ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
+            ("EARWORM_WARP_STEP_COST", &mut self.warp_step_cost),
             (
                 "EARWORM_SECOND_VOICE_PENALTY",
                 &mut self.second_voice_penalty,
@@ -808,6 +817,7 @@ mod tests {
             ("EARWORM_QUERY_STRETCHES", "0.9, 1.1"),
             ("EARWORM_QUERY_HOP", "0"),
             ("EARWORM_QUERY_MAX_WINDOWS", "12"),
+            ("EARWORM_WARP_STEP_COST", "0.3"),
         ]));
         assert_eq!(s.query.stretches, vec![0.9, 1.1]);
         assert_eq!(s.query.max_windows, 12);
@@ -824,6 +834,7 @@ mod tests {
         assert_eq!(s.dense, 0.5);
         assert_eq!(s.diagonal, DIAGONAL_WEIGHT, "negative weights are ignored");
         assert_eq!(s.vote, VOTE_WEIGHT, "unparsable values are ignored");
+        assert_eq!(s.warp_step_cost, 0.3);
         assert_eq!(
             s.dump_candidates.as_deref(),
             Some(std::path::Path::new("/tmp/c.jsonl"))

@@ -39,6 +39,9 @@ pub const DEFAULT_SECOND_LINE_COST: f32 = 0.3;
 /// [`MelodySearcher::with_second_voices`]).
 pub const DEFAULT_SECOND_VOICE_PENALTY: f32 = 0.0;
 
+/// Extra cost of each warping step of the alignment ([`MelodySearcher::with_warp_step_cost`]).
+pub const DEFAULT_WARP_STEP_COST: f32 = 0.0;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SearchError {
     #[error("no melody found in the query: it needs at least {needed:.1} s of voiced sound (humming, singing or whistling), found {found:.1} s")]
@@ -156,6 +159,8 @@ pub struct MelodySearcher {
     /// is the better guess, so a song that fits the hum only through its second line ranks
     /// below one that fits it on its melody.
     second_line_cost: f32,
+    /// Added to the DTW's cost for each step off the diagonal ((1,2) or (2,1)).
+    warp_step_cost: f32,
 }
 
 impl Coarse {
@@ -211,6 +216,7 @@ impl MelodySearcher {
         Self {
             songs,
             second_line_cost: DEFAULT_SECOND_LINE_COST,
+            warp_step_cost: DEFAULT_WARP_STEP_COST,
         }
     }
 
@@ -223,6 +229,7 @@ impl MelodySearcher {
                 .map(|(id, sketch)| sketched_song(id, sketch, None))
                 .collect(),
             second_line_cost: DEFAULT_SECOND_LINE_COST,
+            warp_step_cost: DEFAULT_WARP_STEP_COST,
         }
     }
 
@@ -259,6 +266,12 @@ impl MelodySearcher {
     /// The same searcher with another cost for following the second line (see the field).
     pub fn with_second_line_cost(mut self, cost: f32) -> Self {
         self.second_line_cost = cost.max(0.0);
+        self
+    }
+
+    /// The same searcher with another cost per warping step of the alignment (see the field).
+    pub fn with_warp_step_cost(mut self, cost: f32) -> Self {
+        self.warp_step_cost = if cost.is_finite() { cost.max(0.0) } else { 0.0 };
         self
     }
 
@@ -372,7 +385,7 @@ impl MelodySearcher {
     fn stage_two(&self, query: &PreparedQuery, coarse: &[(usize, Coarse)]) -> Vec<Match> {
         let mut matches: Vec<Match> = parallel_map(coarse, |(idx, c)| {
             let song = &self.songs[*idx];
-            let mut m = refine_match(&query.fine, song, c, self.second_line_cost);
+            let mut m = refine_match(&query.fine, song, c, self.second_line_cost, self.warp_step_cost);
             m.score -= song.penalty;
             m.line = if song.second_voice {
                 MatchedLine::SecondVoice
@@ -714,7 +727,8 @@ fn coarse_match_direct(
 }
 
 /// Subsequence DTW of `q_len` query frames against `width` song frames (the path may start and
-/// end anywhere in the song), steps (1,1), (1,2) and (2,1); `fill_costs(k, row)` writes query
+/// end anywhere in the song), steps (1,1), (1,2) and (2,1), the last two costing `step_cost`
+/// more; `fill_costs(k, row)` writes query
 /// frame k's local cost against every song frame. Returns the path as (query frame, song frame)
 /// from the first query frame to the last, and its total cost (infinite when none fits).
 ///
@@ -723,6 +737,7 @@ fn coarse_match_direct(
 fn subsequence_dtw(
     q_len: usize,
     width: usize,
+    step_cost: f32,
     mut fill_costs: impl FnMut(usize, &mut [f32]),
 ) -> (Vec<(usize, usize)>, f32) {
     let inf = f32::INFINITY;
@@ -740,7 +755,7 @@ fn subsequence_dtw(
         d_cur[0] = inf;
         if width > 1 {
             // Skipping a query frame pays for it, so the path cannot dodge bad frames for free.
-            let skip = d_before[0] + cost_prev[1];
+            let skip = d_before[0] + cost_prev[1] + step_cost;
             let (best, step) = if skip < d_prev[0] {
                 (skip, 2)
             } else {
@@ -758,7 +773,8 @@ fn subsequence_dtw(
                 .zip(d_prev[1..n - 1].iter().zip(&d_prev[..n - 2]))
                 .zip(d_before[1..n - 1].iter().zip(&cost_prev[2..]));
             for ((((d, step), &cost), (&diagonal, &song_skip)), (&before, &skipped)) in cells {
-                let query_skip = before + skipped;
+                let query_skip = before + skipped + step_cost;
+                let song_skip = song_skip + step_cost;
                 let (best, s) = if song_skip < diagonal {
                     (song_skip, 1)
                 } else {
@@ -817,6 +833,7 @@ fn refine_match(
     song: &PreparedSong,
     coarse: &Coarse,
     second_line_cost: f32,
+    warp_step_cost: f32,
 ) -> Match {
     let q_len = query.len();
     let span = (q_len as f32 * coarse.tempo) as usize;
@@ -876,7 +893,7 @@ fn refine_match(
                 }
             }
         };
-        subsequence_dtw(q_len, width, fill_costs)
+        subsequence_dtw(q_len, width, warp_step_cost, fill_costs)
     };
     let mut rot = coarse.rotation;
     let mut coarse_score = coarse.score;
@@ -989,7 +1006,7 @@ mod tests {
 
     /// Subsequence DTW written plainly over the full cost matrix: what [`subsequence_dtw`]'s
     /// row-at-a-time form must reproduce exactly.
-    fn dtw_reference(costs: &[Vec<f32>]) -> (Vec<(usize, usize)>, f32) {
+    fn dtw_reference(costs: &[Vec<f32>], step_cost: f32) -> (Vec<(usize, usize)>, f32) {
         let (q, w) = (costs.len(), costs[0].len());
         let mut d = vec![vec![f32::INFINITY; w]; q];
         let mut back = vec![vec![0u8; w]; q];
@@ -998,10 +1015,10 @@ mod tests {
             for j in 1..w {
                 let mut options = vec![(d[k - 1][j - 1], 0u8)];
                 if j >= 2 {
-                    options.push((d[k - 1][j - 2], 1));
+                    options.push((d[k - 1][j - 2] + step_cost, 1));
                 }
                 if k >= 2 {
-                    options.push((d[k - 2][j - 1] + costs[k - 1][j], 2));
+                    options.push((d[k - 2][j - 1] + costs[k - 1][j] + step_cost, 2));
                 }
                 // The first of equal options wins.
                 let (best, step) =
@@ -1044,8 +1061,11 @@ mod tests {
             let costs: Vec<Vec<f32>> = (0..q)
                 .map(|_| (0..w).map(|_| (2.0 * next()).min(1.5)).collect())
                 .collect();
-            let fast = subsequence_dtw(q, w, |k, row| row.copy_from_slice(&costs[k]));
-            assert_eq!(fast, dtw_reference(&costs), "{q} x {w}");
+            for step_cost in [0.0, 0.1, 0.7] {
+                let fast =
+                    subsequence_dtw(q, w, step_cost, |k, row| row.copy_from_slice(&costs[k]));
+                assert_eq!(fast, dtw_reference(&costs, step_cost), "{q} x {w}, {step_cost}");
+            }
         }
     }
 
@@ -1207,6 +1227,35 @@ mod tests {
             );
             assert!(m.score > matches[1].score);
         }
+    }
+
+    #[test]
+    fn warping_steps_cost_a_song_that_fits_only_with_another_rhythm() {
+        let excerpt = tune(3, 30);
+        // Song 0 holds the excerpt as hummed; song 1 the same pitches with every other note
+        // half as long and the next one half again as long (the same length overall).
+        let rebent: Vec<(f32, f32)> = excerpt
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, d))| (m, if i % 2 == 0 { d * 0.5 } else { d * 1.5 }))
+            .collect();
+        let songs = || [(0, contour(&excerpt)), (1, contour(&rebent))];
+        let score = |cost: f32, id: i64| {
+            let searcher = MelodySearcher::new(songs()).with_warp_step_cost(cost);
+            let matches = searcher.search(&contour(&excerpt), 2).unwrap();
+            matches.iter().find(|m| m.song_id == id).unwrap().score
+        };
+        // The hum's own rhythm follows the diagonal: nothing to pay.
+        assert!((score(0.15, 0) - score(0.0, 0)).abs() < 1e-6);
+        assert!(score(0.15, 0) > 0.99);
+        // The bent rhythm fits only by warping, and pays for each step.
+        let (free, costed) = (score(0.0, 1), score(0.15, 1));
+        assert!(free > 0.8, "without a cost the pitches alone fit: {free}");
+        assert!(costed < free - 0.01, "{costed} vs {free}");
+        let dearer = score(0.5, 1);
+        assert!(dearer < costed - 0.01, "{dearer} vs {costed}");
+        // A nonsense cost is no cost.
+        assert!((score(f32::NAN, 1) - free).abs() < 1e-6);
     }
 
     #[test]
