@@ -110,7 +110,7 @@ const MELODY_VOTE_WEIGHT: f32 = 0.0;
 pub const HUB_WEIGHT: f32 = 0.25;
 /// Extra alignment cost per warping step: 0.1–0.2 a plateau on the choosing sets, 0.3 loses
 /// hums (docs/MEASURED.md, sixteenth session). The baseline search keeps none.
-const WARP_STEP_COST: f32 = 0.15;
+pub(crate) const WARP_STEP_COST: f32 = 0.15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {

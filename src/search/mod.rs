@@ -1172,7 +1172,13 @@ mod tests {
 
     #[test]
     fn finds_transposed_and_tempo_changed_excerpt_with_its_place() {
-        let searcher = library();
+        // As the baseline searches, and as the learned search does, with a cost on warping.
+        for cost in [0.0, learned::WARP_STEP_COST] {
+            finds_excerpt_with(library().with_warp_step_cost(cost), cost);
+        }
+    }
+
+    fn finds_excerpt_with(searcher: MelodySearcher, cost: f32) {
         let song = tune(8, 120); // song id 7
         let excerpt = &song[40..60];
         // Whole frames per note, as `contour` lays them out.
@@ -1199,7 +1205,7 @@ mod tests {
             assert_eq!(
                 matches[0].song_id,
                 7,
-                "shift {shift} tempo {tempo}: {:?}",
+                "cost {cost} shift {shift} tempo {tempo}: {:?}",
                 &matches[..2]
             );
             let m = &matches[0];
