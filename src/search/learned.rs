@@ -111,6 +111,9 @@ pub const HUB_WEIGHT: f32 = 0.25;
 /// Extra alignment cost per warping step: 0.1–0.2 a plateau on the choosing sets, 0.3 loses
 /// hums (docs/MEASURED.md, sixteenth session). The baseline search keeps none.
 pub(crate) const WARP_STEP_COST: f32 = 0.15;
+/// Share of the warped alignment in a match's score (the baseline keeps 0.5; 0.6–0.7 a plateau
+/// on the choosing sets with the warping cost, docs/MEASURED.md, sixteenth session).
+pub(crate) const DTW_SHARE: f32 = 0.65;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {
@@ -511,6 +514,7 @@ fn align_only(
     }))
     .with_second_line_cost(settings.second_line_cost)
     .with_warp_step_cost(settings.warp_step_cost)
+    .with_dtw_share(settings.dtw_share)
     .with_second_voices(voices, settings.second_voice_penalty);
     Ok(match searcher.align_candidates(hum, ids) {
         Ok(ms) => ms
@@ -561,6 +565,9 @@ pub struct SearchSettings {
     /// Extra cost per warping step of the alignment (a song or hum frame skipped;
     /// `EARWORM_WARP_STEP_COST`; the alignment's frame costs run 0–2).
     pub warp_step_cost: f32,
+    /// Share of a match's alignment score from the warped (DTW) alignment, the rest from the
+    /// rigid placement that found it (`EARWORM_DTW_SHARE`, 0–1).
+    pub dtw_share: f32,
     /// Whether songs with a second voice (the tune under a descant) are also aligned on it
     /// (`EARWORM_SECOND_VOICE`: 0 turns it off), and what a match on it scores less than one
     /// on the melody (`EARWORM_SECOND_VOICE_PENALTY`).
@@ -605,6 +612,7 @@ impl Default for SearchSettings {
             second_line: false,
             second_line_cost: super::DEFAULT_SECOND_LINE_COST,
             warp_step_cost: WARP_STEP_COST,
+            dtw_share: DTW_SHARE,
             second_voice: true,
             second_voice_penalty: super::DEFAULT_SECOND_VOICE_PENALTY,
             second_voice_pool: SECOND_VOICE_POOL,
@@ -676,6 +684,12 @@ impl SearchSettings {
                 return Err(format!("{name} must be a number ≥ 0, not {w}"));
             }
         }
+        if !(0.0..=1.0).contains(&self.dtw_share) {
+            return Err(format!(
+                "dtw_share must be a number from 0 to 1, not {}",
+                self.dtw_share
+            ));
+        }
         Ok(self)
     }
 
@@ -724,6 +738,7 @@ impl SearchSettings {
             ("EARWORM_HUB_WEIGHT", &mut self.hub),
             ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
             ("EARWORM_WARP_STEP_COST", &mut self.warp_step_cost),
+            ("EARWORM_DTW_SHARE", &mut self.dtw_share),
             (
                 "EARWORM_SECOND_VOICE_PENALTY",
                 &mut self.second_voice_penalty,
@@ -818,6 +833,7 @@ mod tests {
             ("EARWORM_QUERY_HOP", "0"),
             ("EARWORM_QUERY_MAX_WINDOWS", "12"),
             ("EARWORM_WARP_STEP_COST", "0.3"),
+            ("EARWORM_DTW_SHARE", "0.8"),
         ]));
         assert_eq!(s.query.stretches, vec![0.9, 1.1]);
         assert_eq!(s.query.max_windows, 12);
@@ -835,6 +851,7 @@ mod tests {
         assert_eq!(s.diagonal, DIAGONAL_WEIGHT, "negative weights are ignored");
         assert_eq!(s.vote, VOTE_WEIGHT, "unparsable values are ignored");
         assert_eq!(s.warp_step_cost, 0.3);
+        assert_eq!(s.dtw_share, 0.8);
         assert_eq!(
             s.dump_candidates.as_deref(),
             Some(std::path::Path::new("/tmp/c.jsonl"))
@@ -884,6 +901,9 @@ mod tests {
         );
         std::fs::write(&file, r#"{"dense": -2}"#).unwrap();
         assert!(SearchSettings::from_file(&file).is_err());
+        std::fs::write(&file, r#"{"dtw_share": 1.5}"#).unwrap();
+        let err = SearchSettings::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("dtw_share"), "{err}");
         let missing = dir.path().join("none.json");
         assert!(SearchSettings::load(Some(&missing), None).is_err());
         // A default file that does not exist is no error.

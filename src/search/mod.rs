@@ -42,6 +42,10 @@ pub const DEFAULT_SECOND_VOICE_PENALTY: f32 = 0.0;
 /// Extra cost of each warping step of the alignment ([`MelodySearcher::with_warp_step_cost`]).
 pub const DEFAULT_WARP_STEP_COST: f32 = 0.0;
 
+/// Share of a match's score from the warped alignment (stage 2), the rest from stage 1's rigid
+/// placement ([`MelodySearcher::with_dtw_share`]).
+pub const DEFAULT_DTW_SHARE: f32 = 0.5;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SearchError {
     #[error("no melody found in the query: it needs at least {needed:.1} s of voiced sound (humming, singing or whistling), found {found:.1} s")]
@@ -161,6 +165,8 @@ pub struct MelodySearcher {
     second_line_cost: f32,
     /// Added to the DTW's cost for each step off the diagonal ((1,2) or (2,1)).
     warp_step_cost: f32,
+    /// Share of a match's score from the warped alignment, the rest from stage 1's rigid one.
+    dtw_share: f32,
 }
 
 impl Coarse {
@@ -217,6 +223,7 @@ impl MelodySearcher {
             songs,
             second_line_cost: DEFAULT_SECOND_LINE_COST,
             warp_step_cost: DEFAULT_WARP_STEP_COST,
+            dtw_share: DEFAULT_DTW_SHARE,
         }
     }
 
@@ -230,6 +237,7 @@ impl MelodySearcher {
                 .collect(),
             second_line_cost: DEFAULT_SECOND_LINE_COST,
             warp_step_cost: DEFAULT_WARP_STEP_COST,
+            dtw_share: DEFAULT_DTW_SHARE,
         }
     }
 
@@ -272,6 +280,17 @@ impl MelodySearcher {
     /// The same searcher with another cost per warping step of the alignment (see the field).
     pub fn with_warp_step_cost(mut self, cost: f32) -> Self {
         self.warp_step_cost = if cost.is_finite() { cost.max(0.0) } else { 0.0 };
+        self
+    }
+
+    /// The same searcher with another share of the warped alignment in a match's score (see
+    /// the field; clamped to 0–1, a nonsense value keeps the default).
+    pub fn with_dtw_share(mut self, share: f32) -> Self {
+        self.dtw_share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            DEFAULT_DTW_SHARE
+        };
         self
     }
 
@@ -385,7 +404,14 @@ impl MelodySearcher {
     fn stage_two(&self, query: &PreparedQuery, coarse: &[(usize, Coarse)]) -> Vec<Match> {
         let mut matches: Vec<Match> = parallel_map(coarse, |(idx, c)| {
             let song = &self.songs[*idx];
-            let mut m = refine_match(&query.fine, song, c, self.second_line_cost, self.warp_step_cost);
+            let mut m = refine_match(
+                &query.fine,
+                song,
+                c,
+                self.second_line_cost,
+                self.warp_step_cost,
+                self.dtw_share,
+            );
             m.score -= song.penalty;
             m.line = if song.second_voice {
                 MatchedLine::SecondVoice
@@ -834,6 +860,7 @@ fn refine_match(
     coarse: &Coarse,
     second_line_cost: f32,
     warp_step_cost: f32,
+    dtw_share: f32,
 ) -> Match {
     let q_len = query.len();
     let span = (q_len as f32 * coarse.tempo) as usize;
@@ -964,7 +991,7 @@ fn refine_match(
     };
     Match {
         song_id: song.id,
-        score: 0.5 * (dtw_similarity + coarse_score),
+        score: dtw_share * dtw_similarity + (1.0 - dtw_share) * coarse_score,
         start_s: first / CONTOUR_FPS,
         end_s: (last + 1.0) / CONTOUR_FPS,
         alignment: Alignment {
@@ -1064,7 +1091,11 @@ mod tests {
             for step_cost in [0.0, 0.1, 0.7] {
                 let fast =
                     subsequence_dtw(q, w, step_cost, |k, row| row.copy_from_slice(&costs[k]));
-                assert_eq!(fast, dtw_reference(&costs, step_cost), "{q} x {w}, {step_cost}");
+                assert_eq!(
+                    fast,
+                    dtw_reference(&costs, step_cost),
+                    "{q} x {w}, {step_cost}"
+                );
             }
         }
     }
@@ -1172,9 +1203,14 @@ mod tests {
 
     #[test]
     fn finds_transposed_and_tempo_changed_excerpt_with_its_place() {
-        // As the baseline searches, and as the learned search does, with a cost on warping.
-        for cost in [0.0, learned::WARP_STEP_COST] {
-            finds_excerpt_with(library().with_warp_step_cost(cost), cost);
+        // As the baseline searches, and as the learned search does (a cost on warping, more of
+        // the warped alignment in the score).
+        for (cost, share) in [
+            (0.0, DEFAULT_DTW_SHARE),
+            (learned::WARP_STEP_COST, learned::DTW_SHARE),
+        ] {
+            let searcher = library().with_warp_step_cost(cost).with_dtw_share(share);
+            finds_excerpt_with(searcher, cost);
         }
     }
 
@@ -1262,6 +1298,30 @@ mod tests {
         assert!(dearer < costed - 0.01, "{dearer} vs {costed}");
         // A nonsense cost is no cost.
         assert!((score(f32::NAN, 1) - free).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_dtw_share_moves_a_warped_match_between_its_rigid_and_warped_scores() {
+        // The bent rhythm above: its rigid placement fits worse than its warped alignment, so
+        // its score rises with the warped alignment's share, linearly.
+        let excerpt = tune(3, 30);
+        let rebent: Vec<(f32, f32)> = excerpt
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, d))| (m, if i % 2 == 0 { d * 0.5 } else { d * 1.5 }))
+            .collect();
+        let score = |share: f32| {
+            let searcher = MelodySearcher::new([(1, contour(&rebent))]).with_dtw_share(share);
+            searcher.search(&contour(&excerpt), 1).unwrap()[0].score
+        };
+        let (rigid, half, warped) = (score(0.0), score(0.5), score(1.0));
+        assert!(warped > rigid + 0.05, "{warped} vs {rigid}");
+        assert!((half - 0.5 * (rigid + warped)).abs() < 1e-5);
+        assert!(
+            (score(f32::NAN) - half).abs() < 1e-6,
+            "nonsense keeps the default"
+        );
+        assert!((score(7.0) - warped).abs() < 1e-6, "clamped to 1");
     }
 
     #[test]
