@@ -279,7 +279,11 @@ impl MelodySearcher {
 
     /// The same searcher with another cost per warping step of the alignment (see the field).
     pub fn with_warp_step_cost(mut self, cost: f32) -> Self {
-        self.warp_step_cost = if cost.is_finite() { cost.max(0.0) } else { 0.0 };
+        self.warp_step_cost = if cost.is_finite() {
+            cost.max(0.0)
+        } else {
+            DEFAULT_WARP_STEP_COST
+        };
         self
     }
 
@@ -754,8 +758,7 @@ fn coarse_match_direct(
 
 /// Subsequence DTW of `q_len` query frames against `width` song frames (the path may start and
 /// end anywhere in the song), steps (1,1), (1,2) and (2,1), the last two costing `step_cost`
-/// more; `fill_costs(k, row)` writes query
-/// frame k's local cost against every song frame. Returns the path as (query frame, song frame)
+/// more; `fill_costs(k, row)` writes query frame k's local cost against every song frame. Returns the path as (query frame, song frame)
 /// from the first query frame to the last, and its total cost (infinite when none fits).
 ///
 /// A row depends only on the two before it, so each row is one pass the compiler vectorises:
@@ -1271,16 +1274,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn warping_steps_cost_a_song_that_fits_only_with_another_rhythm() {
-        let excerpt = tune(3, 30);
-        // Song 0 holds the excerpt as hummed; song 1 the same pitches with every other note
-        // half as long and the next one half again as long (the same length overall).
-        let rebent: Vec<(f32, f32)> = excerpt
+    /// The same pitches with every other note half as long and the next one half again as
+    /// long (the same length overall): a rhythm the alignment can only reach by warping.
+    fn bent_rhythm(notes: &[(f32, f32)]) -> Vec<(f32, f32)> {
+        notes
             .iter()
             .enumerate()
             .map(|(i, &(m, d))| (m, if i % 2 == 0 { d * 0.5 } else { d * 1.5 }))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn warping_steps_cost_a_song_that_fits_only_with_another_rhythm() {
+        // Song 0 holds the excerpt as hummed, song 1 its pitches in a bent rhythm.
+        let excerpt = tune(3, 30);
+        let rebent = bent_rhythm(&excerpt);
         let songs = || [(0, contour(&excerpt)), (1, contour(&rebent))];
         let score = |cost: f32, id: i64| {
             let searcher = MelodySearcher::new(songs()).with_warp_step_cost(cost);
@@ -1302,14 +1310,10 @@ mod tests {
 
     #[test]
     fn the_dtw_share_moves_a_warped_match_between_its_rigid_and_warped_scores() {
-        // The bent rhythm above: its rigid placement fits worse than its warped alignment, so
-        // its score rises with the warped alignment's share, linearly.
+        // A bent rhythm's rigid placement fits worse than its warped alignment, so its score
+        // rises with the warped alignment's share, linearly.
         let excerpt = tune(3, 30);
-        let rebent: Vec<(f32, f32)> = excerpt
-            .iter()
-            .enumerate()
-            .map(|(i, &(m, d))| (m, if i % 2 == 0 { d * 0.5 } else { d * 1.5 }))
-            .collect();
+        let rebent = bent_rhythm(&excerpt);
         let score = |share: f32| {
             let searcher = MelodySearcher::new([(1, contour(&rebent))]).with_dtw_share(share);
             searcher.search(&contour(&excerpt), 1).unwrap()[0].score
