@@ -8,6 +8,8 @@
 #   dev_synth1       100 songs in an unheard synthetic font (seed 161), 200 hums (seed 261)
 #   dev_synth2       the same in another unheard font (seed 162), 200 hums (seed 262): reported,
 #                    never chosen on
+#   dev_general      generalisation set: dev200's melodies in TimGM6mb, 600 hums by held-out
+#                    singers (seed 1): reported, never chosen on
 # usage: tools/make_eval_set.sh SET...   (a set whose manifest.csv exists is left as it is)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,8 @@ for set in "$@"; do
   case $set in
     stress) "$bin" synth devset --textures stress --songs 392 --queries-per-song 2 --seed 21 --out data/stress ;;
     dev200) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 --out data/dev200 ;;
+    dev_general) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 \
+      --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --voices heldout --out data/dev_general ;;
     testset) "$bin" synth testset --out data/testset --songs 150 --difficulty clean,medium,hard --seed 2 ;;
     ensembles_timgm) "$bin" synth devset --split dev --songs 112 --queries-per-song 2 --seed 85 --voices heldout \
       --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --textures homophonic,inner_voice --out data/ensembles_timgm ;;
@@ -30,6 +34,6 @@ for set in "$@"; do
       fi
       "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed "26$k" --voices heldout \
         --soundfont "$font" --textures homophonic,inner_voice,dense_band --out "data/$set" ;;
-    *) echo "unknown set $set (stress, dev200, testset, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
+    *) echo "unknown set $set (stress, dev200, dev_general, testset, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
   esac
 done
