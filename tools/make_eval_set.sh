@@ -4,6 +4,7 @@
 #   stress           texture-stress set: 392 dev-melody songs, 56 per texture, 784 hums (seed 21)
 #   dev200           the first 200 songs of the dev set and their 600 hums (seed 1)
 #   testset          150 random melodies over additive-synthesis instruments (seed 2)
+#   testset2         300 more of them (seed 7), 300 hums: a fresh choosing set (seventeenth session)
 #   ensembles_timgm  112 four-part and inner-voice songs in TimGM6mb, 224 hums (seed 85)
 #   dev_synth1       100 songs in an unheard synthetic font (seed 161), 200 hums (seed 261)
 #   dev_synth2       the same in another unheard font (seed 162), 200 hums (seed 262): reported,
@@ -22,6 +23,7 @@ for set in "$@"; do
     dev_general) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 \
       --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --voices heldout --out data/dev_general ;;
     testset) "$bin" synth testset --out data/testset --songs 150 --difficulty clean,medium,hard --seed 2 ;;
+    testset2) "$bin" synth testset --out data/testset2 --songs 300 --difficulty clean,medium,hard --seed 7 ;;
     ensembles_timgm) "$bin" synth devset --split dev --songs 112 --queries-per-song 2 --seed 85 --voices heldout \
       --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --textures homophonic,inner_voice --out data/ensembles_timgm ;;
     dev_synth1 | dev_synth2)
@@ -34,6 +36,6 @@ for set in "$@"; do
       fi
       "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed "26$k" --voices heldout \
         --soundfont "$font" --textures homophonic,inner_voice,dense_band --out "data/$set" ;;
-    *) echo "unknown set $set (stress, dev200, dev_general, testset, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
+    *) echo "unknown set $set (stress, dev200, dev_general, testset, testset2, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
   esac
 done

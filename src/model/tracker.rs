@@ -145,6 +145,10 @@ pub fn label_class(midi: u8) -> u32 {
 /// A loaded tracker.
 pub struct Tracker {
     net: TrackerNet,
+    /// Further melody trackers whose probabilities are averaged with the first's, where their
+    /// files lie beside it ([`partner_files`]; none ship): a way to try tracker ensembles,
+    /// since trackers trained on different songs err in different places.
+    partners: Vec<TrackerNet>,
     /// The second-voice tracker shipped beside it, if any: trained on the second-highest part
     /// of one-timbre ensembles ([`crate::synth::pairs::SongLabels::SecondVoice`]).
     second_voice: Option<TrackerNet>,
@@ -153,6 +157,25 @@ pub struct Tracker {
     /// version.
     pub id: String,
     pub dir: PathBuf,
+}
+
+/// The partner melody trackers' files beside the tracker's ([`Tracker::probabilities`]):
+/// `tracker_partner*.safetensors`, each with its `.card.json`, in name order.
+pub fn partner_files(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut found: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let stem = name
+                .strip_prefix("tracker_partner")
+                .and_then(|rest| rest.strip_suffix(".safetensors"))?;
+            let card = format!("tracker_partner{stem}.card.json");
+            Some((dir.join(&name), dir.join(card)))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// The second-voice tracker's files beside the tracker's.
@@ -218,6 +241,12 @@ impl Tracker {
         let (net, bytes) = load_net(&dir.join(TRACKER_WEIGHTS), &dir.join(TRACKER_CARD), &device)?;
         let mut hasher = blake3::Hasher::new();
         hasher.update(&bytes);
+        let mut partners = Vec::new();
+        for (weights, card) in partner_files(dir) {
+            let (partner, partner_bytes) = load_net(&weights, &card, &device)?;
+            hasher.update(&partner_bytes);
+            partners.push(partner);
+        }
         let voice_weights = dir.join(SECOND_VOICE_WEIGHTS);
         let second_voice = if voice_weights.is_file() {
             let (voice, voice_bytes) =
@@ -230,6 +259,7 @@ impl Tracker {
         let id = format!("tracker@{}", &hasher.finalize().to_hex()[..12]);
         Ok(Self {
             net,
+            partners,
             second_voice,
             device,
             id,
@@ -252,8 +282,20 @@ impl Tracker {
     }
 
     /// Per-frame class probabilities of a whole song, (frames × CLASSES) row-major.
+    /// With partner trackers, the mean of all their probabilities.
     pub fn probabilities(&self, spec: &Spectrogram) -> Result<Vec<f32>, ModelError> {
-        self.probabilities_of(&self.net, spec)
+        let mut probs = self.probabilities_of(&self.net, spec)?;
+        for partner in &self.partners {
+            let other = self.probabilities_of(partner, spec)?;
+            for (p, o) in probs.iter_mut().zip(other) {
+                *p += o;
+            }
+        }
+        if !self.partners.is_empty() {
+            let share = 1.0 / (1 + self.partners.len()) as f32;
+            probs.iter_mut().for_each(|p| *p *= share);
+        }
+        Ok(probs)
     }
 
     /// The second-voice tracker's probabilities, where there is one.
@@ -599,5 +641,76 @@ mod tests {
         assert_eq!(&out[0..4], &out[5..9]);
         assert!(out[9] > out[4]);
         assert!(out[10..].iter().all(|v| *v == 0.0), "padding past the end");
+    }
+
+    /// A small randomly initialised tracker's files in `dir` under `stem` (weights and card).
+    fn write_random_tracker(dir: &Path, stem: &str) {
+        let device = Device::Cpu;
+        let varmap = candle_nn::VarMap::new();
+        let config = TrackerConfig {
+            bins: 6,
+            hidden: 8,
+            blocks: 1,
+            dilated_blocks: 0,
+        };
+        TrackerNet::new(
+            config,
+            VarBuilder::from_varmap(&varmap, DType::F32, &device),
+        )
+        .unwrap();
+        varmap
+            .save(dir.join(format!("{stem}.safetensors")))
+            .unwrap();
+        let card = serde_json::json!({ "config": config });
+        std::fs::write(dir.join(format!("{stem}.card.json")), card.to_string()).unwrap();
+    }
+
+    #[test]
+    fn partner_trackers_are_averaged_in() {
+        let spec = Spectrogram {
+            bins: 6,
+            data: (0..6 * 40)
+                .map(|i| ((i * 7919) % 13) as f32 / 13.0)
+                .collect(),
+        };
+        let (alone, other, pair) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        write_random_tracker(alone.path(), "tracker");
+        write_random_tracker(other.path(), "tracker");
+        for (from, stem) in [(&alone, "tracker"), (&other, "tracker_partner")] {
+            for ext in ["safetensors", "card.json"] {
+                let source = from.path().join(format!("tracker.{ext}"));
+                std::fs::copy(source, pair.path().join(format!("{stem}.{ext}"))).unwrap();
+            }
+        }
+        let p1 = Tracker::load(alone.path()).unwrap();
+        let p2 = Tracker::load(other.path()).unwrap();
+        let both = Tracker::load(pair.path()).unwrap();
+        assert_ne!(
+            both.id, p1.id,
+            "the partner's weights are part of the identity"
+        );
+        let (a, b) = (
+            p1.probabilities(&spec).unwrap(),
+            p2.probabilities(&spec).unwrap(),
+        );
+        assert!(
+            a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3),
+            "two different trackers"
+        );
+        let mean = both.probabilities(&spec).unwrap();
+        for ((m, x), y) in mean.iter().zip(&a).zip(&b) {
+            assert!((m - 0.5 * (x + y)).abs() < 1e-5);
+        }
+        // A partner without its card is an error that names the card, not a silent single tracker.
+        std::fs::remove_file(pair.path().join("tracker_partner.card.json")).unwrap();
+        let err = Tracker::load(pair.path()).err().expect("missing card");
+        assert!(
+            err.to_string().contains("tracker_partner.card.json"),
+            "{err}"
+        );
     }
 }
