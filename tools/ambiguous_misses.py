@@ -22,9 +22,13 @@ def intervals(notes):
     return [round(b - a) for a, b in zip(notes, notes[1:])]
 
 
-def longest_run_found(hummed, other):
-    """Longest contiguous run of `hummed`'s intervals found in `other`'s, as a fraction."""
-    h, text = intervals(hummed), "," + ",".join(map(str, intervals(other))) + ","
+def interval_text(notes):
+    """A melody's intervals as ",a,b,c," for finding runs of them with `in`."""
+    return "," + ",".join(map(str, intervals(notes))) + ","
+
+
+def longest_run_in(h, text):
+    """Longest contiguous run of the intervals `h` found in `text` (interval_text), as a fraction."""
     best = 0
     for i in range(len(h)):
         for j in range(len(h), i + best, -1):
@@ -32,6 +36,11 @@ def longest_run_found(hummed, other):
                 best = j - i
                 break
     return best / max(len(h), 1)
+
+
+def longest_run_found(hummed, other):
+    """Longest contiguous run of `hummed`'s intervals found in `other`'s, as a fraction."""
+    return longest_run_in(intervals(hummed), interval_text(other))
 
 
 def main():

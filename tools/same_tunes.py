@@ -25,9 +25,7 @@ import itertools
 import json
 import os
 
-
-def intervals(pitches):
-    return [round(b - a) for a, b in zip(pitches, pitches[1:])]
+from ambiguous_misses import interval_text, intervals, longest_run_in
 
 
 def runs(iv, n):
@@ -75,17 +73,6 @@ def found_by_copy(manifest, reports, copied):
               f"others {hit[False]} of {n[False]}")
 
 
-def longest_run(hummed, other_text):
-    """Longest contiguous run of the hummed intervals found in the other song, as a share."""
-    best = 0
-    for i in range(len(hummed)):
-        for j in range(len(hummed), i + best, -1):
-            if "," + ",".join(map(str, hummed[i:j])) + "," in other_text:
-                best = j - i
-                break
-    return best / max(len(hummed), 1)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("set", nargs="?")
@@ -105,8 +92,8 @@ def main():
     for line in open(os.path.join(a.set, "melody_notes.jsonl")):
         j = json.loads(line)
         notes[j["file"]] = j["notes"]
-    pitch_iv = {f: intervals([n[2] for n in ns]) for f, ns in notes.items()}
-    grams = {f: runs(iv, 8) for f, iv in pitch_iv.items()}
+    pitches = {f: [n[2] for n in ns] for f, ns in notes.items()}
+    grams = {f: runs(intervals(p), 8) for f, p in pitches.items()}
     print(f"{a.set}: songs sharing half or more of their 8-interval runs")
     for x, y in itertools.combinations(sorted(grams), 2):
         s = shared(grams[x], grams[y])
@@ -114,14 +101,14 @@ def main():
             print(f"  {s:.2f} {x} ({info[x]['melody_id']}) = {y} ({info[y]['melody_id']})")
     if not (a.manifest and a.report):
         return
-    text = {f: "," + ",".join(map(str, iv)) + "," for f, iv in pitch_iv.items()}
+    text = {f: interval_text(p) for f, p in pitches.items()}
     rows = list(csv.DictReader(open(a.manifest)))
     same = []
     for r in rows:
         start, end = float(r["start_s"]), float(r["end_s"])
         hummed = intervals([n[2] for n in notes[r["target_file"]] if start - 0.05 <= n[0] < end])
         same.append({f for f in text if f != r["target_file"] and len(hummed) >= 10
-                     and longest_run(hummed, text[f]) >= 0.8})
+                     and longest_run_in(hummed, text[f]) >= 0.8})
     root = os.path.abspath(a.set)
     print(f"{a.manifest}: {sum(map(bool, same))} of {len(rows)} queries whose notes another song holds")
     for path in a.report:
