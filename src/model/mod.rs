@@ -261,7 +261,7 @@ impl Embedder {
             device,
             device_choice,
             dir: dir.to_path_buf(),
-            tracker: tracker::load_beside(dir),
+            tracker: tracker::load_beside(dir)?,
         })
     }
 

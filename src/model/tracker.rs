@@ -535,13 +535,14 @@ pub fn fuse_contours(tracked: &Contour, extracted: &Contour) -> Contour {
 }
 
 /// Loads the tracker beside the embedding model if there is one (it is optional: without
-/// it the song side uses the harmonic-summation extractor).
-pub fn load_beside(model_dir: &Path) -> Option<Tracker> {
-    model_dir
-        .join(TRACKER_WEIGHTS)
-        .is_file()
-        .then(|| Tracker::load(model_dir).ok())
-        .flatten()
+/// it the song side uses the harmonic-summation extractor). Tracker files that are there but
+/// cannot be loaded (a missing card, a partner without its card, damaged weights) are an
+/// error that names the file, not a silent fall-back to the extractor.
+pub fn load_beside(model_dir: &Path) -> Result<Option<Tracker>, ModelError> {
+    if !model_dir.join(TRACKER_WEIGHTS).is_file() {
+        return Ok(None);
+    }
+    Tracker::load(model_dir).map(Some)
 }
 
 #[cfg(test)]
@@ -708,6 +709,34 @@ mod tests {
         // A partner without its card is an error that names the card, not a silent single tracker.
         std::fs::remove_file(pair.path().join("tracker_partner.card.json")).unwrap();
         let err = Tracker::load(pair.path()).err().expect("missing card");
+        assert!(
+            err.to_string().contains("tracker_partner.card.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_partner_without_its_card_stops_the_model_loading_instead_of_dropping_the_tracker() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "melody.safetensors",
+            "melody.card.json",
+            TRACKER_WEIGHTS,
+            TRACKER_CARD,
+        ] {
+            std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
+        }
+        let model = crate::model::Embedder::load(dir.path()).unwrap();
+        assert!(model.tracker.is_some());
+        std::fs::copy(
+            shipped.join(TRACKER_WEIGHTS),
+            dir.path().join("tracker_partner.safetensors"),
+        )
+        .unwrap();
+        let err = crate::model::Embedder::load(dir.path())
+            .err()
+            .expect("a partner without its card");
         assert!(
             err.to_string().contains("tracker_partner.card.json"),
             "{err}"
