@@ -758,8 +758,9 @@ fn coarse_match_direct(
 
 /// Subsequence DTW of `q_len` query frames against `width` song frames (the path may start and
 /// end anywhere in the song), steps (1,1), (1,2) and (2,1), the last two costing `step_cost`
-/// more; `fill_costs(k, row)` writes query frame k's local cost against every song frame. Returns the path as (query frame, song frame)
-/// from the first query frame to the last, and its total cost (infinite when none fits).
+/// more; `fill_costs(k, row)` writes query frame k's local cost against every song frame.
+/// Returns the path as (query frame, song frame) from the first query frame to the last, and
+/// its total cost (infinite when none fits).
 ///
 /// A row depends only on the two before it, so each row is one pass the compiler vectorises:
 /// only three rows of costs are kept, plus the steps for the trace back.
