@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Judges trial models on the sets choices may be made on, never on a reported half:
 #   stress           texture-stress set, tuning half (queries 0-391; hums and oracle)
+#   stress_more      608 more stress songs' 1,216 hums (hums and oracle) in a 1,000-song library:
+#                    per texture ~174 queries, where the tuning half has 56 (eighteenth session)
 #   dev200           standard dev songs, tuning half (queries 0-299; hums)
 #   testset          additive-synthesis test songs, all 150 (hums)
 #   testset2         300 more of them (hums): fresh in the seventeenth session, when every recent
@@ -11,16 +13,16 @@
 # models into runs/db_SET_TAG and writes runs/SET_TAG_{hums,sine}.json; with BASE=TAG2 prints
 # each set's queries found first per texture as TAG2 -> TAG (tools/found_first.py).
 #
-# usage: tools/choosing_sets.sh MODEL_DIR TAG [SET...]      (default: all six)
+# usage: tools/choosing_sets.sh MODEL_DIR TAG [SET...]      (default: all seven)
 # e.g.   tools/choosing_sets.sh models shipped && BASE=shipped tools/choosing_sets.sh /tmp/trial t1
-# About 15 minutes for all six on an idle 2-core machine once the sets exist (making them: 12).
+# About 15 minutes for the six other than stress_more (which takes about 10 more) on an idle 2-core machine once the sets exist (making them: 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 2,14p "$0"; exit 2; }
 models=$1 tag=$2
 shift 2
 sets=("$@")
-[ ${#sets[@]} -gt 0 ] || sets=(stress dev200 testset testset2 ensembles_timgm dev_synth1)
+[ ${#sets[@]} -gt 0 ] || sets=(stress stress_more dev200 testset testset2 ensembles_timgm dev_synth1)
 bin=${EARWORM_BIN:-target/release/earworm}
 [ -x "$bin" ] || cargo build --release
 mkdir -p runs
@@ -35,7 +37,7 @@ for set in "${sets[@]}"; do
   rm -rf "$db"
   EARWORM_MODEL_DIR=$models "$bin" index --db "$db" "data/$set/songs" > "runs/index_${set}_$tag.log" 2>&1
   kinds=(hums)
-  case $set in stress | ensembles_timgm | dev_synth1) kinds+=(sine) ;; esac
+  case $set in stress | stress_more | ensembles_timgm | dev_synth1) kinds+=(sine) ;; esac
   for kind in "${kinds[@]}"; do
     oracle=()
     [ "$kind" = sine ] && oracle=(--oracle sine)

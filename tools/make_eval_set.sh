@@ -2,6 +2,10 @@
 # Makes evaluation sets that are missing (one place for their commands; tools/evaluate_textures.sh,
 # tools/evaluate_generalisation.sh and tools/choosing_sets.sh call it):
 #   stress           texture-stress set: 392 dev-melody songs, 56 per texture, 784 hums (seed 21)
+#   stress_more      608 more stress songs, 1,216 hums, the same command as stress with 1,000 songs
+#                    (its first 392 songs are stress's, kept in the library as distractors; the
+#                    manifest holds only the new songs' hums): a larger choosing set, since one
+#                    query moves a 56-query texture by 1.8 points (eighteenth session)
 #   dev200           the first 200 songs of the dev set and their 600 hums (seed 1)
 #   testset          150 random melodies over additive-synthesis instruments (seed 2)
 #   testset2         300 more of them (seed 7), 300 hums: a fresh choosing set (seventeenth session)
@@ -19,6 +23,12 @@ for set in "$@"; do
   [ -f "data/$set/manifest.csv" ] && continue
   case $set in
     stress) "$bin" synth devset --textures stress --songs 392 --queries-per-song 2 --seed 21 --out data/stress ;;
+    stress_more)
+      "$bin" synth devset --textures stress --songs 1000 --queries-per-song 2 --seed 21 --out data/stress_more
+      mv data/stress_more/manifest.csv data/stress_more/manifest_all.csv
+      # Songs are numbered in order (dev_00000 ...): keep the hums of songs 392 onwards.
+      awk -F, 'NR == 1 || (match($2, /dev_[0-9]+/) && substr($2, RSTART + 4, RLENGTH - 4) + 0 >= 392)' \
+        data/stress_more/manifest_all.csv > data/stress_more/manifest.csv ;;
     dev200) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 --out data/dev200 ;;
     dev_general) "$bin" synth devset --split dev --songs 200 --queries-per-song 3 --seed 1 \
       --soundfont /usr/share/sounds/sf2/TimGM6mb.sf2 --voices heldout --out data/dev_general ;;
@@ -36,6 +46,6 @@ for set in "$@"; do
       fi
       "$bin" synth devset --split dev --songs 100 --queries-per-song 2 --seed "26$k" --voices heldout \
         --soundfont "$font" --textures homophonic,inner_voice,dense_band --out "data/$set" ;;
-    *) echo "unknown set $set (stress, dev200, dev_general, testset, testset2, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
+    *) echo "unknown set $set (stress, stress_more, dev200, dev_general, testset, testset2, ensembles_timgm, dev_synth1, dev_synth2)" >&2; exit 2 ;;
   esac
 done
