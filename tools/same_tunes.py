@@ -12,8 +12,10 @@ melodies.
   --report R.json with SET_DIR and --manifest M: the queries whose hummed notes (10 or more
                   intervals) occur, 80% or more of them in one contiguous run, in another song of
                   the set, and how many of them the report found first or lost to that song
+  --misses        with --report: only each report's misses, per texture: how many the top song
+                  answers with the hummed notes (fast on large sets; no song pairs listed)
 
-usage: tools/same_tunes.py [--corpus] [SET_DIR] [--manifest M --report R.json...]
+usage: tools/same_tunes.py [--corpus] [SET_DIR] [--manifest M --report R.json... [--misses]]
   e.g. tools/same_tunes.py --corpus data/stress --manifest data/stress/_tune.csv \\
          --report runs/stress_s16_sine.json
 """
@@ -73,6 +75,36 @@ def found_by_copy(manifest, reports, copied):
               f"others {hit[False]} of {n[False]}")
 
 
+def hummed_intervals(notes, row):
+    start, end = float(row["start_s"]), float(row["end_s"])
+    return intervals([n[2] for n in notes[row["target_file"]] if start - 0.05 <= n[0] < end])
+
+
+def misses_to_same_notes(set_dir, notes, manifest, reports):
+    """Per texture: queries, found first, misses, and misses whose top song holds the hummed
+    notes (10 or more intervals, 80% or more in one run): a right tune in another song."""
+    rows = list(csv.DictReader(open(manifest)))
+    root = os.path.abspath(set_dir)
+    for path in reports:
+        total, found, same = collections.Counter(), collections.Counter(), collections.Counter()
+        for r, o in zip(rows, json.load(open(path))["outcomes"]):
+            texture = r.get("texture") or "-"
+            total[texture] += 1
+            if o.get("rank") == 1:
+                found[texture] += 1
+                continue
+            top = o.get("top_song") and os.path.relpath(o["top_song"], root)
+            hummed = hummed_intervals(notes, r)
+            if top in notes and len(hummed) >= 10 and \
+                    longest_run_in(hummed, interval_text([n[2] for n in notes[top]])) >= 0.8:
+                same[texture] += 1
+        print(path)
+        for t in sorted(total):
+            print(f"  {t}: found {found[t]} / {total[t]}, misses {total[t] - found[t]}, of them lost "
+                  f"to a song with the hummed notes {same[t]}; counting those found "
+                  f"{(found[t] + same[t]) / total[t]:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("set", nargs="?")
@@ -80,6 +112,7 @@ def main():
     ap.add_argument("--melodies", default="assets/melodies/melodies.jsonl.gz")
     ap.add_argument("--manifest")
     ap.add_argument("--report", nargs="*", default=[])
+    ap.add_argument("--misses", action="store_true")
     a = ap.parse_args()
     if a.corpus:
         copied = corpus_copies(a.melodies)
@@ -92,6 +125,9 @@ def main():
     for line in open(os.path.join(a.set, "melody_notes.jsonl")):
         j = json.loads(line)
         notes[j["file"]] = j["notes"]
+    if a.misses:
+        misses_to_same_notes(a.set, notes, a.manifest, a.report)
+        return
     pitches = {f: [n[2] for n in ns] for f, ns in notes.items()}
     grams = {f: runs(intervals(p), 8) for f, p in pitches.items()}
     print(f"{a.set}: songs sharing half or more of their 8-interval runs")
@@ -105,8 +141,7 @@ def main():
     rows = list(csv.DictReader(open(a.manifest)))
     same = []
     for r in rows:
-        start, end = float(r["start_s"]), float(r["end_s"])
-        hummed = intervals([n[2] for n in notes[r["target_file"]] if start - 0.05 <= n[0] < end])
+        hummed = hummed_intervals(notes, r)
         same.append({f for f in text if f != r["target_file"] and len(hummed) >= 10
                      and longest_run_in(hummed, text[f]) >= 0.8})
     root = os.path.abspath(a.set)
