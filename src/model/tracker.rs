@@ -152,9 +152,11 @@ pub struct Tracker {
     /// The second-voice tracker shipped beside it, if any: trained on the second-highest part
     /// of one-timbre ensembles ([`crate::synth::pairs::SongLabels::SecondVoice`]).
     second_voice: Option<TrackerNet>,
+    /// Semitone shifts of extra listening passes ([`read_pitch_shifts`]; none by default).
+    pitch_shifts: Vec<i32>,
     device: Device,
-    /// Identity of the weights (content hash of both networks): part of the stored melodies'
-    /// version.
+    /// Identity of the weights (content hash of both networks, and of the listening passes):
+    /// part of the stored melodies' version.
     pub id: String,
     pub dir: PathBuf,
 }
@@ -256,11 +258,16 @@ impl Tracker {
         } else {
             None
         };
+        let pitch_shifts = read_pitch_shifts(&dir.join(TRACKER_CARD))?;
+        if !pitch_shifts.is_empty() {
+            hasher.update(format!("pitch_shifts {pitch_shifts:?}").as_bytes());
+        }
         let id = format!("tracker@{}", &hasher.finalize().to_hex()[..12]);
         Ok(Self {
             net,
             partners,
             second_voice,
+            pitch_shifts,
             device,
             id,
             dir: dir.to_path_buf(),
@@ -307,11 +314,32 @@ impl Tracker {
         Some(self.probabilities_of(net, spec))
     }
 
+    /// One network's probabilities: one pass over the song, or with the card's `pitch_shifts` the
+    /// mean of that pass and one over the song shifted by each, shifted back
+    /// ([`add_shifted_back`]) and each frame's row summing to 1 again.
     fn probabilities_of(
         &self,
         net: &TrackerNet,
         spec: &Spectrogram,
     ) -> Result<Vec<f32>, ModelError> {
+        let plain = self.one_pass(net, spec)?;
+        if self.pitch_shifts.is_empty() {
+            return Ok(plain);
+        }
+        let mut sum = plain.clone();
+        for &semitones in &self.pitch_shifts {
+            let shifted = self.one_pass(net, &shift_spectrogram(spec, 2 * semitones))?;
+            add_shifted_back(&mut sum, &shifted, &plain, semitones);
+        }
+        for row in sum.chunks_exact_mut(CLASSES) {
+            let total: f32 = row.iter().sum();
+            row.iter_mut()
+                .for_each(|p| *p /= total.max(f32::MIN_POSITIVE));
+        }
+        Ok(sum)
+    }
+
+    fn one_pass(&self, net: &TrackerNet, spec: &Spectrogram) -> Result<Vec<f32>, ModelError> {
         let n = spec.frames();
         let width = spec.bins + 1;
         let mut out = Vec::with_capacity(n * CLASSES);
@@ -534,6 +562,80 @@ pub fn fuse_contours(tracked: &Contour, extracted: &Contour) -> Contour {
     Contour::new(tracked.fps, midi)
 }
 
+/// Largest listening shift accepted from a card: a tracker trained on songs transposed by a
+/// few semitones hears a song a third away much as it is.
+pub const MAX_PITCH_SHIFT: i32 = 4;
+
+/// The listening passes a tracker's card asks for: `"listening": {"pitch_shifts": [-1, 1]}`
+/// makes the index hear each song three times, as it is and a semitone down and up, and
+/// average what the tracker hears (test-time augmentation: where a timbre misleads the
+/// tracker at one pitch it often does not at the next). Absent: none. Shifts must be nonzero,
+/// distinct and within ±[`MAX_PITCH_SHIFT`].
+pub fn read_pitch_shifts(card_path: &Path) -> Result<Vec<i32>, ModelError> {
+    let bad = |why: String| ModelError::Card {
+        path: card_path.to_path_buf(),
+        why,
+    };
+    let card: serde_json::Value = std::fs::read_to_string(card_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| bad("missing or not JSON".into()))?;
+    let value = &card["listening"]["pitch_shifts"];
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let shifts: Vec<i32> = serde_json::from_value(value.clone())
+        .map_err(|e| bad(format!("listening.pitch_shifts: {e}")))?;
+    for (i, &s) in shifts.iter().enumerate() {
+        if s == 0 || s.abs() > MAX_PITCH_SHIFT || shifts[..i].contains(&s) {
+            return Err(bad(format!(
+                "listening.pitch_shifts: {s} (shifts are nonzero, distinct semitones within ±{MAX_PITCH_SHIFT})"
+            )));
+        }
+    }
+    Ok(shifts)
+}
+
+/// `spec` moved up by `bins` frequency bins (down when negative); the bins it leaves empty
+/// take each frame's quietest value, the spectrogram's floor.
+pub fn shift_spectrogram(spec: &Spectrogram, bins: i32) -> Spectrogram {
+    let n = spec.bins;
+    let mut data = spec.data.clone();
+    for (frame, out) in spec.data.chunks_exact(n).zip(data.chunks_exact_mut(n)) {
+        let floor = frame.iter().copied().fold(f32::INFINITY, f32::min);
+        for (b, o) in out.iter_mut().enumerate() {
+            let from = b as i64 - bins as i64;
+            *o = if (0..n as i64).contains(&from) {
+                frame[from as usize]
+            } else {
+                floor
+            };
+        }
+    }
+    Spectrogram { bins: n, data }
+}
+
+/// Adds to `sum` the probabilities of a pass over the song shifted up by `semitones`, moved
+/// back to the song's pitches; the semitones that pass could not hear (shifted off the
+/// tracker's range) take the unshifted pass's `plain` probability instead.
+pub fn add_shifted_back(sum: &mut [f32], shifted: &[f32], plain: &[f32], semitones: i32) {
+    let rows = sum
+        .chunks_exact_mut(CLASSES)
+        .zip(shifted.chunks_exact(CLASSES))
+        .zip(plain.chunks_exact(CLASSES));
+    for ((row, heard), base) in rows {
+        for k in 0..SEMITONES {
+            let from = k as i64 + semitones as i64;
+            row[k] += if (0..SEMITONES as i64).contains(&from) {
+                heard[from as usize]
+            } else {
+                base[k]
+            };
+        }
+        row[SEMITONES] += heard[SEMITONES];
+    }
+}
+
 /// Loads the tracker beside the embedding model if there is one (it is optional: without
 /// it the song side uses the harmonic-summation extractor). Tracker files that are there but
 /// cannot be loaded (a missing card, a partner without its card, damaged weights) are an
@@ -713,6 +815,84 @@ mod tests {
             err.to_string().contains("tracker_partner.card.json"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_shifted_spectrogram_moves_its_peak_and_fills_with_the_floor() {
+        let spec = Spectrogram {
+            bins: 6,
+            data: vec![
+                0.0, 1.0, 5.0, 1.0, 0.5, 0.5, /* frame 2 */ 2.0, 2.0, 2.0, 2.0, 2.0, 9.0,
+            ],
+        };
+        let up = shift_spectrogram(&spec, 2);
+        assert_eq!(up.data[..6], [0.0, 0.0, 0.0, 1.0, 5.0, 1.0]);
+        assert_eq!(up.data[6..], [2.0, 2.0, 2.0, 2.0, 2.0, 2.0]);
+        let down = shift_spectrogram(&spec, -2);
+        assert_eq!(down.data[..6], [5.0, 1.0, 0.5, 0.5, 0.0, 0.0]);
+        assert_eq!(down.data[6..], [2.0, 2.0, 2.0, 9.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn a_shifted_pass_is_moved_back_to_the_songs_pitches() {
+        let one_hot = |k: usize| {
+            let mut row = vec![0.0f32; CLASSES];
+            row[k] = 1.0;
+            row
+        };
+        // The song's note is class 10; a pass over it shifted a semitone up hears class 11.
+        let plain = one_hot(10);
+        let mut sum = plain.clone();
+        add_shifted_back(&mut sum, &one_hot(11), &plain, 1);
+        assert_eq!(sum[10], 2.0);
+        assert_eq!(sum.iter().sum::<f32>(), 2.0);
+        // "No melody" stays where it is.
+        let silent = one_hot(SEMITONES);
+        let mut sum = silent.clone();
+        add_shifted_back(&mut sum, &silent, &silent, -1);
+        assert_eq!(sum[SEMITONES], 2.0);
+        // The top semitone shifted up is off the range: the unshifted pass stands in for it.
+        let top = one_hot(SEMITONES - 1);
+        let mut sum = top.clone();
+        add_shifted_back(&mut sum, &one_hot(SEMITONES), &top, 1);
+        assert_eq!(sum[SEMITONES - 1], 2.0);
+        assert_eq!(sum[SEMITONES], 1.0);
+    }
+
+    #[test]
+    fn listening_passes_come_from_the_card_and_change_the_identity() {
+        let spec = Spectrogram {
+            bins: 6,
+            data: (0..6 * 40)
+                .map(|i| ((i * 7919) % 13) as f32 / 13.0)
+                .collect(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_random_tracker(dir.path(), "tracker");
+        let card_path = dir.path().join(TRACKER_CARD);
+        let plain = Tracker::load(dir.path()).unwrap();
+        assert!(read_pitch_shifts(&card_path).unwrap().is_empty());
+        let mut card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
+        card["listening"] = serde_json::json!({ "pitch_shifts": [-1, 1] });
+        std::fs::write(&card_path, card.to_string()).unwrap();
+        let listening = Tracker::load(dir.path()).unwrap();
+        assert_ne!(listening.id, plain.id, "stored melodies must be made again");
+        assert_ne!(listening.melody_version(), plain.melody_version());
+        let (a, b) = (
+            plain.probabilities(&spec).unwrap(),
+            listening.probabilities(&spec).unwrap(),
+        );
+        assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-4));
+        for row in b.chunks_exact(CLASSES) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
+        for bad in ["[0]", "[5]", "[1, 1]", "\"up\"", "[1.5]"] {
+            card["listening"]["pitch_shifts"] = serde_json::from_str(bad).unwrap();
+            std::fs::write(&card_path, card.to_string()).unwrap();
+            let err = Tracker::load(dir.path()).err().expect(bad);
+            assert!(err.to_string().contains("pitch_shifts"), "{bad}: {err}");
+        }
     }
 
     #[test]
