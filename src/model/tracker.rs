@@ -328,7 +328,8 @@ impl Tracker {
         }
         let mut sum = plain.clone();
         for &semitones in &self.pitch_shifts {
-            let shifted = self.one_pass(net, &shift_spectrogram(spec, 2 * semitones))?;
+            let bins = BINS_PER_SEMITONE * semitones;
+            let shifted = self.one_pass(net, &shift_spectrogram(spec, bins))?;
             add_shifted_back(&mut sum, &shifted, &plain, semitones);
         }
         for row in sum.chunks_exact_mut(CLASSES) {
@@ -562,6 +563,9 @@ pub fn fuse_contours(tracked: &Contour, extracted: &Contour) -> Contour {
     Contour::new(tracked.fps, midi)
 }
 
+/// The tracker's spectrogram bins per semitone (24 per octave, [`super::features::FeatureParams`]).
+const BINS_PER_SEMITONE: i32 = 2;
+
 /// Largest listening shift accepted from a card: a tracker trained on songs transposed by a
 /// few semitones hears a song a third away much as it is.
 pub const MAX_PITCH_SHIFT: i32 = 4;
@@ -601,6 +605,9 @@ pub fn read_pitch_shifts(card_path: &Path) -> Result<Vec<i32>, ModelError> {
 pub fn shift_spectrogram(spec: &Spectrogram, bins: i32) -> Spectrogram {
     let n = spec.bins;
     let mut data = spec.data.clone();
+    if n == 0 {
+        return Spectrogram { bins: n, data };
+    }
     for (frame, out) in spec.data.chunks_exact(n).zip(data.chunks_exact_mut(n)) {
         let floor = frame.iter().copied().fold(f32::INFINITY, f32::min);
         for (b, o) in out.iter_mut().enumerate() {
