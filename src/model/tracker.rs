@@ -754,6 +754,16 @@ mod tests {
     }
 
     /// A small randomly initialised tracker's files in `dir` under `stem` (weights and card).
+    /// 40 frames of 6 bins with varied values, for the small trackers of [`write_random_tracker`].
+    fn small_test_spectrogram() -> Spectrogram {
+        Spectrogram {
+            bins: 6,
+            data: (0..6 * 40)
+                .map(|i| ((i * 7919) % 13) as f32 / 13.0)
+                .collect(),
+        }
+    }
+
     fn write_random_tracker(dir: &Path, stem: &str) {
         let device = Device::Cpu;
         let varmap = candle_nn::VarMap::new();
@@ -777,12 +787,7 @@ mod tests {
 
     #[test]
     fn partner_trackers_are_averaged_in() {
-        let spec = Spectrogram {
-            bins: 6,
-            data: (0..6 * 40)
-                .map(|i| ((i * 7919) % 13) as f32 / 13.0)
-                .collect(),
-        };
+        let spec = small_test_spectrogram();
         let (alone, other, pair) = (
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
@@ -868,12 +873,7 @@ mod tests {
 
     #[test]
     fn listening_passes_come_from_the_card_and_change_the_identity() {
-        let spec = Spectrogram {
-            bins: 6,
-            data: (0..6 * 40)
-                .map(|i| ((i * 7919) % 13) as f32 / 13.0)
-                .collect(),
-        };
+        let spec = small_test_spectrogram();
         let dir = tempfile::tempdir().unwrap();
         write_random_tracker(dir.path(), "tracker");
         let card_path = dir.path().join(TRACKER_CARD);
