@@ -7,8 +7,10 @@ segment, for the hums found first and the others: whether misses come from the s
 Inner-voice songs are split into "descant" (the tune under a descant in an ensemble timbre, so
 the tune is the second voice) and "doubling" (a lead doubled an octave away).
 
-usage: tools/line_accuracy.py DB_DIR SET_DIR [--report R.json] [--from N] [--to M] [--lead NAME]
+usage: tools/line_accuracy.py DB_DIR SET_DIR [--report R.json] [--from N] [--to M] [--lead NAME] [--offsets]
   --lead keeps only the songs whose lead is NAME (e.g. "church organ").
+  --offsets also prints, per texture, where the stored melody is against the tune: the share of
+  the tune's frames at each offset (line minus tune, semitones), and unvoiced.
   e.g. tools/line_accuracy.py runs/db_stress_shipped data/stress --report runs/stress_shipped_hums.json --to 392
 """
 import argparse
@@ -42,6 +44,16 @@ def accuracy(line, fps, notes, span=None):
     return hits / total if total else None
 
 
+def offsets(line, fps, notes):
+    """Counts of the line's offset from the tune (semitones, rounded; "none" where unvoiced)."""
+    counts = collections.Counter()
+    for start, end, midi in notes:
+        for f in range(int(start * fps + 0.5), min(len(line), int(end * fps))):
+            x = line[f]
+            counts["none" if math.isnan(x) else round(x - midi)] += 1
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
@@ -50,6 +62,8 @@ def main():
     ap.add_argument("--from", dest="lo", type=int, default=0)
     ap.add_argument("--to", dest="hi", type=int, default=None)
     ap.add_argument("--lead", help="only songs whose lead is this (songs.csv's lead column)")
+    ap.add_argument("--offsets", action="store_true",
+                    help="per texture, the share of the tune's frames at each offset of the line")
     a = ap.parse_args()
     root = os.path.abspath(a.set)
     songs = {
@@ -88,6 +102,20 @@ def main():
         best = [max(m or 0, v or 0) for m, v in rows]
         mean = lambda xs: f"{sum(xs) / len(xs):.3f}" if xs else "—"
         print(f"| {name} | {len(rows)} | {mean(mel)} | {len(voiced)} | {mean(voiced)} | {mean(best)} |")
+
+    if a.offsets:
+        print()
+        print("| texture | the line's offsets from the tune (semitones): share of the tune's frames, largest first |")
+        print("|---|---|")
+        by_offset = collections.defaultdict(collections.Counter)
+        for rel, (fps, melody, _) in lines.items():
+            if rel in songs and rel in notes and melody is not None:
+                by_offset[texture(rel)].update(offsets(melody, fps, notes[rel]))
+        for name, counts in sorted(by_offset.items()):
+            total = sum(counts.values())
+            shares = ", ".join(f"{k:+}: {v / total:.3f}" if k != "none" else f"none: {v / total:.3f}"
+                               for k, v in counts.most_common(8))
+            print(f"| {name} | {shares} |")
 
     if a.report:
         manifest = list(csv.DictReader(open(os.path.join(a.set, "manifest.csv"))))

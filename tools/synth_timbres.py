@@ -78,8 +78,29 @@ def random_instrument(rng: np.random.Generator) -> dict:
     )
 
 
-def organ_ranks(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """One mixture organ's partials: (amplitudes of harmonics 1.., whether it has a 16' rank)."""
+def foundation_ranks(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Foundation stops (flutes and principals at 16' and 8', or 8' alone): the sound's weight on
+    the note and, with a 16' bourdon, the octave below it, with little above. The commonest
+    quiet registration, and the opposite of a mixture: the voice's lowest partial is its loudest."""
+    amps = np.zeros(64)
+    if rng.random() < 0.6:  # 16' + 8': the cycle an octave down, harmonic 1 is the bourdon
+        amps[0] = rng.uniform(0.5, 1.0)
+        amps[1] = rng.uniform(0.3, 1.0)
+        amps[2] = rng.uniform(0.0, 0.15)  # the bourdon's stopped-pipe twelfth
+        amps[3] = rng.uniform(0.0, 0.2)
+        return amps, True
+    amps[0] = 1.0
+    amps[1] = rng.uniform(0.0, 0.4)
+    amps[2] = rng.uniform(0.0, 0.3)
+    amps[3] = rng.uniform(0.0, 0.15)
+    return amps, False
+
+
+def organ_ranks(rng: np.random.Generator, foundations: bool = False) -> tuple[np.ndarray, bool]:
+    """One mixture organ's partials: (amplitudes of harmonics 1.., whether it has a 16' rank).
+    With `foundations`, a third of the draws are foundation stops instead ([`foundation_ranks`])."""
+    if foundations and rng.random() < 1 / 3:
+        return foundation_ranks(rng)
     amps = np.zeros(64)
     amps[0] = rng.uniform(0.0, 0.3)
     for k in rng.choice([2, 4, 6, 8], size=rng.integers(2, 5), replace=False):
@@ -99,21 +120,23 @@ def organ_ranks(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
     return amps, False
 
 
-def mixture_organ(rng: np.random.Generator, ranks_per_octave: bool = False) -> dict:
+def mixture_organ(rng: np.random.Generator, ranks_per_octave: bool = False,
+                  foundations: bool = False) -> dict:
     """A pipe organ with mixture stops, as TimGM6mb's church organ is built: a weak
     fundamental under strong octave, super-octave and quint partials (harmonics 2, 4, 6, 8), so
     each voice's loudest partials sit one or two octaves (and a twelfth) above the note and the
     lower voices' partials reach above the top voice's fundamental. With `ranks_per_octave`
     every octave's sample draws its own ranks (TimGM6mb's organ changes layout across its key
-    ranges: a 16' rank only in the middle octaves)."""
+    ranges: a 16' rank only in the middle octaves). With `foundations`, foundation stops
+    (16' and 8' flutes, little above) are among the registrations drawn."""
     inst = random_instrument(rng)
-    amps, sub_octave = organ_ranks(rng)
+    amps, sub_octave = organ_ranks(rng, foundations)
     inst.update(family="sustained", amps=amps, sub_octave=sub_octave,
                 env=dict(attack=rng.uniform(0.01, 0.08), hold=0.0, decay=rng.uniform(0.1, 0.5),
                          sustain_cb=int(rng.uniform(0, 30)), release=rng.uniform(0.1, 0.4)),
                 vibrato_cents=0)
     if ranks_per_octave:  # drawn last, so the rest of the organ is as without it
-        inst["ranks_by_root"] = {root: organ_ranks(rng) for root in ROOTS}
+        inst["ranks_by_root"] = {root: organ_ranks(rng, foundations) for root in ROOTS}
     return inst
 
 
@@ -145,11 +168,11 @@ def instrument_of(program: int, instruments: int) -> int:
 
 
 def build(seed: int, instruments: int, mixture_organ_: bool = False,
-          ranks_per_octave: bool = False) -> tuple[bytes, list[dict]]:
+          ranks_per_octave: bool = False, foundations: bool = False) -> tuple[bytes, list[dict]]:
     rng = np.random.default_rng(seed)
     insts = [random_instrument(rng) for _ in range(instruments)]
     if mixture_organ_:  # drawn after the others, so the rest of the font is as without it
-        insts[instrument_of(19, instruments)] = mixture_organ(rng, ranks_per_octave)
+        insts[instrument_of(19, instruments)] = mixture_organ(rng, ranks_per_octave, foundations)
     samples, shdr = [], []
     inst_recs, ibag, igen = [], [], []
     pos = 0
@@ -226,12 +249,18 @@ def main():
                          "fundamental, strong harmonics 2/4/6/8), like TimGM6mb's")
     ap.add_argument("--organ-ranks-per-octave", action="store_true",
                     help="with --mixture-organ: every octave's organ sample draws its own ranks")
+    ap.add_argument("--organ-foundations", action="store_true",
+                    help="with --mixture-organ: foundation stops (16' and 8' flutes, little "
+                         "above) are among the organ's registrations too")
     args = ap.parse_args()
     if not 1 <= args.instruments <= 128:
         ap.error("--instruments must be 1..128")
     if args.organ_ranks_per_octave and not args.mixture_organ:
         ap.error("--organ-ranks-per-octave needs --mixture-organ")
-    data, insts = build(args.seed, args.instruments, args.mixture_organ, args.organ_ranks_per_octave)
+    if args.organ_foundations and not args.mixture_organ:
+        ap.error("--organ-foundations needs --mixture-organ")
+    data, insts = build(args.seed, args.instruments, args.mixture_organ, args.organ_ranks_per_octave,
+                        args.organ_foundations)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_bytes(data)
     for i, inst in enumerate(insts):

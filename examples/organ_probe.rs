@@ -1,0 +1,49 @@
+//! How one General MIDI program sounds across the keyboard in each SoundFont: per key, the
+//! note's loudness and its partials (the octave below, then harmonics 1-6) in dB against it.
+//! Shows a font's registration changing between key ranges, as TimGM6mb's church organ does
+//! (docs/MEASURED.md, nineteenth session).
+//!
+//! cargo run --example organ_probe -- PROGRAM FONT.sf2...
+//! e.g. cargo run --example organ_probe -- 19 /usr/share/sounds/sf2/TimGM6mb.sf2
+
+use std::path::Path;
+
+use anyhow::Context;
+use earworm::synth::gm::{load_soundfont, render_notes};
+
+const RATE: u32 = 16_000;
+
+/// Magnitude of `x` at frequency `f` (a single-bin DFT), scaled by its length.
+fn magnitude_at(x: &[f32], f: f32) -> f32 {
+    let w = 2.0 * std::f32::consts::PI * f / RATE as f32;
+    let (mut re, mut im) = (0f32, 0f32);
+    for (n, &v) in x.iter().enumerate() {
+        re += v * (w * n as f32).cos();
+        im -= v * (w * n as f32).sin();
+    }
+    (re * re + im * im).sqrt() / x.len() as f32
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: organ_probe PROGRAM FONT.sf2...";
+    let program: u8 = args.first().context(usage)?.parse().context(usage)?;
+    anyhow::ensure!(args.len() > 1, usage);
+    for font in &args[1..] {
+        let sf = load_soundfont(Path::new(font))?;
+        println!("{font}, program {program}: key, loudness, partials 0.5 and 1-6 (dB against it)");
+        for key in (48..=84).step_by(3) {
+            let x = render_notes(&sf, program, &[(0.0, 1.0, key, 100)], 1.2, RATE)?;
+            // The held part of the note: after the attack, before the release.
+            let held = &x[(0.3 * RATE as f32) as usize..(0.9 * RATE as f32) as usize];
+            let rms = (held.iter().map(|v| v * v).sum::<f32>() / held.len() as f32).sqrt();
+            let f0 = 440.0 * 2f32.powf((key as f32 - 69.0) / 12.0);
+            let partials: Vec<String> = [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+                .iter()
+                .map(|m| format!("{:6.1}", 20.0 * (magnitude_at(held, f0 * m) / rms + 1e-9).log10()))
+                .collect();
+            println!("key {key}  {:6.1} dB  {}", 20.0 * rms.log10(), partials.join(" "));
+        }
+    }
+    Ok(())
+}
