@@ -263,3 +263,14 @@ python3 tools/tracker_stage_card.py second-voice runs/second_voice_stage7.card.j
   models/second_voice.card.json --stage 9 --rendered-here \
   --soundfont-note "stage 9 also renders with tools/synth_timbres.py fonts (seeds 101-116, dev 151)" \
   "earworm train-tracker (data/pairs_voice_synth/font1..16) --data data/pairs_voice7 --data data/pairs_voice3 --dev data/pairs_dev_voice_synth --out runs/voice_s9 --steps 1500 --batch 32 --lr 0.0001 --blocks 8 --seed 103 --init models/second_voice.safetensors"
+
+# Listening at three pitches (nineteenth session): indexing runs both trackers also on each song
+# a semitone down and up and averages the three (models/README.md, "Listening passes"); no
+# training. Then the whole system is evaluated and the calibration refitted on its scores.
+python3 - <<'PY'
+import json
+card = json.load(open("models/tracker.card.json"))
+card["listening"] = {"pitch_shifts": [-1, 1]}
+json.dump(card, open("models/tracker.card.json", "w"), indent=1)
+PY
+tools/evaluate_textures.sh
