@@ -38,11 +38,12 @@ fn main() -> anyhow::Result<()> {
             let held = &x[(0.3 * RATE as f32) as usize..(0.9 * RATE as f32) as usize];
             let rms = (held.iter().map(|v| v * v).sum::<f32>() / held.len() as f32).sqrt();
             let f0 = 440.0 * 2f32.powf((key as f32 - 69.0) / 12.0);
+            let db = |x: f32| 20.0 * (x + 1e-9).log10();
             let partials: Vec<String> = [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
                 .iter()
-                .map(|m| format!("{:6.1}", 20.0 * (magnitude_at(held, f0 * m) / rms + 1e-9).log10()))
+                .map(|m| format!("{:6.1}", db(magnitude_at(held, f0 * m) / rms)))
                 .collect();
-            println!("key {key}  {:6.1} dB  {}", 20.0 * rms.log10(), partials.join(" "));
+            println!("key {key}  {:6.1} dB  {}", db(rms), partials.join(" "));
         }
     }
     Ok(())
