@@ -29,29 +29,30 @@ def floats(blob):
     return None if blob is None else struct.unpack(f"<{len(blob) // 4}f", blob)
 
 
+def tune_frames(line, fps, notes, span=None):
+    """(the line's pitch, the tune's MIDI note) at each frame of the notes (within span, seconds)."""
+    for start, end, midi in notes:
+        if span:
+            start, end = max(start, span[0]), min(end, span[1])
+        for f in range(int(start * fps + 0.5), min(len(line), int(end * fps))):
+            yield line[f], midi
+
+
 def accuracy(line, fps, notes, span=None):
     """Share of the notes' frames (within span, seconds) where line is on their pitch class."""
     if line is None:
         return None
     total = hits = 0
-    for start, end, midi in notes:
-        if span:
-            start, end = max(start, span[0]), min(end, span[1])
-        for f in range(int(start * fps + 0.5), min(len(line), int(end * fps))):
-            total += 1
-            x = line[f]
-            hits += not math.isnan(x) and abs((x - midi + 6) % 12 - 6) < 0.5
+    for x, midi in tune_frames(line, fps, notes, span):
+        total += 1
+        hits += not math.isnan(x) and abs((x - midi + 6) % 12 - 6) < 0.5
     return hits / total if total else None
 
 
 def offsets(line, fps, notes):
     """Counts of the line's offset from the tune (semitones, rounded; "none" where unvoiced)."""
-    counts = collections.Counter()
-    for start, end, midi in notes:
-        for f in range(int(start * fps + 0.5), min(len(line), int(end * fps))):
-            x = line[f]
-            counts["none" if math.isnan(x) else round(x - midi)] += 1
-    return counts
+    return collections.Counter("none" if math.isnan(x) else f"{round(x - midi):+}"
+                               for x, midi in tune_frames(line, fps, notes))
 
 
 def main():
@@ -113,8 +114,7 @@ def main():
                 by_offset[texture(rel)].update(offsets(melody, fps, notes[rel]))
         for name, counts in sorted(by_offset.items()):
             total = sum(counts.values())
-            shares = ", ".join(f"{k:+}: {v / total:.3f}" if k != "none" else f"none: {v / total:.3f}"
-                               for k, v in counts.most_common(8))
+            shares = ", ".join(f"{k}: {v / total:.3f}" for k, v in counts.most_common(8))
             print(f"| {name} | {shares} |")
 
     if a.report:
