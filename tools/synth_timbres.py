@@ -124,12 +124,11 @@ def mixture_organ(rng: np.random.Generator, ranks_per_octave: bool = False,
                   foundations: bool = False) -> dict:
     """A pipe organ with mixture stops, as TimGM6mb's church organ is built in its middle
     octaves: a weak fundamental under strong octave, super-octave and quint partials (harmonics
-    2, 4, 6, 8), so
-    each voice's loudest partials sit one or two octaves (and a twelfth) above the note and the
-    lower voices' partials reach above the top voice's fundamental. With `ranks_per_octave`
-    every octave's sample draws its own ranks (TimGM6mb's organ changes layout across its key
-    ranges: a 16' rank only in the middle octaves). With `foundations`, foundation stops
-    (16' and 8' flutes, little above) are among the registrations drawn."""
+    2, 4, 6, 8), so each voice's loudest partials sit one or two octaves (and a twelfth) above
+    the note and the lower voices' partials reach above the top voice's fundamental. With
+    `ranks_per_octave` every octave's sample draws its own ranks (TimGM6mb's organ changes
+    layout across its key ranges; docs/MEASURED.md, nineteenth session). With `foundations`,
+    foundation stops (16' and 8' flutes, little above) are among the registrations drawn."""
     inst = random_instrument(rng)
     amps, sub_octave = organ_ranks(rng, foundations)
     inst.update(family="sustained", amps=amps, sub_octave=sub_octave,
