@@ -753,7 +753,6 @@ mod tests {
         assert!(out[10..].iter().all(|v| *v == 0.0), "padding past the end");
     }
 
-    /// A small randomly initialised tracker's files in `dir` under `stem` (weights and card).
     /// 40 frames of 6 bins with varied values, for the small trackers of [`write_random_tracker`].
     fn small_test_spectrogram() -> Spectrogram {
         Spectrogram {
@@ -764,6 +763,7 @@ mod tests {
         }
     }
 
+    /// A small randomly initialised tracker's files in `dir` under `stem` (weights and card).
     fn write_random_tracker(dir: &Path, stem: &str) {
         let device = Device::Cpu;
         let varmap = candle_nn::VarMap::new();
