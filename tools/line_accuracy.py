@@ -49,6 +49,25 @@ def accuracy(line, fps, notes, span=None):
     return hits / total if total else None
 
 
+def either_accuracy(melody, second, fps, notes):
+    """Share of the notes' frames where the melody or the second line is on their pitch class."""
+    if melody is None:
+        return None
+    total = hits = 0
+    for f, (x, midi) in enumerate_tune_frames(melody, fps, notes):
+        y = second[f] if second is not None and f < len(second) else math.nan
+        total += 1
+        hits += any(not math.isnan(v) and abs((v - midi + 6) % 12 - 6) < 0.5 for v in (x, y))
+    return hits / total if total else None
+
+
+def enumerate_tune_frames(line, fps, notes):
+    """(frame, (the line's pitch, the tune's MIDI note)) at each frame of the notes."""
+    for start, end, midi in notes:
+        for f in range(int(start * fps + 0.5), min(len(line), int(end * fps))):
+            yield f, (line[f], midi)
+
+
 def offsets(line, fps, notes):
     """Counts of the line's offset from the tune (semitones, rounded; "none" where unvoiced)."""
     return collections.Counter("none" if math.isnan(x) else f"{round(x - midi):+}"
@@ -78,10 +97,13 @@ def main():
         notes[j["file"]] = j["notes"]
     db = sqlite3.connect(f"file:{os.path.join(a.db, 'catalog.sqlite')}?mode=ro", uri=True)
     lines = {}
-    for path, fps, melody, voice in db.execute(
-        "select s.path, m.fps, m.contour, m.second_voice from songs s join melodies m on m.song_id = s.id"
+    second_lines = {}
+    for path, fps, melody, second, voice in db.execute(
+        "select s.path, m.fps, m.contour, m.second_line, m.second_voice"
+        " from songs s join melodies m on m.song_id = s.id"
     ):
         lines[os.path.relpath(path, root)] = (fps, floats(melody), floats(voice))
+        second_lines[os.path.relpath(path, root)] = floats(second)
 
     def texture(rel):
         s = songs[rel]
@@ -92,17 +114,22 @@ def main():
     by_texture = collections.defaultdict(list)
     for rel, (fps, melody, voice) in lines.items():
         if rel in songs and rel in notes:
-            by_texture[texture(rel)].append(
-                (accuracy(melody, fps, notes[rel]), accuracy(voice, fps, notes[rel]))
-            )
-    print("| texture | songs | melody on the tune | songs with a second voice | second voice on the tune | better of the two |")
-    print("|---|--:|--:|--:|--:|--:|")
+            by_texture[texture(rel)].append((
+                accuracy(melody, fps, notes[rel]),
+                accuracy(voice, fps, notes[rel]),
+                either_accuracy(melody, second_lines[rel], fps, notes[rel]),
+            ))
+    print("| texture | songs | melody on the tune | songs with a second voice | second voice on the tune"
+          " | better of the two | melody or second line on the tune |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
     for name, rows in sorted(by_texture.items()):
-        mel = [m for m, _ in rows if m is not None]
-        voiced = [v for _, v in rows if v is not None]
-        best = [max(m or 0, v or 0) for m, v in rows]
+        mel = [m for m, _, _ in rows if m is not None]
+        voiced = [v for _, v, _ in rows if v is not None]
+        best = [max(m or 0, v or 0) for m, v, _ in rows]
+        either = [e for _, _, e in rows if e is not None]
         mean = lambda xs: f"{sum(xs) / len(xs):.3f}" if xs else "—"
-        print(f"| {name} | {len(rows)} | {mean(mel)} | {len(voiced)} | {mean(voiced)} | {mean(best)} |")
+        print(f"| {name} | {len(rows)} | {mean(mel)} | {len(voiced)} | {mean(voiced)} | {mean(best)}"
+              f" | {mean(either)} |")
 
     if a.offsets:
         print()

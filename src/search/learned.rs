@@ -513,6 +513,7 @@ fn align_only(
         )
     }))
     .with_second_line_cost(settings.second_line_cost)
+    .with_second_line_switch_cost(settings.second_line_switch_cost)
     .with_warp_step_cost(settings.warp_step_cost)
     .with_dtw_share(settings.dtw_share)
     .with_second_voices(voices, settings.second_voice_penalty);
@@ -562,6 +563,9 @@ pub struct SearchSettings {
     /// Extra cost per frame of following the second line instead of the melody
     /// (`EARWORM_SECOND_LINE_COST`; the alignment's frame costs run 0–2).
     pub second_line_cost: f32,
+    /// Cost of each move between the melody and the second line; 0 lets every frame take the
+    /// nearer one (`EARWORM_SECOND_LINE_SWITCH_COST`).
+    pub second_line_switch_cost: f32,
     /// Extra cost per warping step of the alignment (a song or hum frame skipped;
     /// `EARWORM_WARP_STEP_COST`; the alignment's frame costs run 0–2).
     pub warp_step_cost: f32,
@@ -611,6 +615,7 @@ impl Default for SearchSettings {
             // match; and on for some songs only it favours those (docs/MEASURED.md).
             second_line: false,
             second_line_cost: super::DEFAULT_SECOND_LINE_COST,
+            second_line_switch_cost: 0.0,
             warp_step_cost: WARP_STEP_COST,
             dtw_share: DTW_SHARE,
             second_voice: true,
@@ -737,6 +742,10 @@ impl SearchSettings {
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
             ("EARWORM_HUB_WEIGHT", &mut self.hub),
             ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
+            (
+                "EARWORM_SECOND_LINE_SWITCH_COST",
+                &mut self.second_line_switch_cost,
+            ),
             ("EARWORM_WARP_STEP_COST", &mut self.warp_step_cost),
             ("EARWORM_DTW_SHARE", &mut self.dtw_share),
             (

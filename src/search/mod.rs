@@ -163,6 +163,9 @@ pub struct MelodySearcher {
     /// is the better guess, so a song that fits the hum only through its second line ranks
     /// below one that fits it on its melody.
     second_line_cost: f32,
+    /// Paid each time the alignment moves between the melody and the second line; 0 lets it
+    /// pick the nearer line in every frame.
+    second_line_switch_cost: f32,
     /// Added to the DTW's cost for each step off the diagonal ((1,2) or (2,1)).
     warp_step_cost: f32,
     /// Share of a match's score from the warped alignment, the rest from stage 1's rigid one.
@@ -222,6 +225,7 @@ impl MelodySearcher {
         Self {
             songs,
             second_line_cost: DEFAULT_SECOND_LINE_COST,
+            second_line_switch_cost: 0.0,
             warp_step_cost: DEFAULT_WARP_STEP_COST,
             dtw_share: DEFAULT_DTW_SHARE,
         }
@@ -236,6 +240,7 @@ impl MelodySearcher {
                 .map(|(id, sketch)| sketched_song(id, sketch, None))
                 .collect(),
             second_line_cost: DEFAULT_SECOND_LINE_COST,
+            second_line_switch_cost: 0.0,
             warp_step_cost: DEFAULT_WARP_STEP_COST,
             dtw_share: DEFAULT_DTW_SHARE,
         }
@@ -274,6 +279,13 @@ impl MelodySearcher {
     /// The same searcher with another cost for following the second line (see the field).
     pub fn with_second_line_cost(mut self, cost: f32) -> Self {
         self.second_line_cost = cost.max(0.0);
+        self
+    }
+
+    /// The same searcher with a cost for each move between the melody and the second line (see
+    /// the field).
+    pub fn with_second_line_switch_cost(mut self, cost: f32) -> Self {
+        self.second_line_switch_cost = if cost.is_finite() { cost.max(0.0) } else { 0.0 };
         self
     }
 
@@ -412,7 +424,10 @@ impl MelodySearcher {
                 &query.fine,
                 song,
                 c,
-                self.second_line_cost,
+                LineCosts {
+                    second_line: self.second_line_cost,
+                    switch: self.second_line_switch_cost,
+                },
                 self.warp_step_cost,
                 self.dtw_share,
             );
@@ -857,12 +872,116 @@ fn subsequence_dtw(
     (path, total)
 }
 
+/// What following a song's second line costs: per frame on it, and per move onto or off it
+/// (`switch` 0: each frame takes the nearer line).
+#[derive(Debug, Clone, Copy)]
+struct LineCosts {
+    second_line: f32,
+    switch: f32,
+}
+
+/// [`subsequence_dtw`] over two lines of song frames: the path is on the melody or on the
+/// second line at each cell and pays `switch_cost` for each change; `fill_costs(k, melody,
+/// second)` writes query frame k's costs against both. Returns the path and its total cost.
+fn subsequence_dtw_two_lines(
+    q_len: usize,
+    width: usize,
+    step_cost: f32,
+    switch_cost: f32,
+    mut fill_costs: impl FnMut(usize, &mut [f32], &mut [f32]),
+) -> (Vec<(usize, usize)>, f32) {
+    let inf = f32::INFINITY;
+    // Per cell and line: the step into it (0 = (1,1), 1 = (1,2), 2 = (2,1)) times 2 plus the
+    // line it came from.
+    let mut back = vec![0u8; q_len * width * 2];
+    let mut cost_prev = [vec![0.0f32; width], vec![0.0f32; width]];
+    let mut cost_cur = [vec![0.0f32; width], vec![0.0f32; width]];
+    {
+        let [a, b] = &mut cost_prev;
+        fill_costs(0, a, b);
+    }
+    let mut d_before = [vec![inf; width], vec![inf; width]];
+    let mut d_prev = cost_prev.clone();
+    let mut d_cur = [vec![inf; width], vec![inf; width]];
+    // The cheaper way into line `to` from the two lines' costs `from`: (cost, line).
+    let enter = |from: [f32; 2], to: usize| -> (f32, u8) {
+        let stay = from[to];
+        let moved = from[1 - to] + switch_cost;
+        if moved < stay {
+            (moved, (1 - to) as u8)
+        } else {
+            (stay, to as u8)
+        }
+    };
+    for k in 1..q_len {
+        {
+            let [a, b] = &mut cost_cur;
+            fill_costs(k, a, b);
+        }
+        for line in 0..2 {
+            d_cur[line][0] = inf;
+            for j in 1..width {
+                let (diagonal, from_d) = enter([d_prev[0][j - 1], d_prev[1][j - 1]], line);
+                let mut best = (diagonal, 0u8, from_d);
+                if j >= 2 {
+                    let (skip, from) = enter([d_prev[0][j - 2], d_prev[1][j - 2]], line);
+                    if skip + step_cost < best.0 {
+                        best = (skip + step_cost, 1, from);
+                    }
+                }
+                // Skipping a query frame pays for it, on the line the path arrives on.
+                let (before, from) = enter([d_before[0][j - 1], d_before[1][j - 1]], line);
+                let query_skip = before + cost_prev[line][j] + step_cost;
+                if query_skip < best.0 {
+                    best = (query_skip, 2, from);
+                }
+                d_cur[line][j] = best.0 + cost_cur[line][j];
+                back[(k * width + j) * 2 + line] = best.1 * 2 + best.2;
+            }
+        }
+        std::mem::swap(&mut cost_prev, &mut cost_cur);
+        std::mem::swap(&mut d_before, &mut d_prev);
+        std::mem::swap(&mut d_prev, &mut d_cur);
+    }
+    let (mut line, end_j, total) = (0..2)
+        .flat_map(|l| d_prev[l].iter().enumerate().map(move |(j, &d)| (l, j, d)))
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .expect("width > 0");
+    let mut path = Vec::with_capacity(q_len);
+    let (mut k, mut j) = (q_len - 1, end_j);
+    loop {
+        path.push((k, j));
+        if k == 0 || j == 0 {
+            break;
+        }
+        let b = back[(k * width + j) * 2 + line];
+        line = (b % 2) as usize;
+        match b / 2 {
+            0 => {
+                k -= 1;
+                j -= 1;
+            }
+            1 => {
+                k -= 1;
+                j -= 2;
+            }
+            _ => {
+                path.push((k - 1, j));
+                k -= 2;
+                j -= 1;
+            }
+        }
+    }
+    path.reverse();
+    (path, total)
+}
+
 /// Subsequence DTW of the query against the song around the coarse match.
 fn refine_match(
     query: &[Option<C>],
     song: &PreparedSong,
     coarse: &Coarse,
-    second_line_cost: f32,
+    lines: LineCosts,
     warp_step_cost: f32,
     dtw_share: f32,
 ) -> Match {
@@ -905,7 +1024,40 @@ fn refine_match(
             line: MatchedLine::Melody,
         };
     }
+    let second_line_cost = lines.second_line;
+    let align_on_two_lines = |rot: C| {
+        let fill_costs = |k: usize, melody: &mut [f32], second: &mut [f32]| match query[k] {
+            None => {
+                melody.fill(UNVOICED_QUERY_COST);
+                second.fill(UNVOICED_QUERY_COST + second_line_cost);
+            }
+            Some(q) => {
+                let q = q.mul_conj(rot);
+                for ((c, &re), &im) in melody.iter_mut().zip(&region_re).zip(&region_im) {
+                    *c = if re == 0.0 && im == 0.0 {
+                        UNVOICED_SONG_COST
+                    } else {
+                        1.0 - (q.re * re + q.im * im)
+                    };
+                }
+                // Where the second line has no pitch, a path on it hears the melody.
+                for (j, c) in second.iter_mut().enumerate() {
+                    let (re, im) = (alt_re[j], alt_im[j]);
+                    *c = second_line_cost
+                        + if re == 0.0 && im == 0.0 {
+                            melody[j]
+                        } else {
+                            1.0 - (q.re * re + q.im * im)
+                        };
+                }
+            }
+        };
+        subsequence_dtw_two_lines(q_len, width, warp_step_cost, lines.switch, fill_costs)
+    };
     let align = |rot: C| {
+        if lines.switch > 0.0 && !alt_re.is_empty() {
+            return align_on_two_lines(rot);
+        }
         let fill_costs = |k: usize, row: &mut [f32]| match query[k] {
             None => row.fill(UNVOICED_QUERY_COST),
             Some(q) => {
@@ -1327,6 +1479,102 @@ mod tests {
             "nonsense keeps the default"
         );
         assert!((score(7.0) - warped).abs() < 1e-6, "clamped to 1");
+    }
+
+    #[test]
+    fn two_line_dtw_equals_one_line_dtw_when_the_second_line_never_pays() {
+        // Random costs on the melody; the second line costs far more everywhere, so the best
+        // path stays on the melody and both alignments agree exactly.
+        let (q_len, width) = (40, 70);
+        let mut x = 12345u32;
+        let mut costs = vec![0.0f32; q_len * width];
+        for c in &mut costs {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *c = (x % 1000) as f32 / 500.0;
+        }
+        let row = |k: usize| &costs[k * width..(k + 1) * width];
+        for step_cost in [0.0, 0.2] {
+            let (one_path, one) =
+                subsequence_dtw(q_len, width, step_cost, |k, r| r.copy_from_slice(row(k)));
+            let (two_path, two) =
+                subsequence_dtw_two_lines(q_len, width, step_cost, 0.5, |k, m, s| {
+                    m.copy_from_slice(row(k));
+                    s.fill(10.0);
+                });
+            assert!((one - two).abs() < 1e-4, "{one} vs {two}");
+            assert_eq!(one_path, two_path);
+        }
+    }
+
+    #[test]
+    fn two_line_dtw_pays_each_move_between_the_lines() {
+        // The query fits the melody for 20 frames, then the second line for 20: one switch.
+        // Hopping frame by frame (odd frames on the second line) costs a switch each time.
+        let (q_len, width) = (40, 40);
+        let switch = 0.6;
+        let run = |on_second: &dyn Fn(usize) -> bool| {
+            subsequence_dtw_two_lines(q_len, width, 0.0, switch, |k, m, s| {
+                for (j, (cm, cs)) in m.iter_mut().zip(s.iter_mut()).enumerate() {
+                    let here = j == k;
+                    (*cm, *cs) = match (here, on_second(k)) {
+                        (true, false) => (0.0, 1.0),
+                        (true, true) => (1.0, 0.0),
+                        _ => (2.0, 2.0),
+                    };
+                }
+            })
+        };
+        let (path, one_switch) = run(&|k| k >= 20);
+        assert!((one_switch - switch).abs() < 1e-5, "{one_switch}");
+        assert_eq!(path, (0..40).map(|k| (k, k)).collect::<Vec<_>>());
+        // Staying on the melody through the odd frames (cost 1 each) beats 39 switches (23.4);
+        // only the last frame is worth one switch: 19 + 0.6.
+        let (_, hopping) = run(&|k| k % 2 == 1);
+        assert!((hopping - 19.6).abs() < 1e-4, "{hopping}");
+    }
+
+    #[test]
+    fn the_alignment_follows_a_second_line_in_runs_when_moves_cost() {
+        // As below, with a cost per move between the lines: the melody strays for whole
+        // seconds, so following the second line there still pays.
+        let tune0 = contour(&tune(1, 120));
+        let strayed = |k: usize| (k / 25) % 2 == 1;
+        let line = |on_tune: &dyn Fn(usize) -> bool| {
+            Contour::new(
+                CONTOUR_FPS,
+                tune0
+                    .midi
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &m)| if on_tune(k) { m } else { m - 4.0 })
+                    .collect(),
+            )
+        };
+        let melody = line(&|k| !strayed(k));
+        let second = line(&strayed);
+        let hum = Contour::new(CONTOUR_FPS, tune0.midi[200..450].to_vec());
+        let all: HashSet<i64> = (0..30).collect();
+        let others = || (1..30).map(|i| (i as i64, contour(&tune(i + 1, 120)), None));
+        let score_of_song_0 = |searcher: MelodySearcher| {
+            let ranked = searcher.align_candidates(&hum, &all).unwrap();
+            (
+                ranked[0].1.song_id,
+                ranked.iter().find(|(_, m)| m.song_id == 0).unwrap().1.score,
+            )
+        };
+        let (_, before) = score_of_song_0(MelodySearcher::with_alternatives(
+            std::iter::once((0, melody.clone(), None)).chain(others()),
+        ));
+        let (best, after) = score_of_song_0(
+            MelodySearcher::with_alternatives(
+                std::iter::once((0, melody, Some(second))).chain(others()),
+            )
+            .with_second_line_switch_cost(0.5),
+        );
+        assert_eq!(best, 0);
+        assert!(after > before + 0.1, "score {before} -> {after}");
     }
 
     #[test]
