@@ -238,17 +238,19 @@ pub struct CpuMelodyNet {
     embedding_dim: usize,
 }
 
-struct CpuConv {
+pub(crate) struct CpuConv {
     inputs: usize,
-    outputs: usize,
+    pub(crate) outputs: usize,
     taps: usize,
+    /// Frames between neighbouring taps ([`TimeConv`]'s).
+    dilation: usize,
     /// (outputs × taps·inputs), row-major; column `tap·inputs + channel` ([`TimeConv`]'s layout).
     weight: Vec<f32>,
     bias: Vec<f32>,
 }
 
 impl CpuConv {
-    fn new(conv: &TimeConv) -> Result<Self> {
+    pub(crate) fn new(conv: &TimeConv) -> Result<Self> {
         let w = conv.linear.weight();
         let (outputs, taps_in) = w.dims2()?;
         if conv.taps % 2 == 0 || taps_in % conv.taps != 0 {
@@ -258,6 +260,7 @@ impl CpuConv {
             inputs: taps_in / conv.taps,
             outputs,
             taps: conv.taps,
+            dilation: conv.dilation,
             weight: w.flatten_all()?.to_vec1::<f32>()?,
             bias: match conv.linear.bias() {
                 Some(b) => b.to_vec1::<f32>()?,
@@ -267,7 +270,16 @@ impl CpuConv {
     }
 
     /// `x`: `frames × inputs`, time-major → `out`: `frames × outputs` ("same" zero padding).
-    fn forward(&self, x: &[f32], frames: usize, padded: &mut Vec<f32>, out: &mut Vec<f32>) {
+    pub(crate) fn forward(
+        &self,
+        x: &[f32],
+        frames: usize,
+        padded: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+    ) {
+        if self.dilation > 1 {
+            return self.forward_per_tap(x, frames, padded, out);
+        }
         let (c, pad, k) = (self.inputs, self.taps / 2, self.taps * self.inputs);
         assert!(x.len() >= frames * c, "input shorter than its frames");
         padded.clear();
@@ -309,6 +321,57 @@ impl CpuConv {
                 false,
                 gemm::Parallelism::None,
             );
+        }
+    }
+
+    /// [`Self::forward`] for taps `dilation` frames apart: one product per tap, frame t of
+    /// tap j reading padded frame t + j·dilation.
+    fn forward_per_tap(&self, x: &[f32], frames: usize, padded: &mut Vec<f32>, out: &mut Vec<f32>) {
+        let (c, pad, k) = (
+            self.inputs,
+            self.taps / 2 * self.dilation,
+            self.taps * self.inputs,
+        );
+        assert!(x.len() >= frames * c, "input shorter than its frames");
+        padded.clear();
+        padded.resize(pad * c, 0.0);
+        padded.extend_from_slice(&x[..frames * c]);
+        padded.resize((frames + 2 * pad) * c, 0.0);
+        out.clear();
+        for _ in 0..frames {
+            out.extend_from_slice(&self.bias);
+        }
+        if frames == 0 {
+            return;
+        }
+        for tap in 0..self.taps {
+            // out[t][o] += Σ_ch padded[(t + tap·dilation)·c + ch] · weight[o][tap·c + ch].
+            // SAFETY: the largest index read from `padded` is (frames-1 + (taps-1)·dilation)·c
+            // + c-1 < (frames + 2·pad)·c, from `weight` (outputs-1)·k + tap·c + c-1 < outputs·k,
+            // and written to `out` frames·outputs - 1; `out` aliases neither input.
+            unsafe {
+                gemm::gemm(
+                    frames,
+                    self.outputs,
+                    c,
+                    out.as_mut_ptr(),
+                    1,
+                    self.outputs as isize,
+                    true,
+                    padded.as_ptr().add(tap * self.dilation * c),
+                    1,
+                    c as isize,
+                    self.weight.as_ptr().add(tap * c),
+                    k as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
         }
     }
 }

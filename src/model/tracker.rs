@@ -17,7 +17,7 @@ use candle_core::{DType, Device, Module, Result as CResult, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
 use super::features::Spectrogram;
-use super::net::TimeConv;
+use super::net::{CpuConv, TimeConv};
 use super::ModelError;
 use crate::melody::{Contour, CONTOUR_FPS};
 
@@ -113,6 +113,72 @@ impl TrackerNet {
     }
 }
 
+/// Inference form of a [`TrackerNet`] for the CPU, without candle: the same weights as plain
+/// arrays, each convolution one single-threaded matrix product ([`CpuConv`]). Indexing runs
+/// both trackers three times per song; through candle each small product was split over the
+/// cores that the indexer's workers already keep busy.
+pub struct CpuTrackerNet {
+    input: CpuConv,
+    blocks: Vec<[CpuConv; 2]>,
+    /// (CLASSES × hidden), row-major.
+    head: Vec<f32>,
+    head_bias: Vec<f32>,
+}
+
+impl CpuTrackerNet {
+    pub fn new(net: &TrackerNet) -> CResult<Self> {
+        Ok(Self {
+            input: CpuConv::new(&net.input)?,
+            blocks: net
+                .blocks
+                .iter()
+                .map(|(a, b)| Ok([CpuConv::new(a)?, CpuConv::new(b)?]))
+                .collect::<CResult<_>>()?,
+            head: net.head.weight().flatten_all()?.to_vec1::<f32>()?,
+            head_bias: match net.head.bias() {
+                Some(b) => b.to_vec1::<f32>()?,
+                None => vec![0.0; CLASSES],
+            },
+        })
+    }
+
+    /// `x`: `frames × (bins + 1)` prepared by [`prepare`] → class probabilities, `frames ×
+    /// CLASSES` (as [`TrackerNet::forward`] followed by a softmax per frame).
+    pub fn probabilities(&self, x: &[f32], frames: usize) -> Vec<f32> {
+        let (mut padded, mut h, mut a, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        self.input.forward(x, frames, &mut padded, &mut h);
+        h.iter_mut().for_each(|v| *v = v.max(0.0));
+        for [conv_a, conv_b] in &self.blocks {
+            conv_a.forward(&h, frames, &mut padded, &mut a);
+            a.iter_mut().for_each(|v| *v = v.max(0.0));
+            conv_b.forward(&a, frames, &mut padded, &mut r);
+            for (hv, rv) in h.iter_mut().zip(&r) {
+                *hv = (*hv + rv).max(0.0);
+            }
+        }
+        let hidden = self.input.outputs;
+        let mut out = Vec::with_capacity(frames * CLASSES);
+        for frame in h.chunks_exact(hidden).take(frames) {
+            let start = out.len();
+            out.extend(
+                self.head
+                    .chunks_exact(hidden)
+                    .zip(&self.head_bias)
+                    .map(|(w, b)| b + crate::dsp::dot(w, frame)),
+            );
+            let row = &mut out[start..];
+            let max = row.iter().copied().fold(f32::MIN, f32::max);
+            let mut total = 0.0;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                total += *v;
+            }
+            row.iter_mut().for_each(|v| *v /= total);
+        }
+        out
+    }
+}
+
 /// Network input for frames `start..start+len` of `spec` (zero-padded past the end): per
 /// frame the bins minus their mean, then the mean, time-major.
 pub fn prepare(spec: &Spectrogram, start: usize, len: usize, out: &mut [f32]) {
@@ -144,14 +210,14 @@ pub fn label_class(midi: u8) -> u32 {
 
 /// A loaded tracker.
 pub struct Tracker {
-    net: TrackerNet,
+    net: LoadedNet,
     /// Further melody trackers whose probabilities are averaged with the first's, where their
     /// files lie beside it ([`partner_files`]; none ship): a way to try tracker ensembles,
     /// since trackers trained on different songs err in different places.
-    partners: Vec<TrackerNet>,
+    partners: Vec<LoadedNet>,
     /// The second-voice tracker shipped beside it, if any: trained on the second-highest part
     /// of one-timbre ensembles ([`crate::synth::pairs::SongLabels::SecondVoice`]).
-    second_voice: Option<TrackerNet>,
+    second_voice: Option<LoadedNet>,
     /// Semitone shifts of extra listening passes ([`read_pitch_shifts`]; none by default).
     pitch_shifts: Vec<i32>,
     device: Device,
@@ -207,12 +273,18 @@ pub struct SongLines {
 /// nowhere else (on the stress set 100 songs above 0.4, 110 above 0.1 of 392; docs/MEASURED.md).
 pub const MIN_SECOND_VOICE_SHARE: f32 = 0.1;
 
+/// A tracker network for inference, with its plain-array form when it runs on the CPU.
+struct LoadedNet {
+    net: TrackerNet,
+    cpu: Option<CpuTrackerNet>,
+}
+
 /// One tracker network from its weights and card: the network and the weights' bytes.
 fn load_net(
     weights: &Path,
     card_path: &Path,
     device: &Device,
-) -> Result<(TrackerNet, Vec<u8>), ModelError> {
+) -> Result<(LoadedNet, Vec<u8>), ModelError> {
     let card: serde_json::Value = std::fs::read_to_string(card_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -233,7 +305,11 @@ fn load_net(
     let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(werr)?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
     let net = TrackerNet::new(config, vb).map_err(werr)?;
-    Ok((net, bytes))
+    let cpu = match device {
+        Device::Cpu => Some(CpuTrackerNet::new(&net).map_err(werr)?),
+        _ => None,
+    };
+    Ok((LoadedNet { net, cpu }, bytes))
 }
 
 impl Tracker {
@@ -319,7 +395,7 @@ impl Tracker {
     /// ([`add_shifted_back`]) and each frame's row summing to 1 again.
     fn probabilities_of(
         &self,
-        net: &TrackerNet,
+        net: &LoadedNet,
         spec: &Spectrogram,
     ) -> Result<Vec<f32>, ModelError> {
         let plain = self.one_pass(net, spec)?;
@@ -340,7 +416,8 @@ impl Tracker {
         Ok(sum)
     }
 
-    fn one_pass(&self, net: &TrackerNet, spec: &Spectrogram) -> Result<Vec<f32>, ModelError> {
+    fn one_pass(&self, loaded: &LoadedNet, spec: &Spectrogram) -> Result<Vec<f32>, ModelError> {
+        let net = &loaded.net;
         let n = spec.frames();
         let width = spec.bins + 1;
         let mut out = Vec::with_capacity(n * CLASSES);
@@ -353,6 +430,12 @@ impl Tracker {
             let lead = start - from;
             let total = lead + len + context;
             prepare(spec, from, total, &mut input[..total * width]);
+            if let Some(cpu) = &loaded.cpu {
+                let p = cpu.probabilities(&input[..total * width], total);
+                out.extend_from_slice(&p[lead * CLASSES..(lead + len) * CLASSES]);
+                start += len;
+                continue;
+            }
             let x = Tensor::from_slice(&input[..total * width], (1, total, width), &self.device)?;
             let p = candle_nn::ops::softmax(&net.forward(&x)?, D::Minus1)?
                 .squeeze(0)?
@@ -657,6 +740,44 @@ pub fn load_beside(model_dir: &Path) -> Result<Option<Tracker>, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_form_gives_candles_probabilities() {
+        // Random weights, plain and dilated blocks, lengths shorter and longer than the reach.
+        let varmap = candle_nn::VarMap::new();
+        let config = TrackerConfig {
+            bins: 10,
+            hidden: 12,
+            blocks: 2,
+            dilated_blocks: 2,
+        };
+        let net = TrackerNet::new(
+            config,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let cpu = CpuTrackerNet::new(&net).unwrap();
+        for frames in [1, 3, 17, 40] {
+            let x: Vec<f32> = (0..frames * 11)
+                .map(|i| ((i * 7919) % 29) as f32 / 7.0 - 2.0)
+                .collect();
+            let tensor = Tensor::from_slice(&x, (1, frames, 11), &Device::Cpu).unwrap();
+            let want: Vec<f32> = candle_nn::ops::softmax(&net.forward(&tensor).unwrap(), D::Minus1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let got = cpu.probabilities(&x, frames);
+            assert_eq!(got.len(), frames * CLASSES);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "{frames} frames: differ by {worst}");
+        }
+    }
 
     #[test]
     fn labels_map_to_classes_and_back() {
