@@ -277,10 +277,8 @@ impl CpuConv {
         padded: &mut Vec<f32>,
         out: &mut Vec<f32>,
     ) {
-        if self.dilation > 1 {
-            return self.forward_per_tap(x, frames, padded, out);
-        }
-        let (c, pad, k) = (self.inputs, self.taps / 2, self.taps * self.inputs);
+        let (c, k) = (self.inputs, self.taps * self.inputs);
+        let pad = self.taps / 2 * self.dilation;
         assert!(x.len() >= frames * c, "input shorter than its frames");
         padded.clear();
         padded.resize(pad * c, 0.0);
@@ -293,67 +291,26 @@ impl CpuConv {
         if frames == 0 {
             return;
         }
-        // out[t][o] += Σ_j padded[t·c + j] · weight[o][j] for j < taps·c: frame t's unfolded
-        // input is the padded rows from t on, so the left matrix is `padded` read with a row
-        // stride of one frame (rows overlap), and no unfolded copy is made.
-        // SAFETY: the largest index read from `padded` is (frames-1)·c + k-1 < (frames+2·pad)·c,
-        // from `weight` (outputs-1)·k + k-1 < outputs·k, and written to `out`
-        // (frames-1)·outputs + outputs-1 < frames·outputs; `out` aliases neither input.
-        unsafe {
-            gemm::gemm(
-                frames,
-                self.outputs,
-                k,
-                out.as_mut_ptr(),
-                1,
-                self.outputs as isize,
-                true,
-                padded.as_ptr(),
-                1,
-                c as isize,
-                self.weight.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
-    }
-
-    /// [`Self::forward`] for taps `dilation` frames apart: one product per tap, frame t of
-    /// tap j reading padded frame t + j·dilation.
-    fn forward_per_tap(&self, x: &[f32], frames: usize, padded: &mut Vec<f32>, out: &mut Vec<f32>) {
-        let (c, pad, k) = (
-            self.inputs,
-            self.taps / 2 * self.dilation,
-            self.taps * self.inputs,
-        );
-        assert!(x.len() >= frames * c, "input shorter than its frames");
-        padded.clear();
-        padded.resize(pad * c, 0.0);
-        padded.extend_from_slice(&x[..frames * c]);
-        padded.resize((frames + 2 * pad) * c, 0.0);
-        out.clear();
-        for _ in 0..frames {
-            out.extend_from_slice(&self.bias);
-        }
-        if frames == 0 {
-            return;
-        }
-        for tap in 0..self.taps {
-            // out[t][o] += Σ_ch padded[(t + tap·dilation)·c + ch] · weight[o][tap·c + ch].
-            // SAFETY: the largest index read from `padded` is (frames-1 + (taps-1)·dilation)·c
-            // + c-1 < (frames + 2·pad)·c, from `weight` (outputs-1)·k + tap·c + c-1 < outputs·k,
-            // and written to `out` frames·outputs - 1; `out` aliases neither input.
+        // Taps next to each other (dilation 1): out[t][o] += Σ_j padded[t·c + j] · weight[o][j]
+        // for j < taps·c, one product: frame t's unfolded input is the padded rows from t on,
+        // so the left matrix is `padded` read with a row stride of one frame (rows overlap),
+        // and no unfolded copy is made. Taps further apart: one product per tap, frame t of
+        // tap j reading padded frame t + j·dilation against weight columns j·c..(j+1)·c.
+        let (products, depth) = if self.dilation == 1 {
+            (1, k)
+        } else {
+            (self.taps, c)
+        };
+        for tap in 0..products {
+            // SAFETY: the largest index read from `padded` is (frames-1)·c + k-1 (one product)
+            // or (frames-1 + (taps-1)·dilation)·c + c-1 (per tap), both < (frames+2·pad)·c;
+            // from `weight` (outputs-1)·k + k-1 < outputs·k; written to `out`
+            // frames·outputs - 1; `out` aliases neither input.
             unsafe {
                 gemm::gemm(
                     frames,
                     self.outputs,
-                    c,
+                    depth,
                     out.as_mut_ptr(),
                     1,
                     self.outputs as isize,
