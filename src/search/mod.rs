@@ -845,6 +845,17 @@ fn subsequence_dtw(
         .enumerate()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("width > 0");
+    (trace_back(q_len, end_j, |k, j| back[k * width + j]), total)
+}
+
+/// The DTW path from its last cell (query frame `q_len - 1`, song frame `end_j`) back to the
+/// first query frame, as (query frame, song frame) in order; `step_into(k, j)` is the step
+/// that entered cell (k, j): 0 = (1,1), 1 = (1,2), 2 = (2,1).
+fn trace_back(
+    q_len: usize,
+    end_j: usize,
+    mut step_into: impl FnMut(usize, usize) -> u8,
+) -> Vec<(usize, usize)> {
     let mut path = Vec::with_capacity(q_len);
     let (mut k, mut j) = (q_len - 1, end_j);
     loop {
@@ -852,7 +863,7 @@ fn subsequence_dtw(
         if k == 0 || j == 0 {
             break;
         }
-        match back[k * width + j] {
+        match step_into(k, j) {
             0 => {
                 k -= 1;
                 j -= 1;
@@ -869,7 +880,7 @@ fn subsequence_dtw(
         }
     }
     path.reverse();
-    (path, total)
+    path
 }
 
 /// What following a song's second line costs: per frame on it, and per move onto or off it
@@ -947,32 +958,11 @@ fn subsequence_dtw_two_lines(
         .flat_map(|l| d_prev[l].iter().enumerate().map(move |(j, &d)| (l, j, d)))
         .min_by(|a, b| a.2.total_cmp(&b.2))
         .expect("width > 0");
-    let mut path = Vec::with_capacity(q_len);
-    let (mut k, mut j) = (q_len - 1, end_j);
-    loop {
-        path.push((k, j));
-        if k == 0 || j == 0 {
-            break;
-        }
+    let path = trace_back(q_len, end_j, |k, j| {
         let b = back[(k * width + j) * 2 + line];
         line = (b % 2) as usize;
-        match b / 2 {
-            0 => {
-                k -= 1;
-                j -= 1;
-            }
-            1 => {
-                k -= 1;
-                j -= 2;
-            }
-            _ => {
-                path.push((k - 1, j));
-                k -= 2;
-                j -= 1;
-            }
-        }
-    }
-    path.reverse();
+        b / 2
+    });
     (path, total)
 }
 
