@@ -966,6 +966,23 @@ fn subsequence_dtw_two_lines(
     (path, total)
 }
 
+/// One query frame's alignment costs against a line of song frames (`re`, `im`: pitch
+/// classes on the circle, (0, 0) where unvoiced): `q` is the query frame already turned by the
+/// key shift, None where the hum is unvoiced.
+fn melody_costs(q: Option<C>, re: &[f32], im: &[f32], row: &mut [f32]) {
+    let Some(q) = q else {
+        row.fill(UNVOICED_QUERY_COST);
+        return;
+    };
+    for ((c, &re), &im) in row.iter_mut().zip(re).zip(im) {
+        *c = if re == 0.0 && im == 0.0 {
+            UNVOICED_SONG_COST
+        } else {
+            1.0 - (q.re * re + q.im * im)
+        };
+    }
+}
+
 /// Subsequence DTW of the query against the song around the coarse match.
 fn refine_match(
     query: &[Option<C>],
@@ -1016,29 +1033,22 @@ fn refine_match(
     }
     let second_line_cost = lines.second_line;
     let align_on_two_lines = |rot: C| {
-        let fill_costs = |k: usize, melody: &mut [f32], second: &mut [f32]| match query[k] {
-            None => {
-                melody.fill(UNVOICED_QUERY_COST);
-                second.fill(UNVOICED_QUERY_COST + second_line_cost);
-            }
-            Some(q) => {
-                let q = q.mul_conj(rot);
-                for ((c, &re), &im) in melody.iter_mut().zip(&region_re).zip(&region_im) {
-                    *c = if re == 0.0 && im == 0.0 {
-                        UNVOICED_SONG_COST
-                    } else {
-                        1.0 - (q.re * re + q.im * im)
-                    };
-                }
-                // Where the second line has no pitch, a path on it hears the melody.
-                for (j, c) in second.iter_mut().enumerate() {
-                    let (re, im) = (alt_re[j], alt_im[j]);
-                    *c = second_line_cost
-                        + if re == 0.0 && im == 0.0 {
-                            melody[j]
-                        } else {
-                            1.0 - (q.re * re + q.im * im)
-                        };
+        let fill_costs = |k: usize, melody: &mut [f32], second: &mut [f32]| {
+            let q = query[k].map(|q| q.mul_conj(rot));
+            melody_costs(q, &region_re, &region_im, melody);
+            match q {
+                None => second.fill(UNVOICED_QUERY_COST + second_line_cost),
+                Some(q) => {
+                    // Where the second line has no pitch, a path on it hears the melody.
+                    for (j, c) in second.iter_mut().enumerate() {
+                        let (re, im) = (alt_re[j], alt_im[j]);
+                        *c = second_line_cost
+                            + if re == 0.0 && im == 0.0 {
+                                melody[j]
+                            } else {
+                                1.0 - (q.re * re + q.im * im)
+                            };
+                    }
                 }
             }
         };
@@ -1048,17 +1058,10 @@ fn refine_match(
         if lines.switch > 0.0 && !alt_re.is_empty() {
             return align_on_two_lines(rot);
         }
-        let fill_costs = |k: usize, row: &mut [f32]| match query[k] {
-            None => row.fill(UNVOICED_QUERY_COST),
-            Some(q) => {
-                let q = q.mul_conj(rot);
-                for ((c, &re), &im) in row.iter_mut().zip(&region_re).zip(&region_im) {
-                    *c = if re == 0.0 && im == 0.0 {
-                        UNVOICED_SONG_COST
-                    } else {
-                        1.0 - (q.re * re + q.im * im)
-                    };
-                }
+        let fill_costs = |k: usize, row: &mut [f32]| {
+            let q = query[k].map(|q| q.mul_conj(rot));
+            melody_costs(q, &region_re, &region_im, row);
+            if let Some(q) = q {
                 for ((c, &re), &im) in row.iter_mut().zip(&alt_re).zip(&alt_im) {
                     if re != 0.0 || im != 0.0 {
                         *c = c.min(1.0 - (q.re * re + q.im * im) + second_line_cost);
