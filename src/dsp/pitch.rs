@@ -43,6 +43,10 @@ pub struct PitchTracker {
     pub min_rms: f32,
     /// Frames quieter than this fraction of the clip's loudest frame are unvoiced.
     pub relative_rms: f32,
+    /// When no dip reaches `threshold` (a noisy frame), the first dip within this much of the
+    /// deepest one is the period, not the deepest itself: in noise the dip at twice the period
+    /// is often a little deeper than the period's own.
+    pub noisy_dip_margin: f32,
 }
 
 /// The query pitch tracker's range. A bass hums down to G1 (49 Hz) and whistlers, children
@@ -78,6 +82,7 @@ impl PitchTracker {
             max_aperiodicity: 0.3,
             min_rms: 3e-4,
             relative_rms: 0.03,
+            noisy_dip_margin: 0.05,
         }
     }
 
@@ -145,24 +150,24 @@ impl PitchTracker {
                 1.0
             });
         }
-        // First dip below threshold (walk down to its minimum); else the global minimum.
-        let mut chosen = None;
-        let mut tau = self.min_lag;
-        while tau < max_lag {
-            if cmndf[tau] < self.threshold {
-                while tau + 1 < max_lag && cmndf[tau + 1] < cmndf[tau] {
-                    tau += 1;
-                }
-                chosen = Some(tau);
-                break;
-            }
-            tau += 1;
-        }
-        let tau = chosen.unwrap_or_else(|| {
-            (self.min_lag..max_lag)
+        // The first dip below threshold (its bottom); in a noisy frame, where none reaches it,
+        // the first dip within `noisy_dip_margin` of the deepest.
+        let tau = if cmndf[self.min_lag..max_lag]
+            .iter()
+            .any(|&v| v < self.threshold)
+        {
+            first_dip_below(cmndf, self.min_lag, max_lag - 1, self.threshold)
+        } else {
+            let deepest = (self.min_lag..max_lag)
                 .min_by(|&a, &b| cmndf[a].total_cmp(&cmndf[b]))
-                .unwrap_or(self.min_lag)
-        });
+                .unwrap_or(self.min_lag);
+            first_dip_below(
+                cmndf,
+                self.min_lag,
+                deepest,
+                cmndf[deepest] + self.noisy_dip_margin,
+            )
+        };
         let aperiodicity = cmndf[tau];
         if aperiodicity > self.max_aperiodicity || tau <= self.min_lag.saturating_sub(1) {
             return PitchFrame {
@@ -212,6 +217,18 @@ impl PitchTracker {
             s.diff.push((e0 + e_tau - 2.0 * r).max(0.0) as f32);
         }
     }
+}
+
+/// The bottom of the first dip of `cmndf` that goes below `limit`, searching lags
+/// `from..=to`; `to` when none does before it.
+fn first_dip_below(cmndf: &[f32], from: usize, to: usize, limit: f32) -> usize {
+    let Some(mut tau) = (from..to).find(|&t| cmndf[t] < limit) else {
+        return to;
+    };
+    while tau < to && cmndf[tau + 1] < cmndf[tau] {
+        tau += 1;
+    }
+    tau
 }
 
 /// Reusable buffers for [`PitchTracker::analyse`], so tracking a stream does not allocate.
@@ -359,6 +376,76 @@ mod tests {
             let (x, truth) = harmonic_tone(f0, &amps, 0.8, 30.0, 5.0);
             assert_tracks(&x, &truth, 20.0, &format!("{f0} Hz weak fundamental"));
         }
+    }
+
+    /// Deterministic pink-ish noise like the hum synthesizer's room (xorshift white noise plus
+    /// a one-pole low-passed copy), scaled to `rms`.
+    fn room_noise(n: usize, rms: f32) -> Vec<f32> {
+        let mut state = 0x9E3779B97F4A7C15u64;
+        let mut low = 0.0f32;
+        let noise: Vec<f32> = (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let w = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+                low += 0.05 * (w - low);
+                0.5 * w + 2.0 * low
+            })
+            .collect();
+        let have = (noise.iter().map(|x| x * x).sum::<f32>() / n as f32).sqrt();
+        noise.into_iter().map(|x| x * rms / have).collect()
+    }
+
+    #[test]
+    fn a_hum_in_loud_room_noise_is_not_an_octave_low() {
+        // At 5 dB SNR no dip reaches the threshold, and the dip at twice the period is often
+        // deeper than the period's own: the tracker must still take the period.
+        let amps = [1.0, 0.6, 0.4, 0.25, 0.15];
+        for &f0 in &[120.0, 165.0, 220.0, 300.0] {
+            let (tone, _) = harmonic_tone(f0, &amps, 2.0, 0.0, 5.0);
+            let tone_rms = (tone.iter().map(|x| x * x).sum::<f32>() / tone.len() as f32).sqrt();
+            let noise = room_noise(tone.len(), tone_rms / 10f32.powf(5.0 / 20.0));
+            let noisy: Vec<f32> = tone.iter().zip(&noise).map(|(a, b)| a + b).collect();
+            let frames = PitchTracker::new(SR).track(&noisy);
+            let voiced: Vec<f32> = frames.iter().filter(|f| f.voiced).map(|f| f.hz).collect();
+            let right = voiced
+                .iter()
+                .filter(|&&hz| cents(hz, f0).abs() < 50.0)
+                .count();
+            let low = voiced
+                .iter()
+                .filter(|&&hz| (cents(hz, f0) + 1200.0).abs() < 50.0)
+                .count();
+            assert!(
+                voiced.len() * 10 > frames.len() * 8,
+                "{f0} Hz: {} of {} frames voiced",
+                voiced.len(),
+                frames.len()
+            );
+            assert!(
+                right * 20 > voiced.len() * 17,
+                "{f0} Hz: {right} of {} voiced frames right",
+                voiced.len()
+            );
+            assert!(
+                low * 10 < voiced.len(),
+                "{f0} Hz: {low} of {} voiced frames an octave low",
+                voiced.len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_dip_under_the_limit_is_walked_to_its_bottom() {
+        let cmndf = [1.0, 0.9, 0.5, 0.3, 0.35, 0.8, 0.6, 0.2, 0.25, 0.9];
+        assert_eq!(first_dip_below(&cmndf, 1, 9, 0.4), 3);
+        assert_eq!(first_dip_below(&cmndf, 1, 9, 0.25), 7);
+        assert_eq!(
+            first_dip_below(&cmndf, 1, 7, 0.1),
+            7,
+            "none before `to`: `to` itself"
+        );
     }
 
     #[test]
