@@ -16,6 +16,14 @@ src/search/learned.rs computes: alignment + w_vote·vote + w_dense·dense + w_di
 
   python3 tools/tune_rerank.py --dump FILE --manifest CSV --db DIR [--tune 600]
   python3 tools/tune_rerank.py ... --evaluate 50,20,0,0.2,0.2   # one setting, every query
+
+--fusion instead keeps the candidate lists as the search made them and tunes the final score
+as it is now computed: (alignment + dense·dense + diagonal·diagonal + melody_vote·melody vote)
+/ (1 + the weights) − hub·hub lead (dumps from a build that writes the melody vote and the hub
+lead, twenty-first session). With several dumps it tunes on the first --tune queries of each
+(summed top-1) and prints the shipped setting's count first, as a check that the dump
+reproduces the search.
+  python3 tools/tune_rerank.py --fusion --dump F1 --manifest M1 --db D1 --tune 608 [--dump F2 ...]
 """
 import argparse
 import csv
@@ -112,10 +120,16 @@ def main():
     ap.add_argument("--db", required=True, action="append")
     ap.add_argument("--tune", type=int, action="append")
     ap.add_argument("--evaluate", help="shortlist,contour_shortlist,vote,dense,diagonal")
+    ap.add_argument("--fusion", action="store_true",
+                    help="tune the final score's weights on the lists as dumped")
     args = ap.parse_args()
     n = len(args.dump)
     if len(args.manifest) != n or len(args.db) != n or len(args.tune or [600] * n) != n:
         ap.error("give --manifest, --db (and --tune) once per --dump")
+    if args.fusion:
+        tune_fusion([(args.dump[i], load_fusion(args.dump[i], args.manifest[i], args.db[i]),
+                      (args.tune or [600] * n)[i]) for i in range(n)])
+        return
     sets = [
         (args.dump[i], load_queries(args.dump[i], args.manifest[i], args.db[i]),
          (args.tune or [600] * n)[i])
@@ -158,6 +172,51 @@ def main():
     for k, ck in ((10, 0), (100, 0), (0, 20), (100, 20), (100, 50)):
         inside = sum(bool((((a[:, 4] < k) | (a[:, 5] < ck)) & t).any()) for _, a, t in queries)
         print(f"recall, vote {k} + contour {ck}: {inside / len(queries):.3f}")
+
+
+FUSION_SHIPPED = (0.05, 0.1, 0.0, 0.25)  # dense, diagonal, melody vote, hub
+FUSION_GRID = list(itertools.product((0, 0.05, 0.1), (0, 0.05, 0.1, 0.2),
+                                     (0, 0.05, 0.1, 0.15, 0.2, 0.3), (0.1, 0.15, 0.2, 0.25, 0.35)))
+
+
+def load_fusion(dump, manifest, db):
+    """Per query: [alignment, dense, diagonal, melody vote, hub lead] of each candidate, and
+    which of them is the true song."""
+    queries = []
+    for _, truth, cands in read_dump(dump, manifest, db):
+        if cands and len(cands[0]) < 9:
+            raise SystemExit(f"{dump}: no melody vote or hub lead (dumped by an older build)")
+        a = np.array([[c[2] or 0.0, c[3], c[4], c[7], c[8]] for c in cands],
+                     dtype=np.float64).reshape(-1, 5)
+        queries.append((a, np.array([c[0] == truth for c in cands], dtype=bool)))
+    return queries
+
+
+def fusion_top1(queries, weights):
+    wd, wg, wm, wh = weights
+    found = 0
+    for a, is_truth in queries:
+        if not is_truth.any():
+            continue
+        score = (a[:, 0] + wd * a[:, 1] + wg * a[:, 2] + wm * a[:, 3]) / (1 + wd + wg + wm) \
+            - wh * a[:, 4]
+        found += score[is_truth].max() > score[~is_truth].max(initial=-np.inf)
+    return found
+
+
+def tune_fusion(sets):
+    names = ("dense", "diagonal", "melody_vote", "hub")
+    tune = {w: [fusion_top1(qs[:t], w) for _, qs, t in sets] for w in FUSION_GRID}
+    print("found first on the tuning queries", [(name, min(t, len(qs))) for name, qs, t in sets])
+    print("shipped", dict(zip(names, FUSION_SHIPPED)), tune[FUSION_SHIPPED])
+    ranked = sorted(FUSION_GRID, key=lambda w: (-sum(tune[w]), sum(w)))
+    for w in ranked[:10]:
+        print(dict(zip(names, w)), tune[w], sum(tune[w]))
+    best = ranked[0]
+    for name, qs, t in sets:
+        if len(qs) > t:
+            print(f"{name}: the rest ({len(qs) - t}): shipped {fusion_top1(qs[t:], FUSION_SHIPPED)}, "
+                  f"chosen {fusion_top1(qs[t:], best)}")
 
 
 def fmt(m):

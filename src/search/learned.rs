@@ -441,7 +441,13 @@ pub fn search_all(
         embedding_scores(index, query, song)
     });
     if let Some(path) = &settings.dump_candidates {
-        dump_candidates(path, &candidates, from_vote, &aligned, &scores);
+        let extra = |song: i64| {
+            (
+                melody_vote_of.get(&song).copied().unwrap_or(0.0),
+                hub.map_or(0.0, |h| h.lead(song)),
+            )
+        };
+        dump_candidates(path, &candidates, from_vote, &aligned, &scores, extra);
     }
     let mut out: Vec<Match> = candidates
         .iter()
@@ -782,13 +788,15 @@ impl SearchSettings {
 
 /// Appends one JSON line per query: each candidate as [song id, vote, alignment score or null,
 /// dense, diagonal, vote rank (null for songs only the contour channel found), contour stage-1
-/// rank or null], for tuning the re-ranking offline (tools/tune_rerank.py).
+/// rank or null, melody vote, hub lead, whether the match followed the second voice], for
+/// tuning the re-ranking offline (tools/tune_rerank.py).
 fn dump_candidates(
     path: &std::path::Path,
     candidates: &[(i64, f32)],
     from_vote: usize,
     aligned: &HashMap<i64, (usize, Match)>,
     scores: &[EmbeddingScores],
+    melody_vote_and_hub_lead: impl Fn(i64) -> (f32, f32),
 ) {
     use std::io::Write;
     let rows: Vec<serde_json::Value> = candidates
@@ -796,12 +804,28 @@ fn dump_candidates(
         .zip(scores)
         .enumerate()
         .map(|(vote_rank, (&(song, v), e))| {
-            let (contour_rank, score) = match aligned.get(&song) {
-                Some((r, m)) => (Some(*r), Some(m.score)),
-                None => (None, None),
+            let (contour_rank, score, second_voice) = match aligned.get(&song) {
+                Some((r, m)) => (
+                    Some(*r),
+                    Some(m.score),
+                    m.line == super::MatchedLine::SecondVoice,
+                ),
+                None => (None, None, false),
             };
             let vote_rank = (vote_rank < from_vote).then_some(vote_rank);
-            serde_json::json!([song, v, score, e.dense, e.diagonal, vote_rank, contour_rank])
+            let (melody_vote, hub_lead) = melody_vote_and_hub_lead(song);
+            serde_json::json!([
+                song,
+                v,
+                score,
+                e.dense,
+                e.diagonal,
+                vote_rank,
+                contour_rank,
+                melody_vote,
+                hub_lead,
+                second_voice
+            ])
         })
         .collect();
     if let Ok(mut f) = std::fs::OpenOptions::new()
