@@ -378,17 +378,26 @@ mod tests {
         }
     }
 
-    /// Deterministic pink-ish noise like the hum synthesizer's room (xorshift white noise plus
-    /// a one-pole low-passed copy), scaled to `rms`.
-    fn room_noise(n: usize, rms: f32) -> Vec<f32> {
-        let mut state = 0x9E3779B97F4A7C15u64;
-        let mut low = 0.0f32;
-        let noise: Vec<f32> = (0..n)
+    /// Deterministic white noise in [-1, 1) (xorshift from `seed`).
+    fn white_noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                let w = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+                (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Deterministic pink-ish noise like the hum synthesizer's room (white noise plus a
+    /// one-pole low-passed copy), scaled to `rms`.
+    fn room_noise(n: usize, rms: f32) -> Vec<f32> {
+        let mut low = 0.0f32;
+        let noise: Vec<f32> = white_noise(n, 0x9E3779B97F4A7C15)
+            .into_iter()
+            .map(|w| {
                 low += 0.05 * (w - low);
                 0.5 * w + 2.0 * low
             })
@@ -452,16 +461,7 @@ mod tests {
     fn silence_and_white_noise_are_unvoiced() {
         let tracker = PitchTracker::new(SR);
         assert!(tracker.track(&vec![0.0; 8000]).iter().all(|f| !f.voiced));
-        // Deterministic white noise (xorshift).
-        let mut state = 0x2545F4914F6CDD1Du64;
-        let noise: Vec<f32> = (0..16_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect();
+        let noise = white_noise(16_000, 0x2545F4914F6CDD1D);
         let frames = tracker.track(&noise);
         let voiced = frames.iter().filter(|f| f.voiced).count();
         assert!(
