@@ -440,14 +440,21 @@ pub fn search_all(
     let scores: Vec<EmbeddingScores> = super::parallel_map(&candidates, |&(song, _)| {
         embedding_scores(index, query, song)
     });
+    let melody_vote_and_hub_lead = |song: i64| {
+        (
+            melody_vote_of.get(&song).copied().unwrap_or(0.0),
+            hub.map_or(0.0, |h| h.lead(song)),
+        )
+    };
     if let Some(path) = &settings.dump_candidates {
-        let extra = |song: i64| {
-            (
-                melody_vote_of.get(&song).copied().unwrap_or(0.0),
-                hub.map_or(0.0, |h| h.lead(song)),
-            )
-        };
-        dump_candidates(path, &candidates, from_vote, &aligned, &scores, extra);
+        dump_candidates(
+            path,
+            &candidates,
+            from_vote,
+            &aligned,
+            &scores,
+            melody_vote_and_hub_lead,
+        );
     }
     let mut out: Vec<Match> = candidates
         .iter()
@@ -461,8 +468,7 @@ pub fn search_all(
                 alignment: Default::default(),
                 line: Default::default(),
             });
-            let melody_vote = melody_vote_of.get(&song).copied().unwrap_or(0.0);
-            let hub_lead = hub.map_or(0.0, |h| h.lead(song));
+            let (melody_vote, hub_lead) = melody_vote_and_hub_lead(song);
             Match {
                 score: settings.fuse(found.score, vote, melody_vote, embedded)
                     - settings.hub * hub_lead,
