@@ -142,6 +142,19 @@ impl SongVectors<'_> {
         }
         scale * dot_i8(query, &self.codes[p * self.dim..(p + 1) * self.dim])
     }
+
+    /// Cosine similarity of segment `i` here with segment `j` of `other` (0 where either is
+    /// silent). Both must come from indexes of the same dimension.
+    pub fn similarity_with(&self, i: usize, other: &SongVectors, j: usize) -> f32 {
+        let (p, q) = (self.points[i] as usize, other.points[j] as usize);
+        let scale = self.scales[p] * other.scales[q];
+        if scale == 0.0 || self.dim != other.dim {
+            return 0.0;
+        }
+        let a = &self.codes[p * self.dim..(p + 1) * self.dim];
+        let b = &other.codes[q * other.dim..(q + 1) * other.dim];
+        scale * a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum::<i32>() as f32
+    }
 }
 
 /// The index file of `model` in the database folder `db_dir`.
@@ -1061,6 +1074,25 @@ mod tests {
         let plain: f32 = a.iter().zip(&b).map(|(x, &y)| x * y as f32).sum();
         assert!((dot_i8_portable(&a, &b) - plain).abs() < 1e-2);
         assert!((dot_i8(&a, &b) - plain).abs() < 1e-2);
+    }
+
+    #[test]
+    fn two_songs_segments_compare_by_their_cosine() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let dim = 64;
+        let mut with_silence = song_of(dim, 2, 4);
+        with_silence[3].1 = vec![0.0; dim];
+        let a = add_song(&mut catalog, "/m/a.wav", &song_of(dim, 1, 4));
+        let b = add_song(&mut catalog, "/m/b.wav", &with_silence);
+        let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        let (va, vb) = (index.song_vectors(a).unwrap(), index.song_vectors(b).unwrap());
+        for i in 0..3 {
+            assert!((va.similarity_with(i, &va, i) - 1.0).abs() < 0.01);
+            let float = dot(&unit(dim, 1000 + i as u64), &unit(dim, 2000 + 2));
+            assert!((va.similarity_with(i, &vb, 2) - float).abs() < 0.01);
+        }
+        assert_eq!(va.similarity_with(0, &vb, 3), 0.0);
     }
 
     #[test]

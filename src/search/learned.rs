@@ -153,6 +153,31 @@ pub struct EmbeddingScores {
     pub diagonal: f32,
 }
 
+/// How plainly a song's mix carries its stored tune: the mean cosine between each mix segment
+/// and the melody segment made from the stored line at the same time, over the segments where
+/// both sound. High where a lead sits over a light accompaniment; low where the tune is one
+/// voice of many, or where the stored line strays. 0 for a song without melody segments.
+pub fn mix_melody_agreement(index: &SegmentIndex, melody_index: &SegmentIndex, song: i64) -> f32 {
+    let (Some(mix), Some(tune)) = (index.song_vectors(song), melody_index.song_vectors(song))
+    else {
+        return 0.0;
+    };
+    let (mut total, mut n) = (0.0f32, 0usize);
+    for j in 0..mix.len().min(tune.len()) {
+        let c = mix.similarity_with(j, &tune, j);
+        // Exactly 0 only where a segment is silent.
+        if c != 0.0 {
+            total += c;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        total / n as f32
+    }
+}
+
 /// [`EmbeddingScores`] of a song: compares every hum window with every segment of the song.
 pub fn embedding_scores(
     index: &SegmentIndex,
@@ -446,6 +471,7 @@ pub fn search_all(
             hub.map_or(0.0, |h| h.lead(song)),
         )
     };
+    let agreement = |song: i64| melody_index.map_or(0.0, |m| mix_melody_agreement(index, m, song));
     if let Some(path) = &settings.dump_candidates {
         dump_candidates(
             path,
@@ -454,6 +480,7 @@ pub fn search_all(
             &aligned,
             &scores,
             melody_vote_and_hub_lead,
+            agreement,
         );
     }
     let mut out: Vec<Match> = candidates
@@ -794,8 +821,8 @@ impl SearchSettings {
 
 /// Appends one JSON line per query: each candidate as [song id, vote, alignment score or null,
 /// dense, diagonal, vote rank (null for songs only the contour channel found), contour stage-1
-/// rank or null, melody vote, hub lead, whether the match followed the second voice], for
-/// tuning the re-ranking offline (tools/tune_rerank.py).
+/// rank or null, melody vote, hub lead, whether the match followed the second voice, the song's
+/// mix–melody agreement], for tuning the re-ranking offline (tools/tune_rerank.py).
 fn dump_candidates(
     path: &std::path::Path,
     candidates: &[(i64, f32)],
@@ -803,6 +830,7 @@ fn dump_candidates(
     aligned: &HashMap<i64, (usize, Match)>,
     scores: &[EmbeddingScores],
     melody_vote_and_hub_lead: impl Fn(i64) -> (f32, f32),
+    agreement: impl Fn(i64) -> f32,
 ) {
     use std::io::Write;
     let rows: Vec<serde_json::Value> = candidates
@@ -830,7 +858,8 @@ fn dump_candidates(
                 contour_rank,
                 melody_vote,
                 hub_lead,
-                second_voice
+                second_voice,
+                agreement(song)
             ])
         })
         .collect();
@@ -1034,6 +1063,40 @@ mod tests {
                 EmbeddingScores::default()
             );
         }
+    }
+
+    #[test]
+    fn a_mix_agrees_with_its_tune_where_it_sounds_like_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let dim = 16;
+        let melody = Contour::new(25.0, vec![60.0; 10]);
+        let seg = |t: f32, a: usize, mix: f32| (t, unit(dim, a, a + 1, mix));
+        // Song 1: each mix segment sounds like the tune's at its time (the last is silent in
+        // the mix and counts for nothing). Song 2: the tune's segments are the mix's, one step
+        // late. Song 3: no melody segments.
+        let mix_1 = vec![seg(0.0, 0, 0.2), seg(1.0, 4, 0.2), (2.0, vec![0.0; dim])];
+        let tune_1 = vec![seg(0.0, 0, 0.4), seg(1.0, 4, 0.4), seg(2.0, 8, 0.4)];
+        let mix_2 = vec![seg(0.0, 0, 0.2), seg(1.0, 4, 0.2), seg(2.0, 8, 0.2)];
+        let tune_2 = vec![seg(0.0, 12, 0.2), seg(1.0, 0, 0.2), seg(2.0, 4, 0.2)];
+        let songs: [(&str, &[(f32, Vec<f32>)], Option<&[(f32, Vec<f32>)]>); 3] = [
+            ("/m/1.wav", &mix_1, Some(&tune_1)),
+            ("/m/2.wav", &mix_2, Some(&tune_2)),
+            ("/m/3.wav", &mix_2, None),
+        ];
+        for (path, mix, tune) in songs {
+            let mut sets = vec![("m@1", mix)];
+            sets.extend(tune.map(|t| ("m@1#melody", t)));
+            add_test_song(&mut catalog, path, &melody, 3.0, sets);
+        }
+        let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
+        let tunes = SegmentIndex::open_vectors_only(dir.path(), &catalog, "m@1#melody").unwrap();
+        // cos of unit(a, a+1, 0.2) with unit(a, a+1, 0.4): 0.98·0.917 + 0.2·0.4 = 0.978.
+        let plain = mix_melody_agreement(&index, &tunes, 1);
+        assert!((plain - 0.978).abs() < 0.01, "{plain}");
+        let late = mix_melody_agreement(&index, &tunes, 2);
+        assert!(late.abs() < 0.01, "{late}");
+        assert_eq!(mix_melody_agreement(&index, &tunes, 3), 0.0);
     }
 
     #[test]
