@@ -24,6 +24,10 @@ lead, twenty-first session). With several dumps it tunes on the first --tune que
 (summed top-1) and prints the shipped setting's count first, as a check that the dump
 reproduces the search.
   python3 tools/tune_rerank.py --fusion --dump F1 --manifest M1 --db D1 --tune 608 [--dump F2 ...]
+
+--fusion-texture keeps the plain weights and tunes instead the weights for songs whose mix does
+not carry the tune plainly, and the band of the song's mix–melody agreement (the dump's 11th
+column) over which the score moves from those to the plain ones (twenty-second session).
 """
 import argparse
 import csv
@@ -122,13 +126,16 @@ def main():
     ap.add_argument("--evaluate", help="shortlist,contour_shortlist,vote,dense,diagonal")
     ap.add_argument("--fusion", action="store_true",
                     help="tune the final score's weights on the lists as dumped")
+    ap.add_argument("--fusion-texture", action="store_true",
+                    help="tune the weights for songs whose mix does not carry the tune, and "
+                         "the mix-melody agreement band between them and the plain ones")
     args = ap.parse_args()
     n = len(args.dump)
     if len(args.manifest) != n or len(args.db) != n or len(args.tune or [600] * n) != n:
         ap.error("give --manifest, --db (and --tune) once per --dump")
-    if args.fusion:
+    if args.fusion or args.fusion_texture:
         tune_fusion([(args.dump[i], load_fusion(args.dump[i], args.manifest[i], args.db[i]),
-                      (args.tune or [600] * n)[i]) for i in range(n)])
+                      (args.tune or [600] * n)[i]) for i in range(n)], args.fusion_texture)
         return
     sets = [
         (args.dump[i], load_queries(args.dump[i], args.manifest[i], args.db[i]),
@@ -174,49 +181,86 @@ def main():
         print(f"recall, vote {k} + contour {ck}: {inside / len(queries):.3f}")
 
 
-FUSION_SHIPPED = (0.05, 0.1, 0.0, 0.25)  # dense, diagonal, melody vote, hub
+# The final score as src/search/learned.rs computes it: plain weights (dense, diagonal, melody
+# vote, hub), the weights for songs whose mix does not carry the tune plainly (dense, diagonal,
+# melody vote; `by_texture`) and the mix–melody agreement between which they blend.
+FUSION_SHIPPED = (0.05, 0.1, 0.0, 0.25)
+ENSEMBLE_SHIPPED = (0.0, 0.0, 0.05)
+GATE_SHIPPED = (0.35, 0.7)
 FUSION_GRID = list(itertools.product((0, 0.05, 0.1), (0, 0.05, 0.1, 0.2),
                                      (0, 0.05, 0.1, 0.15, 0.2, 0.3), (0.1, 0.15, 0.2, 0.25, 0.35)))
+ENSEMBLE_GRID = list(itertools.product((0, 0.05), (0, 0.05, 0.1), (0.03, 0.05, 0.07, 0.1, 0.15)))
+GATE_GRID = [(lo, hi) for lo in (0.3, 0.35, 0.4, 0.45, 0.5) for hi in (0.6, 0.65, 0.7, 0.75, 0.8)]
 
 
 def load_fusion(dump, manifest, db):
-    """Per query: [alignment, dense, diagonal, melody vote, hub lead] of each candidate, and
-    which of them is the true song."""
-    queries = []
-    for _, truth, cands in read_dump(dump, manifest, db):
+    """The candidates of every query as padded arrays: features [alignment, dense, diagonal,
+    melody vote, hub lead, mix–melody agreement (NaN: none)], which is the true song, which
+    entries are real. Also the manifest rows."""
+    rows, lists = [], []
+    for row, truth, cands in read_dump(dump, manifest, db):
         if cands and len(cands[0]) < 9:
             raise SystemExit(f"{dump}: no melody vote or hub lead (dumped by an older build)")
-        a = np.array([[c[2] or 0.0, c[3], c[4], c[7], c[8]] for c in cands],
-                     dtype=np.float64).reshape(-1, 5)
-        queries.append((a, np.array([c[0] == truth for c in cands], dtype=bool)))
-    return queries
+        rows.append(row)
+        lists.append(([[c[2] or 0.0, c[3], c[4], c[7], c[8],
+                        np.nan if len(c) < 11 or c[10] is None else c[10]] for c in cands],
+                      [c[0] == truth for c in cands]))
+    width = max((len(f) for f, _ in lists), default=1)
+    X = np.zeros((len(lists), width, 6))
+    T = np.zeros((len(lists), width), bool)
+    M = np.zeros((len(lists), width), bool)
+    for i, (f, t) in enumerate(lists):
+        if f:
+            X[i, :len(f)] = f
+            T[i, :len(f)] = t
+            M[i, :len(f)] = True
+    return dict(X=X, T=T, M=M, rows=rows)
 
 
-def fusion_top1(queries, weights):
-    wd, wg, wm, wh = weights
-    found = 0
-    for a, is_truth in queries:
-        if not is_truth.any():
-            continue
-        score = (a[:, 0] + wd * a[:, 1] + wg * a[:, 2] + wm * a[:, 3]) / (1 + wd + wg + wm) \
-            - wh * a[:, 4]
-        found += score[is_truth].max() > score[~is_truth].max(initial=-np.inf)
-    return found
+def fusion_top1(q, plain=FUSION_SHIPPED, ensemble=ENSEMBLE_SHIPPED, gate=GATE_SHIPPED, sl=slice(None)):
+    """Queries whose true song scores above every other candidate."""
+    X, T, M = q["X"][sl], q["T"][sl], q["M"][sl]
+    a, d, g, mv, hub, agr = (X[:, :, k] for k in range(6))
+    lo, hi = gate
+    with np.errstate(invalid="ignore"):
+        share = (np.clip((agr - lo) / (hi - lo), 0, 1) if hi > lo
+                 else (agr >= hi).astype(float))
+    share = np.where(np.isnan(agr), 1.0, share)  # no melody segments: the plain weights
+    w = [share * p + (1 - share) * e for p, e in zip(plain[:3], ensemble)]
+    score = (a + w[0] * d + w[1] * g + w[2] * mv) / (1 + w[0] + w[1] + w[2]) - plain[3] * hub
+    score = np.where(M, score, -np.inf)
+    truth = np.where(T, score, -np.inf).max(1)
+    other = np.where(T | ~M, -np.inf, score).max(1)
+    return int(((truth > other) & T.any(1)).sum())
 
 
-def tune_fusion(sets):
-    names = ("dense", "diagonal", "melody_vote", "hub")
-    tune = {w: [fusion_top1(qs[:t], w) for _, qs, t in sets] for w in FUSION_GRID}
-    print("found first on the tuning queries", [(name, min(t, len(qs))) for name, qs, t in sets])
-    print("shipped", dict(zip(names, FUSION_SHIPPED)), tune[FUSION_SHIPPED])
-    ranked = sorted(FUSION_GRID, key=lambda w: (-sum(tune[w]), sum(w)))
+def tune_fusion(sets, texture=False):
+    """Tunes the plain weights (or, with `texture`, the ensemble weights and the agreement
+    band) on the first queries of every set, and reports the rest."""
+    if texture:
+        names = ("ensemble dense", "ensemble diagonal", "ensemble melody_vote", "low", "high")
+        grid = [e + gt for e in ENSEMBLE_GRID for gt in GATE_GRID]
+        args = lambda w: dict(ensemble=w[:3], gate=w[3:])
+        shipped = ENSEMBLE_SHIPPED + GATE_SHIPPED
+    else:
+        names = ("dense", "diagonal", "melody_vote", "hub")
+        grid = FUSION_GRID
+        args = lambda w: dict(plain=w)
+        shipped = FUSION_SHIPPED
+    first = lambda qs, t: slice(0, t)
+    tune = {w: [fusion_top1(qs, sl=first(qs, t), **args(w)) for _, qs, t in sets] for w in grid}
+    print("found first on the tuning queries", [(name, min(t, len(qs["T"]))) for name, qs, t in sets])
+    print("shipped", dict(zip(names, shipped)),
+          [fusion_top1(qs, sl=first(qs, t)) for _, qs, t in sets])
+    ranked = sorted(grid, key=lambda w: (-sum(tune[w]), sum(w)))
     for w in ranked[:10]:
         print(dict(zip(names, w)), tune[w], sum(tune[w]))
     best = ranked[0]
     for name, qs, t in sets:
-        if len(qs) > t:
-            print(f"{name}: the rest ({len(qs) - t}): shipped {fusion_top1(qs[t:], FUSION_SHIPPED)}, "
-                  f"chosen {fusion_top1(qs[t:], best)}")
+        if len(qs["T"]) > t:
+            print(f"{name}: the rest ({len(qs['T']) - t}): shipped "
+                  f"{fusion_top1(qs, sl=slice(t, None))}, chosen "
+                  f"{fusion_top1(qs, sl=slice(t, None), **args(best))}")
 
 
 def fmt(m):

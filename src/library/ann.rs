@@ -143,6 +143,11 @@ impl SongVectors<'_> {
         scale * dot_i8(query, &self.codes[p * self.dim..(p + 1) * self.dim])
     }
 
+    /// Whether segment `i` is silent (stored as a zero vector).
+    pub fn is_silent(&self, i: usize) -> bool {
+        self.scales[self.points[i] as usize] == 0.0
+    }
+
     /// Cosine similarity of segment `i` here with segment `j` of `other` (0 where either is
     /// silent). Both must come from indexes of the same dimension.
     pub fn similarity_with(&self, i: usize, other: &SongVectors, j: usize) -> f32 {
@@ -1093,6 +1098,7 @@ mod tests {
             assert!((va.similarity_with(i, &vb, 2) - float).abs() < 0.01);
         }
         assert_eq!(va.similarity_with(0, &vb, 3), 0.0);
+        assert!(vb.is_silent(3) && !vb.is_silent(2));
     }
 
     #[test]

@@ -105,6 +105,13 @@ const VOTE_WEIGHT: f32 = 0.0;
 const DENSE_WEIGHT: f32 = 0.05;
 const DIAGONAL_WEIGHT: f32 = 0.1;
 const MELODY_VOTE_WEIGHT: f32 = 0.0;
+/// Where a song's mix carries its tune less plainly ([`mix_melody_agreement`] under
+/// `ENSEMBLE_AGREEMENT.1`, fully under `.0`), the mix's evidence gives way to the melody vote:
+/// [`TextureWeights`]. Chosen offline on the choosing sets' candidate dumps (tools/tune_rerank.py
+/// --fusion-texture, twenty-second session): a plateau from 0.3–0.4 to 0.7–0.75, melody vote
+/// 0.05; true four-part pieces agree 0.32 on average, dev songs 0.74.
+const ENSEMBLE_AGREEMENT: (f32, f32) = (0.35, 0.7);
+const ENSEMBLE_MELODY_VOTE_WEIGHT: f32 = 0.05;
 /// Share of a song's hub statistic's lead over the library's mean taken off its fused score
 /// ([`super::hub`]; libraries without hub statistics are unaffected).
 pub const HUB_WEIGHT: f32 = 0.25;
@@ -156,26 +163,22 @@ pub struct EmbeddingScores {
 /// How plainly a song's mix carries its stored tune: the mean cosine between each mix segment
 /// and the melody segment made from the stored line at the same time, over the segments where
 /// both sound. High where a lead sits over a light accompaniment; low where the tune is one
-/// voice of many, or where the stored line strays. 0 for a song without melody segments.
-pub fn mix_melody_agreement(index: &SegmentIndex, melody_index: &SegmentIndex, song: i64) -> f32 {
-    let (Some(mix), Some(tune)) = (index.song_vectors(song), melody_index.song_vectors(song))
-    else {
-        return 0.0;
-    };
+/// voice of many, or where the stored line strays. None for a song without melody segments, or
+/// where no segment sounds in both.
+pub fn mix_melody_agreement(
+    index: &SegmentIndex,
+    melody_index: &SegmentIndex,
+    song: i64,
+) -> Option<f32> {
+    let (mix, tune) = (index.song_vectors(song)?, melody_index.song_vectors(song)?);
     let (mut total, mut n) = (0.0f32, 0usize);
     for j in 0..mix.len().min(tune.len()) {
-        let c = mix.similarity_with(j, &tune, j);
-        // Exactly 0 only where a segment is silent.
-        if c != 0.0 {
-            total += c;
+        if !mix.is_silent(j) && !tune.is_silent(j) {
+            total += mix.similarity_with(j, &tune, j);
             n += 1;
         }
     }
-    if n == 0 {
-        0.0
-    } else {
-        total / n as f32
-    }
+    (n > 0).then(|| total / n as f32)
 }
 
 /// [`EmbeddingScores`] of a song: compares every hum window with every segment of the song.
@@ -370,7 +373,8 @@ pub fn search_all(
     let ranked = vote(index, &windows, &settings.ann);
     let melody_vote_used = settings.melody_vote_shortlist > 0
         || settings.melody_vote_pool > 0
-        || settings.melody_vote > 0.0;
+        || settings.melody_vote > 0.0
+        || (settings.by_texture.enabled && settings.by_texture.melody_vote > 0.0);
     let by_melody: Vec<(i64, f32)> = match melody_index {
         Some(m) if !m.is_empty() && melody_vote_used => vote(
             m,
@@ -471,7 +475,13 @@ pub fn search_all(
             hub.map_or(0.0, |h| h.lead(song)),
         )
     };
-    let agreement = |song: i64| melody_index.map_or(0.0, |m| mix_melody_agreement(index, m, song));
+    let agreements: Vec<Option<f32>> = match melody_index {
+        Some(m) if settings.by_texture.enabled || settings.dump_candidates.is_some() => candidates
+            .iter()
+            .map(|&(song, _)| mix_melody_agreement(index, m, song))
+            .collect(),
+        _ => vec![None; candidates.len()],
+    };
     if let Some(path) = &settings.dump_candidates {
         dump_candidates(
             path,
@@ -480,13 +490,14 @@ pub fn search_all(
             &aligned,
             &scores,
             melody_vote_and_hub_lead,
-            agreement,
+            &agreements,
         );
     }
     let mut out: Vec<Match> = candidates
         .iter()
         .zip(&scores)
-        .map(|(&(song, vote), embedded)| {
+        .zip(&agreements)
+        .map(|((&(song, vote), embedded), &agreement)| {
             let found = aligned.get(&song).map(|(_, m)| m.clone()).unwrap_or(Match {
                 song_id: song,
                 score: 0.0,
@@ -497,7 +508,7 @@ pub fn search_all(
             });
             let (melody_vote, hub_lead) = melody_vote_and_hub_lead(song);
             Match {
-                score: settings.fuse(found.score, vote, melody_vote, embedded)
+                score: settings.fuse(found.score, vote, melody_vote, embedded, agreement)
                     - settings.hub * hub_lead,
                 ..found
             }
@@ -628,6 +639,9 @@ pub struct SearchSettings {
     /// Share of a song's hub lead taken off its score (`EARWORM_HUB_WEIGHT`; 0 turns the
     /// correction off).
     pub hub: f32,
+    /// The weights above are for songs whose mix carries the tune plainly; these take over
+    /// where it does not.
+    pub by_texture: TextureWeights,
     /// The segment index's search (`EARWORM_ANN_PROBE`: cells read per hum window).
     pub ann: AnnSettings,
     /// How the hum is cut into windows (`EARWORM_QUERY_HOP`, `EARWORM_QUERY_STRETCHES`, e.g.
@@ -665,6 +679,7 @@ impl Default for SearchSettings {
             diagonal: DIAGONAL_WEIGHT,
             melody_vote: MELODY_VOTE_WEIGHT,
             hub: HUB_WEIGHT,
+            by_texture: TextureWeights::default(),
             ann: AnnSettings::default(),
             query: QueryWindows::default(),
             dump_candidates: None,
@@ -723,10 +738,19 @@ impl SearchSettings {
             ("diagonal", self.diagonal),
             ("melody_vote", self.melody_vote),
             ("hub", self.hub),
+            ("by_texture.dense", self.by_texture.dense),
+            ("by_texture.diagonal", self.by_texture.diagonal),
+            ("by_texture.melody_vote", self.by_texture.melody_vote),
         ] {
             if !w.is_finite() || w < 0.0 {
                 return Err(format!("{name} must be a number ≥ 0, not {w}"));
             }
+        }
+        let (low, high) = (self.by_texture.low, self.by_texture.high);
+        if !(low.is_finite() && high.is_finite() && low <= high) {
+            return Err(format!(
+                "by_texture.low and by_texture.high must be numbers with low ≤ high, not {low} and {high}"
+            ));
         }
         if !(0.0..=1.0).contains(&self.dtw_share) {
             return Err(format!(
@@ -780,6 +804,12 @@ impl SearchSettings {
             ("EARWORM_DIAGONAL_WEIGHT", &mut self.diagonal),
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
             ("EARWORM_HUB_WEIGHT", &mut self.hub),
+            ("EARWORM_ENSEMBLE_DENSE_WEIGHT", &mut self.by_texture.dense),
+            ("EARWORM_ENSEMBLE_DIAGONAL_WEIGHT", &mut self.by_texture.diagonal),
+            (
+                "EARWORM_ENSEMBLE_MELODY_VOTE_WEIGHT",
+                &mut self.by_texture.melody_vote,
+            ),
             ("EARWORM_SECOND_LINE_COST", &mut self.second_line_cost),
             (
                 "EARWORM_SECOND_LINE_SWITCH_COST",
@@ -802,27 +832,113 @@ impl SearchSettings {
         if let Some(v) = number("EARWORM_SECOND_VOICE") {
             self.second_voice = v != 0.0;
         }
+        if let Some(v) = number("EARWORM_BY_TEXTURE") {
+            self.by_texture.enabled = v != 0.0;
+        }
+        // A pair, so that low ≤ high holds whichever is set (e.g. "0.35,0.7").
+        let pair: Option<Vec<f32>> = lookup("EARWORM_ENSEMBLE_AGREEMENT").and_then(|v| {
+            v.split(',')
+                .map(|x| x.trim().parse::<f32>().ok().filter(|x| x.is_finite()))
+                .collect()
+        });
+        if let Some([low, high]) = pair.as_deref() {
+            if low <= high {
+                (self.by_texture.low, self.by_texture.high) = (*low, *high);
+            }
+        }
         if let Some(path) = lookup("EARWORM_DUMP_CANDIDATES").filter(|p| !p.is_empty()) {
             self.dump_candidates = Some(path.into());
         }
         self
     }
 
-    /// A weighted mean, so a perfect match on every measure still scores 1.
-    fn fuse(&self, alignment: f32, vote: f32, melody_vote: f32, embedded: &EmbeddingScores) -> f32 {
+    /// A weighted mean, so a perfect match on every measure still scores 1. The embedding
+    /// weights follow the song's mix–melody agreement ([`TextureWeights`]).
+    fn fuse(
+        &self,
+        alignment: f32,
+        vote: f32,
+        melody_vote: f32,
+        embedded: &EmbeddingScores,
+        agreement: Option<f32>,
+    ) -> f32 {
+        let plain = self.by_texture.plain_share(agreement);
+        let blend = |plain_weight: f32, ensemble_weight: f32| {
+            plain * plain_weight + (1.0 - plain) * ensemble_weight
+        };
+        let t = &self.by_texture;
+        let (dense, diagonal, melody) = (
+            blend(self.dense, t.dense),
+            blend(self.diagonal, t.diagonal),
+            blend(self.melody_vote, t.melody_vote),
+        );
         let total = alignment
             + self.vote * vote
-            + self.melody_vote * melody_vote
-            + self.dense * embedded.dense
-            + self.diagonal * embedded.diagonal;
-        total / (1.0 + self.vote + self.melody_vote + self.dense + self.diagonal)
+            + melody * melody_vote
+            + dense * embedded.dense
+            + diagonal * embedded.diagonal;
+        total / (1.0 + self.vote + melody + dense + diagonal)
+    }
+}
+
+/// The final score's embedding weights for songs whose mix does not carry the tune plainly: a
+/// four-part piece, a choir, a tune in an inner voice. There the hum's windows match other
+/// songs' mixes as well as the song's own (the mix sounds like its harmony, not its tune), and
+/// the melody vote (the hum against the song's stored tune, embedded alone) is the better
+/// evidence. A song whose [`mix_melody_agreement`] is `high` or more takes the plain weights
+/// ([`SearchSettings::dense`] and the rest), one at `low` or less these, and one between a
+/// linear blend; a song without melody segments the plain ones.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextureWeights {
+    /// `EARWORM_BY_TEXTURE` (0 turns it off: the plain weights for every song).
+    pub enabled: bool,
+    /// `EARWORM_ENSEMBLE_AGREEMENT` ("low,high").
+    pub low: f32,
+    pub high: f32,
+    /// `EARWORM_ENSEMBLE_DENSE_WEIGHT`, `EARWORM_ENSEMBLE_DIAGONAL_WEIGHT`,
+    /// `EARWORM_ENSEMBLE_MELODY_VOTE_WEIGHT`.
+    pub dense: f32,
+    pub diagonal: f32,
+    pub melody_vote: f32,
+}
+
+impl Default for TextureWeights {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            low: ENSEMBLE_AGREEMENT.0,
+            high: ENSEMBLE_AGREEMENT.1,
+            dense: 0.0,
+            diagonal: 0.0,
+            melody_vote: ENSEMBLE_MELODY_VOTE_WEIGHT,
+        }
+    }
+}
+
+impl TextureWeights {
+    /// How much of the plain weights a song with this agreement takes (1: all), the rest
+    /// from these.
+    fn plain_share(&self, agreement: Option<f32>) -> f32 {
+        match agreement {
+            Some(a) if self.enabled => {
+                if self.high > self.low {
+                    ((a - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+                } else if a >= self.high {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            _ => 1.0,
+        }
     }
 }
 
 /// Appends one JSON line per query: each candidate as [song id, vote, alignment score or null,
 /// dense, diagonal, vote rank (null for songs only the contour channel found), contour stage-1
 /// rank or null, melody vote, hub lead, whether the match followed the second voice, the song's
-/// mix–melody agreement], for tuning the re-ranking offline (tools/tune_rerank.py).
+/// mix–melody agreement or null], for tuning the re-ranking offline (tools/tune_rerank.py).
 fn dump_candidates(
     path: &std::path::Path,
     candidates: &[(i64, f32)],
@@ -830,14 +946,15 @@ fn dump_candidates(
     aligned: &HashMap<i64, (usize, Match)>,
     scores: &[EmbeddingScores],
     melody_vote_and_hub_lead: impl Fn(i64) -> (f32, f32),
-    agreement: impl Fn(i64) -> f32,
+    agreements: &[Option<f32>],
 ) {
     use std::io::Write;
     let rows: Vec<serde_json::Value> = candidates
         .iter()
         .zip(scores)
+        .zip(agreements)
         .enumerate()
-        .map(|(vote_rank, (&(song, v), e))| {
+        .map(|(vote_rank, ((&(song, v), e), agreement))| {
             let (contour_rank, score, second_voice) = match aligned.get(&song) {
                 Some((r, m)) => (
                     Some(*r),
@@ -859,7 +976,7 @@ fn dump_candidates(
                 melody_vote,
                 hub_lead,
                 second_voice,
-                agreement(song)
+                agreement
             ])
         })
         .collect();
@@ -920,6 +1037,17 @@ mod tests {
         assert_eq!(s.vote, VOTE_WEIGHT, "unparsable values are ignored");
         assert_eq!(s.warp_step_cost, 0.3);
         assert_eq!(s.dtw_share, 0.8);
+        let t = SearchSettings::default().with_overrides(env(&[
+            ("EARWORM_BY_TEXTURE", "0"),
+            ("EARWORM_ENSEMBLE_AGREEMENT", "0.2, 0.9"),
+            ("EARWORM_ENSEMBLE_MELODY_VOTE_WEIGHT", "0.3"),
+        ]));
+        assert!(!t.by_texture.enabled);
+        assert_eq!((t.by_texture.low, t.by_texture.high), (0.2, 0.9));
+        assert_eq!(t.by_texture.melody_vote, 0.3);
+        let reversed = SearchSettings::default()
+            .with_overrides(env(&[("EARWORM_ENSEMBLE_AGREEMENT", "0.9,0.2")]));
+        assert_eq!(reversed.by_texture, TextureWeights::default(), "low > high is ignored");
         assert_eq!(
             s.dump_candidates.as_deref(),
             Some(std::path::Path::new("/tmp/c.jsonl"))
@@ -972,6 +1100,13 @@ mod tests {
         std::fs::write(&file, r#"{"dtw_share": 1.5}"#).unwrap();
         let err = SearchSettings::from_file(&file).unwrap_err().to_string();
         assert!(err.contains("dtw_share"), "{err}");
+        std::fs::write(&file, r#"{"by_texture": {"low": 0.8, "high": 0.2}}"#).unwrap();
+        let err = SearchSettings::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("by_texture.low"), "{err}");
+        std::fs::write(&file, r#"{"by_texture": {"melody_vote": 0.2}}"#).unwrap();
+        let s = SearchSettings::from_file(&file).unwrap();
+        assert_eq!(s.by_texture.melody_vote, 0.2);
+        assert_eq!(s.by_texture.low, ENSEMBLE_AGREEMENT.0);
         let missing = dir.path().join("none.json");
         assert!(SearchSettings::load(Some(&missing), None).is_err());
         // A default file that does not exist is no error.
@@ -1066,6 +1201,39 @@ mod tests {
     }
 
     #[test]
+    fn a_song_whose_mix_does_not_carry_its_tune_is_judged_on_its_melody_vote() {
+        let settings = SearchSettings::default();
+        let t = &settings.by_texture;
+        assert_eq!(t.plain_share(None), 1.0, "no melody segments: the plain weights");
+        assert_eq!(t.plain_share(Some(t.high + 0.1)), 1.0);
+        assert_eq!(t.plain_share(Some(t.low - 0.1)), 0.0);
+        assert!((t.plain_share(Some((t.low + t.high) / 2.0)) - 0.5).abs() < 1e-6);
+        let off = TextureWeights {
+            enabled: false,
+            ..TextureWeights::default()
+        };
+        assert_eq!(off.plain_share(Some(0.0)), 1.0);
+        // Two songs the alignment fits equally: one's mix sounds like the hum (diagonal), the
+        // other's stored tune does (melody vote). A plain song is judged on its mix, an
+        // ensemble on its tune.
+        let mix_like = EmbeddingScores {
+            dense: 0.9,
+            diagonal: 0.9,
+        };
+        let tune_like = EmbeddingScores {
+            dense: 0.3,
+            diagonal: 0.3,
+        };
+        let score = |embedded: &EmbeddingScores, melody_vote: f32, agreement: f32| {
+            settings.fuse(0.8, 0.0, melody_vote, embedded, Some(agreement))
+        };
+        assert!(score(&mix_like, 0.2, 0.9) > score(&tune_like, 0.9, 0.9));
+        assert!(score(&mix_like, 0.2, 0.1) < score(&tune_like, 0.9, 0.1));
+        // With every weight 0 the score is the alignment's.
+        assert_eq!(score(&tune_like, 0.9, 0.1), (0.8 + 0.05 * 0.9) / 1.05);
+    }
+
+    #[test]
     fn a_mix_agrees_with_its_tune_where_it_sounds_like_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut catalog = Catalog::open(dir.path()).unwrap();
@@ -1092,11 +1260,11 @@ mod tests {
         let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
         let tunes = SegmentIndex::open_vectors_only(dir.path(), &catalog, "m@1#melody").unwrap();
         // cos of unit(a, a+1, 0.2) with unit(a, a+1, 0.4): 0.98·0.917 + 0.2·0.4 = 0.978.
-        let plain = mix_melody_agreement(&index, &tunes, 1);
+        let plain = mix_melody_agreement(&index, &tunes, 1).unwrap();
         assert!((plain - 0.978).abs() < 0.01, "{plain}");
-        let late = mix_melody_agreement(&index, &tunes, 2);
+        let late = mix_melody_agreement(&index, &tunes, 2).unwrap();
         assert!(late.abs() < 0.01, "{late}");
-        assert_eq!(mix_melody_agreement(&index, &tunes, 3), 0.0);
+        assert_eq!(mix_melody_agreement(&index, &tunes, 3), None);
     }
 
     #[test]
