@@ -2008,3 +2008,25 @@ fn cmd_synth_testset(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hum_of_a_song_the_library_lacks_is_a_wrong_answer_to_calibrate_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.json");
+        let outcomes = serde_json::json!({"outcomes": [
+            {"scores": [0.9, 0.7], "rank": 1},
+            {"scores": [0.8, 0.79], "rank": 3},
+            {"scores": [0.71, 0.70], "rank": null},
+            {"scores": [], "rank": null, "error": "could not decode"},
+        ]});
+        std::fs::write(&report, outcomes.to_string()).unwrap();
+        let samples = calibration_samples(&[report]).unwrap();
+        let right: Vec<bool> = samples.iter().map(|s| s.1).collect();
+        assert_eq!(right, vec![true, false, false], "a failed query is left out");
+        assert_eq!(samples[2].0, vec![0.71, 0.70]);
+    }
+}
