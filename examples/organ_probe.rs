@@ -1,7 +1,9 @@
 //! How one General MIDI program sounds across the keyboard in each SoundFont: per key, the
-//! note's loudness and its partials (the octave below, then harmonics 1-6) in dB against it.
-//! Shows a font's registration changing between key ranges, as TimGM6mb's church organ does
-//! (docs/MEASURED.md, nineteenth session).
+//! note's loudness, its partials (the octave below, then harmonics 1-6) in dB against it, and
+//! the semitone (against the key) where the held note is loudest. Shows a font's registration
+//! changing between key ranges, as TimGM6mb's church organ does (docs/MEASURED.md, nineteenth
+//! session), and a program that sounds another pitch than its key, as TimGM6mb's whistle does
+//! (9 semitones low; twenty-second session).
 //!
 //! cargo run --example organ_probe -- PROGRAM FONT.sf2...
 //! e.g. cargo run --example organ_probe -- 19 /usr/share/sounds/sf2/TimGM6mb.sf2
@@ -31,7 +33,9 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(args.len() > 1, usage);
     for font in &args[1..] {
         let sf = load_soundfont(Path::new(font))?;
-        println!("{font}, program {program}: key, loudness, partials 0.5 and 1-6 (dB against it)");
+        println!(
+            "{font}, program {program}: key, loudness, partials 0.5 and 1-6 (dB against it), loudest semitone"
+        );
         for key in (48..=84).step_by(3) {
             let x = render_notes(&sf, program, &[(0.0, 1.0, key, 100)], 1.2, RATE)?;
             // The held part of the note: after the attack, before the release.
@@ -43,7 +47,22 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|m| format!("{:6.1}", db(magnitude_at(held, f0 * m) / rms)))
                 .collect();
-            println!("key {key}  {:6.1} dB  {}", db(rms), partials.join(" "));
+            // The loudest semitone from C1 up to the band's edge, against the key.
+            let loudest = (24..108)
+                .map(|m: i32| (m, 440.0 * 2f32.powf((m as f32 - 69.0) / 12.0)))
+                .filter(|&(_, f)| f < 0.49 * RATE as f32)
+                .max_by(|a, b| magnitude_at(held, a.1).total_cmp(&magnitude_at(held, b.1)))
+                .map_or(0, |(m, _)| m - key as i32);
+            let loudest = if rms > 1e-6 {
+                format!("{loudest:+}")
+            } else {
+                "silent".into()
+            };
+            println!(
+                "key {key}  {:6.1} dB  {}  {loudest}",
+                db(rms),
+                partials.join(" ")
+            );
         }
     }
     Ok(())

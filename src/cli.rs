@@ -2026,7 +2026,11 @@ mod tests {
         std::fs::write(&report, outcomes.to_string()).unwrap();
         let samples = calibration_samples(&[report]).unwrap();
         let right: Vec<bool> = samples.iter().map(|s| s.1).collect();
-        assert_eq!(right, vec![true, false, false], "a failed query is left out");
+        assert_eq!(
+            right,
+            vec![true, false, false],
+            "a failed query is left out"
+        );
         assert_eq!(samples[2].0, vec![0.71, 0.70]);
     }
 }

@@ -158,7 +158,11 @@ impl SongVectors<'_> {
         }
         let a = &self.codes[p * self.dim..(p + 1) * self.dim];
         let b = &other.codes[q * other.dim..(q + 1) * other.dim];
-        scale * a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum::<i32>() as f32
+        scale
+            * a.iter()
+                .zip(b)
+                .map(|(&x, &y)| x as i32 * y as i32)
+                .sum::<i32>() as f32
     }
 }
 
@@ -1091,7 +1095,10 @@ mod tests {
         let a = add_song(&mut catalog, "/m/a.wav", &song_of(dim, 1, 4));
         let b = add_song(&mut catalog, "/m/b.wav", &with_silence);
         let index = SegmentIndex::open(dir.path(), &catalog, "m@1").unwrap();
-        let (va, vb) = (index.song_vectors(a).unwrap(), index.song_vectors(b).unwrap());
+        let (va, vb) = (
+            index.song_vectors(a).unwrap(),
+            index.song_vectors(b).unwrap(),
+        );
         for i in 0..3 {
             assert!((va.similarity_with(i, &va, i) - 1.0).abs() < 0.01);
             let float = dot(&unit(dim, 1000 + i as u64), &unit(dim, 2000 + 2));

@@ -805,7 +805,10 @@ impl SearchSettings {
             ("EARWORM_MELODY_VOTE_WEIGHT", &mut self.melody_vote),
             ("EARWORM_HUB_WEIGHT", &mut self.hub),
             ("EARWORM_ENSEMBLE_DENSE_WEIGHT", &mut self.by_texture.dense),
-            ("EARWORM_ENSEMBLE_DIAGONAL_WEIGHT", &mut self.by_texture.diagonal),
+            (
+                "EARWORM_ENSEMBLE_DIAGONAL_WEIGHT",
+                &mut self.by_texture.diagonal,
+            ),
             (
                 "EARWORM_ENSEMBLE_MELODY_VOTE_WEIGHT",
                 &mut self.by_texture.melody_vote,
@@ -1047,7 +1050,11 @@ mod tests {
         assert_eq!(t.by_texture.melody_vote, 0.3);
         let reversed = SearchSettings::default()
             .with_overrides(env(&[("EARWORM_ENSEMBLE_AGREEMENT", "0.9,0.2")]));
-        assert_eq!(reversed.by_texture, TextureWeights::default(), "low > high is ignored");
+        assert_eq!(
+            reversed.by_texture,
+            TextureWeights::default(),
+            "low > high is ignored"
+        );
         assert_eq!(
             s.dump_candidates.as_deref(),
             Some(std::path::Path::new("/tmp/c.jsonl"))
@@ -1204,7 +1211,11 @@ mod tests {
     fn a_song_whose_mix_does_not_carry_its_tune_is_judged_on_its_melody_vote() {
         let settings = SearchSettings::default();
         let t = &settings.by_texture;
-        assert_eq!(t.plain_share(None), 1.0, "no melody segments: the plain weights");
+        assert_eq!(
+            t.plain_share(None),
+            1.0,
+            "no melody segments: the plain weights"
+        );
         assert_eq!(t.plain_share(Some(t.high + 0.1)), 1.0);
         assert_eq!(t.plain_share(Some(t.low - 0.1)), 0.0);
         assert!((t.plain_share(Some((t.low + t.high) / 2.0)) - 0.5).abs() < 1e-6);
