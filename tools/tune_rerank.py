@@ -247,11 +247,10 @@ def tune_fusion(sets, texture=False):
         grid = FUSION_GRID
         args = lambda w: dict(plain=w)
         shipped = FUSION_SHIPPED
-    first = lambda qs, t: slice(0, t)
-    tune = {w: [fusion_top1(qs, sl=first(qs, t), **args(w)) for _, qs, t in sets] for w in grid}
+    tune = {w: [fusion_top1(qs, sl=slice(0, t), **args(w)) for _, qs, t in sets] for w in grid}
     print("found first on the tuning queries", [(name, min(t, len(qs["T"]))) for name, qs, t in sets])
     print("shipped", dict(zip(names, shipped)),
-          [fusion_top1(qs, sl=first(qs, t)) for _, qs, t in sets])
+          [fusion_top1(qs, sl=slice(0, t)) for _, qs, t in sets])
     ranked = sorted(grid, key=lambda w: (-sum(tune[w]), sum(w)))
     for w in ranked[:10]:
         print(dict(zip(names, w)), tune[w], sum(tune[w]))
