@@ -1795,6 +1795,27 @@ fn cmd_eval(
     for (name, m) in report.by_difficulty.iter().chain(&report.by_texture) {
         line(name, m);
     }
+    if let Some(c) = &report.confidence {
+        let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+        if c.known > 0 {
+            println!(
+                "calibrated confidence: {} of {} answers shown as confident, {:.1}% of them right; {:.1}% of right answers hidden",
+                c.known_confident,
+                c.known,
+                share(c.known_confident_right, c.known_confident),
+                share(
+                    c.known_right_hidden,
+                    c.known_right_hidden + c.known_confident_right
+                ),
+            );
+        }
+        if c.unknown > 0 {
+            println!(
+                "hums of songs not in the library: {} of {} answered with a confident (wrong) match",
+                c.unknown_confident, c.unknown
+            );
+        }
+    }
     if let Some(p) = report_path {
         std::fs::write(p, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", p.display()))?;

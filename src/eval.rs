@@ -142,6 +142,48 @@ pub struct QueryOutcome {
     /// The learned search's stages (zeros for the baseline or a failed query).
     pub times: crate::search::learned::StageTimes,
     pub error: Option<String>,
+    /// Whether the target is in the library (a hum of a song the user does not have, where
+    /// the right answer is "no confident match").
+    pub in_library: bool,
+    /// The calibrated confidence in the first answer, and whether it was shown as confident
+    /// (none without a calibration).
+    pub confidence: Option<f32>,
+    pub confident: Option<bool>,
+}
+
+/// What the calibrated confidence did over a run: of the hums of songs in the library, how
+/// many answers were shown as confident and how many of those were right, and how many right
+/// answers were hidden behind "no confident match"; of the hums of songs not in the library,
+/// how many were still shown as a confident (so wrong) answer.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ConfidenceSummary {
+    pub known: usize,
+    pub known_confident: usize,
+    pub known_confident_right: usize,
+    pub known_right_hidden: usize,
+    pub unknown: usize,
+    pub unknown_confident: usize,
+}
+
+/// [`ConfidenceSummary`] of the outcomes that carry a confidence (none when none does).
+pub fn summarise_confidence(outcomes: &[QueryOutcome]) -> Option<ConfidenceSummary> {
+    let mut s = ConfidenceSummary::default();
+    for o in outcomes {
+        let Some(confident) = o.confident else {
+            continue;
+        };
+        let right = o.rank == Some(1);
+        if o.in_library {
+            s.known += 1;
+            s.known_confident += usize::from(confident);
+            s.known_confident_right += usize::from(confident && right);
+            s.known_right_hidden += usize::from(!confident && right);
+        } else {
+            s.unknown += 1;
+            s.unknown_confident += usize::from(confident);
+        }
+    }
+    (s.known + s.unknown > 0).then_some(s)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -150,6 +192,8 @@ pub struct EvalReport {
     pub by_difficulty: BTreeMap<String, Metrics>,
     pub by_texture: BTreeMap<String, Metrics>,
     pub outcomes: Vec<QueryOutcome>,
+    /// The calibrated confidence's record (when the model ships a calibration).
+    pub confidence: Option<ConfidenceSummary>,
     /// Targets named in the manifest that are not in the library.
     pub missing_targets: Vec<PathBuf>,
 }
@@ -348,6 +392,7 @@ pub fn evaluate_with(
             },
         };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let confidence = result.as_ref().ok().and_then(|r| r.confidence);
         let (rank, error, scores, times, top_song, second_voice) = match result {
             Ok(r) => (
                 r.matches
@@ -383,6 +428,9 @@ pub fn evaluate_with(
             elapsed_ms,
             times,
             error,
+            in_library: target.is_some(),
+            confidence: confidence.map(|c| c.probability),
+            confident: confidence.map(|c| c.confident),
         });
         progress(i + 1, rows.len());
     }
@@ -402,6 +450,7 @@ pub fn evaluate_with(
     let by_difficulty = group_by(&|o| o.difficulty.as_ref());
     let by_texture = group_by(&|o| o.texture.as_ref());
     Ok(EvalReport {
+        confidence: summarise_confidence(&outcomes),
         overall,
         by_difficulty,
         by_texture,
@@ -451,7 +500,42 @@ mod tests {
             elapsed_ms: ms,
             times: Default::default(),
             error: None,
+            in_library: true,
+            confidence: None,
+            confident: None,
         }
+    }
+
+    #[test]
+    fn the_confidence_record_splits_songs_in_and_out_of_the_library() {
+        let with = |rank: Option<usize>, in_library: bool, confident: Option<bool>| QueryOutcome {
+            in_library,
+            confident,
+            confidence: confident.map(|c| if c { 0.9 } else { 0.1 }),
+            ..outcome(rank, 1.0)
+        };
+        assert_eq!(summarise_confidence(&[with(Some(1), true, None)]), None);
+        let s = summarise_confidence(&[
+            with(Some(1), true, Some(true)),
+            with(Some(2), true, Some(true)),
+            with(Some(1), true, Some(false)),
+            with(None, true, Some(false)),
+            with(None, false, Some(true)),
+            with(None, false, Some(false)),
+            with(None, false, Some(false)),
+        ])
+        .unwrap();
+        assert_eq!(
+            s,
+            ConfidenceSummary {
+                known: 4,
+                known_confident: 2,
+                known_confident_right: 1,
+                known_right_hidden: 1,
+                unknown: 3,
+                unknown_confident: 1,
+            }
+        );
     }
 
     #[test]
