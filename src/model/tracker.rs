@@ -220,6 +220,8 @@ pub struct Tracker {
     second_voice: Option<LoadedNet>,
     /// Semitone shifts of extra listening passes ([`read_pitch_shifts`]; none by default).
     pitch_shifts: Vec<i32>,
+    /// Spectral tilts of extra listening passes ([`read_tilts`]; none by default).
+    tilts: Vec<f32>,
     device: Device,
     /// Identity of the weights (content hash of both networks, and of the listening passes):
     /// part of the stored melodies' version.
@@ -338,12 +340,17 @@ impl Tracker {
         if !pitch_shifts.is_empty() {
             hasher.update(format!("pitch_shifts {pitch_shifts:?}").as_bytes());
         }
+        let tilts = read_tilts(&dir.join(TRACKER_CARD))?;
+        if !tilts.is_empty() {
+            hasher.update(format!("tilts {tilts:?}").as_bytes());
+        }
         let id = format!("tracker@{}", &hasher.finalize().to_hex()[..12]);
         Ok(Self {
             net,
             partners,
             second_voice,
             pitch_shifts,
+            tilts,
             device,
             id,
             dir: dir.to_path_buf(),
@@ -392,14 +399,15 @@ impl Tracker {
 
     /// One network's probabilities: one pass over the song, or with the card's `pitch_shifts` the
     /// mean of that pass and one over the song shifted by each, shifted back
-    /// ([`add_shifted_back`]) and each frame's row summing to 1 again.
+    /// ([`add_shifted_back`]), and with its `tilts` one more over the song tilted by each
+    /// ([`tilt_spectrogram`]); each frame's row sums to 1 again.
     fn probabilities_of(
         &self,
         net: &LoadedNet,
         spec: &Spectrogram,
     ) -> Result<Vec<f32>, ModelError> {
         let plain = self.one_pass(net, spec)?;
-        if self.pitch_shifts.is_empty() {
+        if self.pitch_shifts.is_empty() && self.tilts.is_empty() {
             return Ok(plain);
         }
         let mut sum = plain.clone();
@@ -407,6 +415,10 @@ impl Tracker {
             let bins = BINS_PER_SEMITONE * semitones;
             let shifted = self.one_pass(net, &shift_spectrogram(spec, bins))?;
             add_shifted_back(&mut sum, &shifted, &plain, semitones);
+        }
+        for &tilt in &self.tilts {
+            let tilted = self.one_pass(net, &tilt_spectrogram(spec, tilt))?;
+            sum.iter_mut().zip(tilted).for_each(|(s, t)| *s += t);
         }
         for row in sum.chunks_exact_mut(CLASSES) {
             let total: f32 = row.iter().sum();
@@ -681,6 +693,57 @@ pub fn read_pitch_shifts(card_path: &Path) -> Result<Vec<i32>, ModelError> {
         }
     }
     Ok(shifts)
+}
+
+/// Largest listening tilt accepted from a card, in dB per octave.
+pub const MAX_TILT_DB_PER_OCTAVE: f32 = 12.0;
+
+/// The spectral tilts of extra listening passes a tracker's card asks for: `"listening":
+/// {"tilts_db_per_octave": [-6]}` makes the index also hear each song as if every octave up were
+/// 6 dB quieter — a timbre whose upper partials outweigh its fundamental (an organ's 4' rank over
+/// a soft 8') misleads the tracker less when the top is turned down. Absent: none. Tilts must be
+/// nonzero, distinct and within ±[`MAX_TILT_DB_PER_OCTAVE`].
+pub fn read_tilts(card_path: &Path) -> Result<Vec<f32>, ModelError> {
+    let bad = |why: String| ModelError::Card {
+        path: card_path.to_path_buf(),
+        why,
+    };
+    let card: serde_json::Value = std::fs::read_to_string(card_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| bad("missing or not JSON".into()))?;
+    let value = &card["listening"]["tilts_db_per_octave"];
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let tilts: Vec<f32> = serde_json::from_value(value.clone())
+        .map_err(|e| bad(format!("listening.tilts_db_per_octave: {e}")))?;
+    for (i, &t) in tilts.iter().enumerate() {
+        if t == 0.0 || !(t.abs() <= MAX_TILT_DB_PER_OCTAVE) || tilts[..i].contains(&t) {
+            return Err(bad(format!(
+                "listening.tilts_db_per_octave: {t} (tilts are nonzero, distinct dB per octave within ±{MAX_TILT_DB_PER_OCTAVE})"
+            )));
+        }
+    }
+    Ok(tilts)
+}
+
+/// `spec` as if each band's magnitude were scaled by `db_per_octave` per octave above the
+/// middle of its range (and the opposite below): exact on the spectrogram's log scale
+/// ([`crate::dsp::spectrum::equalise_log_bands`]), so silence stays silent.
+pub fn tilt_spectrogram(spec: &Spectrogram, db_per_octave: f32) -> Spectrogram {
+    let n = spec.bins;
+    let mut out = spec.clone();
+    if n == 0 {
+        return out;
+    }
+    let bins_per_octave = (12 * BINS_PER_SEMITONE) as usize;
+    let gains =
+        crate::dsp::spectrum::equaliser_gains_db(n, bins_per_octave, db_per_octave, 0.0, 0.0, 1.0);
+    for frame in out.data.chunks_exact_mut(n) {
+        crate::dsp::spectrum::equalise_log_bands(frame, &gains);
+    }
+    out
 }
 
 /// `spec` moved up by `bins` frequency bins (down when negative); the bins it leaves empty
@@ -1020,6 +1083,55 @@ mod tests {
             std::fs::write(&card_path, card.to_string()).unwrap();
             let err = Tracker::load(dir.path()).err().expect(bad);
             assert!(err.to_string().contains("pitch_shifts"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_tilted_spectrogram_turns_its_top_down_and_keeps_silence() {
+        // Two octaves of bins (24 per octave), each band's magnitude x100 = e - 1.
+        let spec = Spectrogram {
+            bins: 48,
+            data: [vec![1.0; 48], vec![0.0; 48]].concat(),
+        };
+        let tilted = tilt_spectrogram(&spec, -6.0);
+        let magnitude = |v: f32| v.exp_m1();
+        let (low, high) = (magnitude(tilted.data[0]), magnitude(tilted.data[47]));
+        // Two octaves apart, less one bin: 6 dB per octave, so about 12 dB.
+        let db = 20.0 * (low / high).log10();
+        assert!((db - 12.0 * 47.0 / 48.0).abs() < 0.01, "{db}");
+        // Gains are about the middle of the range: one side up, the other down.
+        assert!(magnitude(tilted.data[0]) > magnitude(1.0));
+        assert!(magnitude(tilted.data[47]) < magnitude(1.0));
+        assert!(tilted.data[48..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn tilted_listening_passes_come_from_the_card_and_change_the_identity() {
+        let spec = small_test_spectrogram();
+        let dir = tempfile::tempdir().unwrap();
+        write_random_tracker(dir.path(), "tracker");
+        let card_path = dir.path().join(TRACKER_CARD);
+        let plain = Tracker::load(dir.path()).unwrap();
+        assert!(read_tilts(&card_path).unwrap().is_empty());
+        let mut card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
+        card["listening"] = serde_json::json!({ "tilts_db_per_octave": [-6.0] });
+        std::fs::write(&card_path, card.to_string()).unwrap();
+        let tilted = Tracker::load(dir.path()).unwrap();
+        assert_ne!(tilted.id, plain.id, "stored melodies must be made again");
+        let (a, b) = (
+            plain.probabilities(&spec).unwrap(),
+            tilted.probabilities(&spec).unwrap(),
+        );
+        assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-4));
+        for row in b.chunks_exact(CLASSES) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
+        for bad in ["[0]", "[13]", "[-6, -6]", "\"down\""] {
+            card["listening"]["tilts_db_per_octave"] = serde_json::from_str(bad).unwrap();
+            std::fs::write(&card_path, card.to_string()).unwrap();
+            let err = Tracker::load(dir.path()).err().expect(bad);
+            assert!(err.to_string().contains("tilts_db_per_octave"), "{bad}: {err}");
         }
     }
 
