@@ -4,6 +4,9 @@
 #   data/stress   392 songs from dev melodies, 56 per stress texture, 784 hums (seed 21)
 #   data/dev200   the first 200 songs of the dev set and their 600 hums (seed 1)
 #   data/testset  150 random melodies over additive-synthesis instruments no model trained on
+#   data/dev_synth1  100 songs in a synthetic font no model trained on, 200 hums (a choosing set):
+#                 right answers in timbres unlike training score lower, and the calibration
+#                 must see some or it hides them (twenty-third session)
 #   data/stress_more/manifest_unknown.csv  600 hums of songs NOT in the stress set's library
 #                 (stress_more's new songs, melodies disjoint from it), searched there: what the
 #                 calibration must learn to answer with "no confident match"
@@ -13,9 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/earworm
-EARWORM_BIN=$bin tools/make_eval_set.sh stress dev200 testset stress_more
+EARWORM_BIN=$bin tools/make_eval_set.sh stress dev200 testset stress_more dev_synth1
 mkdir -p runs
-for set in stress dev200 testset; do
+for set in stress dev200 testset dev_synth1; do
   "$bin" index --db "runs/db_${set}_shipped" "data/$set/songs"
   "$bin" eval --db "runs/db_${set}_shipped" --manifest "data/$set/manifest.csv" \
     --report "runs/${set}_shipped_hums.json"
@@ -29,16 +32,21 @@ done
 "$bin" eval --db runs/db_stress_shipped --manifest data/stress_more/manifest_unknown.csv \
   --report runs/unknown_shipped_hums.json
 # Tuning halves: stress songs 0-195 (queries 0-391), dev200 songs 0-99 (queries 0-299), the
-# unknown songs' first 300 hums (songs 392-691).
+# unknown songs' first 300 hums (songs 392-691); all of dev_synth1 (its reported twin is
+# dev_synth2, tools/evaluate_generalisation.sh).
 python3 tools/slice_report.py runs/stress_shipped_hums.json 0 392 runs/fit_stress.json
 python3 tools/slice_report.py runs/stress_shipped_hums.json 392 784 runs/check_stress.json
 python3 tools/slice_report.py runs/dev200_shipped_hums.json 0 300 runs/fit_dev200.json
 python3 tools/slice_report.py runs/dev200_shipped_hums.json 300 600 runs/check_dev200.json
 python3 tools/slice_report.py runs/unknown_shipped_hums.json 0 300 runs/fit_unknown.json
 python3 tools/slice_report.py runs/unknown_shipped_hums.json 300 600 runs/check_unknown.json
-# Precision 0.93: the lowest target at which both halves of the fitting split, each fitted on
-# the other, keep 90% of confident answers right (twenty-second session).
+cp runs/dev_synth1_shipped_hums.json runs/fit_dev_synth1.json
+# Precision 0.93: the twenty-second session's choice (the lowest target at which both halves of
+# the fitting split, each fitted on the other, keep 90% of confident answers right). With
+# dev_synth1 in the fit that rule allows 0.91, but 0.91 keeps 89.3% on the held-out split, and
+# that was seen before 0.93 was kept (twenty-third session, docs/MEASURED.md).
 "$bin" calibrate --fit runs/fit_stress.json --fit runs/fit_dev200.json --fit runs/fit_unknown.json \
+  --fit runs/fit_dev_synth1.json \
   --check runs/check_stress.json --check runs/check_dev200.json --check runs/check_unknown.json \
   --precision 0.93 --out models/calibration.json --reliability runs/reliability.csv
 tools/setup_python.sh
