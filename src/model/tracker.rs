@@ -671,28 +671,39 @@ pub const MAX_PITCH_SHIFT: i32 = 4;
 /// tracker at one pitch it often does not at the next). Absent: none. Shifts must be nonzero,
 /// distinct and within ±[`MAX_PITCH_SHIFT`].
 pub fn read_pitch_shifts(card_path: &Path) -> Result<Vec<i32>, ModelError> {
-    let bad = |why: String| ModelError::Card {
-        path: card_path.to_path_buf(),
-        why,
-    };
-    let card: serde_json::Value = std::fs::read_to_string(card_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| bad("missing or not JSON".into()))?;
-    let value = &card["listening"]["pitch_shifts"];
-    if value.is_null() {
-        return Ok(Vec::new());
-    }
-    let shifts: Vec<i32> = serde_json::from_value(value.clone())
-        .map_err(|e| bad(format!("listening.pitch_shifts: {e}")))?;
+    let shifts: Vec<i32> = read_listening_entry(card_path, "pitch_shifts")?;
     for (i, &s) in shifts.iter().enumerate() {
         if s == 0 || s.abs() > MAX_PITCH_SHIFT || shifts[..i].contains(&s) {
-            return Err(bad(format!(
+            return Err(card_error(card_path, format!(
                 "listening.pitch_shifts: {s} (shifts are nonzero, distinct semitones within ±{MAX_PITCH_SHIFT})"
             )));
         }
     }
     Ok(shifts)
+}
+
+fn card_error(card_path: &Path, why: String) -> ModelError {
+    ModelError::Card {
+        path: card_path.to_path_buf(),
+        why,
+    }
+}
+
+/// The list under `listening.<key>` in a tracker's card; empty where the card has none.
+fn read_listening_entry<T: serde::de::DeserializeOwned>(
+    card_path: &Path,
+    key: &str,
+) -> Result<Vec<T>, ModelError> {
+    let card: serde_json::Value = std::fs::read_to_string(card_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| card_error(card_path, "missing or not JSON".into()))?;
+    let value = &card["listening"][key];
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_value(value.clone())
+        .map_err(|e| card_error(card_path, format!("listening.{key}: {e}")))
 }
 
 /// Largest listening tilt accepted from a card, in dB per octave.
@@ -704,23 +715,10 @@ pub const MAX_TILT_DB_PER_OCTAVE: f32 = 12.0;
 /// a soft 8') misleads the tracker less when the top is turned down. Absent: none. Tilts must be
 /// nonzero, distinct and within ±[`MAX_TILT_DB_PER_OCTAVE`].
 pub fn read_tilts(card_path: &Path) -> Result<Vec<f32>, ModelError> {
-    let bad = |why: String| ModelError::Card {
-        path: card_path.to_path_buf(),
-        why,
-    };
-    let card: serde_json::Value = std::fs::read_to_string(card_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| bad("missing or not JSON".into()))?;
-    let value = &card["listening"]["tilts_db_per_octave"];
-    if value.is_null() {
-        return Ok(Vec::new());
-    }
-    let tilts: Vec<f32> = serde_json::from_value(value.clone())
-        .map_err(|e| bad(format!("listening.tilts_db_per_octave: {e}")))?;
+    let tilts: Vec<f32> = read_listening_entry(card_path, "tilts_db_per_octave")?;
     for (i, &t) in tilts.iter().enumerate() {
         if t == 0.0 || !(t.abs() <= MAX_TILT_DB_PER_OCTAVE) || tilts[..i].contains(&t) {
-            return Err(bad(format!(
+            return Err(card_error(card_path, format!(
                 "listening.tilts_db_per_octave: {t} (tilts are nonzero, distinct dB per octave within ±{MAX_TILT_DB_PER_OCTAVE})"
             )));
         }
@@ -1131,7 +1129,10 @@ mod tests {
             card["listening"]["tilts_db_per_octave"] = serde_json::from_str(bad).unwrap();
             std::fs::write(&card_path, card.to_string()).unwrap();
             let err = Tracker::load(dir.path()).err().expect(bad);
-            assert!(err.to_string().contains("tilts_db_per_octave"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("tilts_db_per_octave"),
+                "{bad}: {err}"
+            );
         }
     }
 
