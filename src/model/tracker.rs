@@ -1053,14 +1053,21 @@ mod tests {
         assert_eq!(sum[SEMITONES], 1.0);
     }
 
-    /// A tracker whose card asks for `key: good` in its `listening` entry hears the song
-    /// differently, takes a new identity and still gives each frame probabilities summing to 1;
-    /// each of `bads` there stops it loading with an error naming `key`.
-    fn check_listening_entry(key: &str, good: serde_json::Value, bads: &[&str]) {
+    /// A card without `key` reads as no passes (`reads_none`); a tracker whose card asks for
+    /// `key: good` in its `listening` entry hears the song differently, takes a new identity and
+    /// still gives each frame probabilities summing to 1; each of `bads` there stops it loading
+    /// with an error naming `key`.
+    fn check_listening_entry(
+        key: &str,
+        reads_none: impl Fn(&Path) -> bool,
+        good: serde_json::Value,
+        bads: &[&str],
+    ) {
         let spec = small_test_spectrogram();
         let dir = tempfile::tempdir().unwrap();
         write_random_tracker(dir.path(), "tracker");
         let card_path = dir.path().join(TRACKER_CARD);
+        assert!(reads_none(&card_path), "a card without {key}");
         let plain = Tracker::load(dir.path()).unwrap();
         let mut card: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
@@ -1087,13 +1094,9 @@ mod tests {
 
     #[test]
     fn listening_passes_come_from_the_card_and_change_the_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        write_random_tracker(dir.path(), "tracker");
-        assert!(read_pitch_shifts(&dir.path().join(TRACKER_CARD))
-            .unwrap()
-            .is_empty());
         check_listening_entry(
             "pitch_shifts",
+            |card| read_pitch_shifts(card).unwrap().is_empty(),
             serde_json::json!([-1, 1]),
             &["[0]", "[5]", "[1, 1]", "\"up\"", "[1.5]"],
         );
@@ -1120,13 +1123,9 @@ mod tests {
 
     #[test]
     fn tilted_listening_passes_come_from_the_card_and_change_the_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        write_random_tracker(dir.path(), "tracker");
-        assert!(read_tilts(&dir.path().join(TRACKER_CARD))
-            .unwrap()
-            .is_empty());
         check_listening_entry(
             "tilts_db_per_octave",
+            |card| read_tilts(card).unwrap().is_empty(),
             serde_json::json!([-6.0]),
             &["[0]", "[13]", "[-6, -6]", "\"down\""],
         );
